@@ -1,0 +1,326 @@
+//! Finding the API key in a request: Bearer header, a named header, or a query parameter.
+//!
+//! Framework-free: adapters expose their request through [`RequestParts`].
+
+use crate::error::{AuthError, InvalidKeyReason};
+use crate::secret::ApiKeySecret;
+
+/// Where a credential may be found, tried in the configured order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `Authorization: Bearer <key>` (scheme case-insensitive, RFC 6750).
+    Bearer,
+    /// A header carrying the bare key, e.g. `X-API-KEY`. Stored lower-case.
+    Header(String),
+    /// A query parameter, e.g. `?api_key=`.
+    Query(String),
+}
+
+impl CredentialSource {
+    /// A header source (name case-insensitive).
+    pub fn header(name: impl AsRef<str>) -> Self {
+        Self::Header(name.as_ref().to_ascii_lowercase())
+    }
+
+    /// A query-parameter source.
+    pub fn query(name: impl Into<String>) -> Self {
+        Self::Query(name.into())
+    }
+
+    /// The header this source reads, if any.
+    pub fn header_name(&self) -> Option<&str> {
+        match self {
+            Self::Bearer => Some("authorization"),
+            Self::Header(h) => Some(h),
+            Self::Query(_) => None,
+        }
+    }
+}
+
+/// A request as keygate sees it: header values as bytes, and the raw query string.
+///
+/// ```
+/// use keygate::RequestParts;
+/// struct Plain { auth: Vec<u8> }
+/// impl RequestParts for Plain {
+///     fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+///         if name == "authorization" { f(&self.auth) }
+///     }
+///     fn query(&self) -> Option<&str> { None }
+/// }
+/// ```
+pub trait RequestParts {
+    /// Calls `f` with every value of header `name` (given lower-case), in order.
+    fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+    /// The raw query string, without `?`.
+    fn query(&self) -> Option<&str>;
+}
+
+/// The credential found in a request, and which sources carried it.
+#[derive(Debug)]
+pub struct ExtractedCredential {
+    /// The key.
+    pub key: ApiKeySecret,
+    /// Indexes (into the configured sources) of every source that carried it: the
+    /// places to strip when credentials are hidden from the inner service.
+    pub found_in: Vec<usize>,
+}
+
+/// Finds exactly one credential in `parts`, looking in every source.
+///
+/// - none found -> [`AuthError::MissingKey`] (an `Authorization` header with another
+///   scheme, such as `Basic`, counts as none);
+/// - a value that is not UTF-8, or empty -> [`AuthError::InvalidKey`];
+/// - two different values -> [`AuthError::ConflictingKeys`] (the same key twice is fine).
+///
+/// ```
+/// use keygate::{extract_credential, CredentialSource, RequestParts};
+/// struct Q(&'static str);
+/// impl RequestParts for Q {
+///     fn for_each_header(&self, _: &str, _: &mut dyn FnMut(&[u8])) {}
+///     fn query(&self) -> Option<&str> { Some(self.0) }
+/// }
+/// let sources = [CredentialSource::Bearer, CredentialSource::query("api_key")];
+/// let found = extract_credential(&sources, &Q("page=2&api_key=sk_live_x"))?;
+/// assert_eq!(found.key.expose(), "sk_live_x");
+/// assert_eq!(found.found_in, vec![1]);
+/// # Ok::<(), keygate::AuthError>(())
+/// ```
+pub fn extract_credential(
+    sources: &[CredentialSource],
+    parts: &impl RequestParts,
+) -> Result<ExtractedCredential, AuthError> {
+    let mut found: Option<String> = None;
+    let mut found_in = Vec::new();
+    let mut error: Option<AuthError> = None;
+    let malformed = || AuthError::InvalidKey(InvalidKeyReason::Malformed);
+
+    for (index, source) in sources.iter().enumerate() {
+        let mut offer = |value: Result<&str, AuthError>| {
+            if error.is_some() {
+                return;
+            }
+            match value {
+                Err(e) => error = Some(e),
+                Ok(v) => match &found {
+                    Some(existing) if existing != v => error = Some(AuthError::ConflictingKeys),
+                    Some(_) => {}
+                    None => found = Some(v.to_owned()),
+                },
+            }
+            if !found_in.contains(&index) {
+                found_in.push(index);
+            }
+        };
+        match source {
+            CredentialSource::Bearer => {
+                parts.for_each_header("authorization", &mut |raw| match std::str::from_utf8(raw) {
+                    Err(_) => offer(Err(malformed())),
+                    Ok(value) => {
+                        let value = value.trim();
+                        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+                        if scheme.eq_ignore_ascii_case("bearer") {
+                            let token = token.trim();
+                            offer(if token.is_empty() {
+                                Err(malformed())
+                            } else {
+                                Ok(token)
+                            });
+                        }
+                    }
+                })
+            }
+            CredentialSource::Header(name) => {
+                parts.for_each_header(
+                    name,
+                    &mut |raw| match std::str::from_utf8(raw).map(str::trim) {
+                        Ok(v) if !v.is_empty() => offer(Ok(v)),
+                        _ => offer(Err(malformed())),
+                    },
+                )
+            }
+            CredentialSource::Query(name) => {
+                if let Some(query) = parts.query() {
+                    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+                        if k == name.as_str() {
+                            offer(if v.is_empty() {
+                                Err(malformed())
+                            } else {
+                                Ok(v.as_ref())
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let key = found.ok_or(AuthError::MissingKey)?;
+    Ok(ExtractedCredential {
+        key: ApiKeySecret::new(key),
+        found_in,
+    })
+}
+
+/// The query string without parameter `name` (for hiding credentials); `None` when
+/// nothing is left. Other parameters keep their exact encoding.
+///
+/// ```
+/// assert_eq!(keygate::strip_query_param("a=1&api_key=x&b=2", "api_key").as_deref(), Some("a=1&b=2"));
+/// assert_eq!(keygate::strip_query_param("api_key=x", "api_key"), None);
+/// ```
+pub fn strip_query_param(query: &str, name: &str) -> Option<String> {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let raw_name = pair.split('=').next().unwrap_or("");
+            let decoded: String = form_urlencoded::parse(raw_name.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .next()
+                .unwrap_or_default();
+            !pair.is_empty() && decoded != name
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Req {
+        headers: Vec<(&'static str, Vec<u8>)>,
+        query: Option<&'static str>,
+    }
+
+    impl Req {
+        fn h(mut self, name: &'static str, value: impl Into<Vec<u8>>) -> Self {
+            self.headers.push((name, value.into()));
+            self
+        }
+        fn q(mut self, query: &'static str) -> Self {
+            self.query = Some(query);
+            self
+        }
+    }
+
+    impl RequestParts for Req {
+        fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+            self.headers
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .for_each(|(_, v)| f(v));
+        }
+        fn query(&self) -> Option<&str> {
+            self.query
+        }
+    }
+
+    fn sources() -> Vec<CredentialSource> {
+        vec![
+            CredentialSource::Bearer,
+            CredentialSource::header("X-API-KEY"),
+            CredentialSource::query("api_key"),
+        ]
+    }
+
+    fn get(req: &Req) -> Result<(String, Vec<usize>), AuthError> {
+        extract_credential(&sources(), req).map(|c| (c.key.expose().to_owned(), c.found_in))
+    }
+
+    #[test]
+    fn each_source() {
+        assert_eq!(
+            get(&Req::default().h("authorization", "Bearer k1")),
+            Ok(("k1".into(), vec![0]))
+        );
+        assert_eq!(
+            get(&Req::default().h("authorization", "bearer   k1 ")),
+            Ok(("k1".into(), vec![0]))
+        );
+        assert_eq!(
+            get(&Req::default().h("x-api-key", " k2")),
+            Ok(("k2".into(), vec![1]))
+        );
+        assert_eq!(
+            get(&Req::default().q("x=1&api_key=k%5F3")),
+            Ok(("k_3".into(), vec![2]))
+        );
+    }
+
+    #[test]
+    fn same_key_twice_is_fine_different_keys_conflict() {
+        let same = Req::default()
+            .h("authorization", "Bearer k")
+            .h("x-api-key", "k");
+        assert_eq!(get(&same), Ok(("k".into(), vec![0, 1])));
+        let different = Req::default()
+            .h("authorization", "Bearer k")
+            .h("x-api-key", "j");
+        assert_eq!(get(&different), Err(AuthError::ConflictingKeys));
+        let two_headers = Req::default().h("x-api-key", "a").h("x-api-key", "b");
+        assert_eq!(get(&two_headers), Err(AuthError::ConflictingKeys));
+        let query_and_header = Req::default().h("x-api-key", "a").q("api_key=b");
+        assert_eq!(get(&query_and_header), Err(AuthError::ConflictingKeys));
+    }
+
+    #[test]
+    fn missing_and_malformed() {
+        let malformed = Err(AuthError::InvalidKey(InvalidKeyReason::Malformed));
+        assert_eq!(get(&Req::default()), Err(AuthError::MissingKey));
+        assert_eq!(
+            get(&Req::default().h("authorization", "Basic dXNlcjpwYXNz")),
+            Err(AuthError::MissingKey)
+        );
+        assert_eq!(get(&Req::default().h("authorization", "Bearer")), malformed);
+        assert_eq!(
+            get(&Req::default().h("authorization", "Bearer    ")),
+            malformed
+        );
+        assert_eq!(
+            get(&Req::default().h("authorization", b"Bearer \xff\xfe".to_vec())),
+            malformed
+        );
+        assert_eq!(
+            get(&Req::default().h("x-api-key", b"\xc3\x28".to_vec())),
+            malformed
+        );
+        assert_eq!(get(&Req::default().h("x-api-key", "")), malformed);
+        assert_eq!(get(&Req::default().q("api_key=")), malformed);
+        // A Basic header beside a valid X-API-KEY: the X-API-KEY is used.
+        let basic_and_key = Req::default()
+            .h("authorization", "Basic abc")
+            .h("x-api-key", "k");
+        assert_eq!(get(&basic_and_key), Ok(("k".into(), vec![1])));
+    }
+
+    #[test]
+    fn unconfigured_sources_are_ignored() {
+        let only_bearer = [CredentialSource::Bearer];
+        let req = Req::default().h("x-api-key", "k").q("api_key=k");
+        assert_eq!(
+            extract_credential(&only_bearer, &req).err(),
+            Some(AuthError::MissingKey)
+        );
+    }
+
+    #[test]
+    fn strips_query_params() {
+        assert_eq!(
+            strip_query_param("api_key=x&a=%20b", "api_key").as_deref(),
+            Some("a=%20b")
+        );
+        assert_eq!(
+            strip_query_param("a=1&api%5Fkey=x", "api_key").as_deref(),
+            Some("a=1")
+        );
+        assert_eq!(
+            strip_query_param("a=1&&b", "api_key").as_deref(),
+            Some("a=1&b")
+        );
+        assert_eq!(strip_query_param("", "api_key"), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! `KeyGate`: one configuration shared by every adapter (tower, actix-web).
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::credential::{extract_credential, CredentialSource, ExtractedCredential, RequestParts};
+use crate::error::AuthError;
+use crate::hash::KeyHasher;
+use crate::render::{ErrorRenderer, SharedRenderer};
+use crate::store::KeyStore;
+use crate::verifier::{Verification, Verifier, VerifierBuilder, VerifyRequest};
+
+/// Everything an adapter needs: the [`Verifier`], where credentials are read from, how
+/// errors are rendered, and whether credentials are hidden from the inner service.
+///
+/// Build it once and hand it to `keygate_tower::ApiKeyLayer` or
+/// `keygate_actix::ApiKeyAuth`: both frameworks then behave byte for byte alike.
+///
+/// ```
+/// use keygate::{KeyGate, MemoryStore, NestedRenderer};
+/// let gate = KeyGate::builder(MemoryStore::new())
+///     .prefix("sk")
+///     .envs(["live", "test"])
+///     .bearer()
+///     .header("X-API-KEY")
+///     .query("api_key")
+///     .renderer(NestedRenderer::new())
+///     .hide_credentials(true)
+///     .build();
+/// assert_eq!(gate.sources().len(), 3);
+/// ```
+#[derive(Clone)]
+pub struct KeyGate {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    verifier: Verifier,
+    sources: Vec<CredentialSource>,
+    renderer: SharedRenderer,
+    hide_credentials: bool,
+}
+
+impl std::fmt::Debug for KeyGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyGate")
+            .field("verifier", &self.inner.verifier)
+            .field("sources", &self.inner.sources)
+            .field("hide_credentials", &self.inner.hide_credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`KeyGate`].
+///
+/// Defaults: credentials from `Authorization: Bearer` then `X-API-KEY`; the flat
+/// renderer; credentials left in place; any prefix and environment.
+#[must_use]
+pub struct KeyGateBuilder {
+    verifier: VerifierOrBuilder,
+    sources: Vec<CredentialSource>,
+    renderer: SharedRenderer,
+    hide_credentials: bool,
+}
+
+enum VerifierOrBuilder {
+    Builder(VerifierBuilder),
+    Built(Verifier),
+}
+
+impl std::fmt::Debug for KeyGateBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyGateBuilder")
+            .field("sources", &self.sources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyGate {
+    /// Starts a builder over `store`.
+    pub fn builder(store: impl KeyStore) -> KeyGateBuilder {
+        KeyGateBuilder::new(VerifierOrBuilder::Builder(Verifier::builder(store)))
+    }
+
+    /// Starts a builder around an existing verifier (prefix, envs, clock and hasher
+    /// methods on the builder are then ignored).
+    pub fn with_verifier(verifier: Verifier) -> KeyGateBuilder {
+        KeyGateBuilder::new(VerifierOrBuilder::Built(verifier))
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &Verifier {
+        &self.inner.verifier
+    }
+
+    /// Where credentials are read from, in order.
+    pub fn sources(&self) -> &[CredentialSource] {
+        &self.inner.sources
+    }
+
+    /// The error renderer.
+    pub fn renderer(&self) -> &SharedRenderer {
+        &self.inner.renderer
+    }
+
+    /// Whether adapters strip the credential before the inner service sees the request.
+    pub fn hides_credentials(&self) -> bool {
+        self.inner.hide_credentials
+    }
+
+    /// Finds the one credential in a request (no I/O).
+    pub fn extract(&self, parts: &impl RequestParts) -> Result<ExtractedCredential, AuthError> {
+        extract_credential(&self.inner.sources, parts)
+    }
+
+    /// Runs the verify pipeline.
+    pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verification, AuthError> {
+        self.inner.verifier.verify(request).await
+    }
+}
+
+impl KeyGateBuilder {
+    fn new(verifier: VerifierOrBuilder) -> Self {
+        Self {
+            verifier,
+            sources: Vec::new(),
+            renderer: SharedRenderer::default(),
+            hide_credentials: false,
+        }
+    }
+
+    fn map_verifier(mut self, f: impl FnOnce(VerifierBuilder) -> VerifierBuilder) -> Self {
+        self.verifier = match self.verifier {
+            VerifierOrBuilder::Builder(b) => VerifierOrBuilder::Builder(f(b)),
+            built => built,
+        };
+        self
+    }
+
+    /// Accept keys with this prefix (call again for more). Default: any.
+    pub fn prefix(self, prefix: impl Into<String>) -> Self {
+        self.map_verifier(|b| b.prefix(prefix))
+    }
+
+    /// Accept only these environments. Default: any.
+    pub fn envs<I, S>(self, envs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.map_verifier(|b| b.envs(envs))
+    }
+
+    /// The key hasher (default SHA-256).
+    pub fn hasher(self, hasher: KeyHasher) -> Self {
+        self.map_verifier(|b| b.hasher(hasher))
+    }
+
+    /// The clock (default: system).
+    pub fn clock(self, clock: impl Clock) -> Self {
+        self.map_verifier(|b| b.clock(clock))
+    }
+
+    /// Read `Authorization: Bearer <key>`.
+    pub fn bearer(mut self) -> Self {
+        self.sources.push(CredentialSource::Bearer);
+        self
+    }
+
+    /// Read a header carrying the bare key, e.g. `X-API-KEY`.
+    pub fn header(mut self, name: impl AsRef<str>) -> Self {
+        self.sources.push(CredentialSource::header(name));
+        self
+    }
+
+    /// Read a query parameter, e.g. `api_key`. Keys in URLs end up in access logs:
+    /// prefer headers, and hide credentials when you enable this.
+    pub fn query(mut self, name: impl Into<String>) -> Self {
+        self.sources.push(CredentialSource::query(name));
+        self
+    }
+
+    /// The error renderer (default [`crate::FlatRenderer`]).
+    pub fn renderer(mut self, renderer: impl ErrorRenderer) -> Self {
+        self.renderer = SharedRenderer::new(renderer);
+        self
+    }
+
+    /// Strip the credential from the request before the inner service sees it.
+    pub fn hide_credentials(mut self, hide: bool) -> Self {
+        self.hide_credentials = hide;
+        self
+    }
+
+    /// The gate.
+    pub fn build(self) -> KeyGate {
+        let sources = if self.sources.is_empty() {
+            vec![
+                CredentialSource::Bearer,
+                CredentialSource::header("x-api-key"),
+            ]
+        } else {
+            self.sources
+        };
+        let verifier = match self.verifier {
+            VerifierOrBuilder::Builder(b) => b.build(),
+            VerifierOrBuilder::Built(v) => v,
+        };
+        KeyGate {
+            inner: Arc::new(Inner {
+                verifier,
+                sources,
+                renderer: self.renderer,
+                hide_credentials: self.hide_credentials,
+            }),
+        }
+    }
+}

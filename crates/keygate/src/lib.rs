@@ -1,0 +1,81 @@
+//! # keygate
+//!
+//! API-key authentication for Rust services, in process: key generation and format,
+//! hashing, scopes and roles, the [`KeyStore`] trait, and the verify pipeline. This
+//! crate knows nothing about HTTP frameworks; `keygate-tower` (axum, hyper, tonic) and
+//! `keygate-actix` plug it in.
+//!
+//! ```
+//! use keygate::{key_format, KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, ScopeSet, VerifyRequest};
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = std::sync::Arc::new(MemoryStore::new());
+//! // Make a key: shown once, stored only as a hash.
+//! let key = key_format::generate("sk", "live")?;
+//! let hint = key_format::ParsedKey::parse(key.expose())?.hint();
+//! let record = KeyRecord::new(KeyHasher::Sha256.hash(key.expose()), hint, "sk", "live", "ci", "acme")
+//!     .with_scopes(ScopeSet::parse(["read:scans"])?);
+//! store.insert(&record).await?;
+//!
+//! let gate = KeyGate::builder(store).prefix("sk").build();
+//! let verified = gate.verify(VerifyRequest::key(key.expose())).await?;
+//! assert!(verified.principal.has_scope("read:scans"));
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod audit;
+mod base62;
+mod clock;
+mod credential;
+mod error;
+mod gate;
+mod hash;
+mod id;
+pub mod key_format;
+mod method_policy;
+mod principal;
+mod rate_limit;
+mod record;
+mod render;
+mod requirement;
+mod restrictions;
+mod role;
+mod scope;
+mod scope_set;
+mod secret;
+mod store;
+mod usage;
+mod verifier;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use audit::{AuditEvent, AuditFilter, Outcome};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use credential::{
+    extract_credential, strip_query_param, CredentialSource, ExtractedCredential, RequestParts,
+};
+pub use error::{AuthError, InvalidKeyReason};
+pub use gate::{KeyGate, KeyGateBuilder};
+pub use hash::{KeyHash, KeyHasher};
+pub use id::KeyId;
+pub use method_policy::MethodPolicy;
+pub use principal::Principal;
+pub use rate_limit::{RateLimitSpec, RateLimitSpecError, RateLimitStatus};
+pub use record::{KeyKind, KeyRecord, KeyStatus, Rotation};
+pub use render::{
+    ErrorBody, ErrorRenderer, ErrorResponse, FlatRenderer, NestedRenderer, ProblemRenderer,
+    SharedRenderer,
+};
+pub use requirement::Requirement;
+pub use role::{validate_role_name, Role, RoleNameError};
+pub use scope::{Scope, ScopeError};
+pub use scope_set::ScopeSet;
+pub use secret::ApiKeySecret;
+pub use store::{
+    decode_cursor, encode_cursor, BoxError, KeyFilter, KeyStore, MemoryStore, Page, PageRequest,
+    StoreError,
+};
+pub use usage::UsageRecorder;
+pub use verifier::{Verification, Verifier, VerifierBuilder, VerifyRequest};

@@ -1,0 +1,139 @@
+//! Who made the request: what a verified key resolves to.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::AuthError;
+use crate::id::KeyId;
+use crate::record::{KeyKind, KeyRecord};
+use crate::requirement::Requirement;
+use crate::scope_set::ScopeSet;
+
+/// The identity behind a verified key, put into request extensions by the adapters.
+///
+/// Cheap to clone (one `Arc`). Its scopes are the key's own plus its role's.
+///
+/// ```
+/// use keygate::{KeyHasher, KeyRecord, Principal, Requirement, ScopeSet};
+/// let record = KeyRecord::new(KeyHasher::Sha256.hash("k"), "hint", "sk", "live", "ci", "acme")
+///     .with_scopes(ScopeSet::parse(["read:scans"])?);
+/// let principal = Principal::from_record(&record, record.scopes.clone());
+/// assert!(principal.has_scope("read:scans"));
+/// assert!(principal.require(&Requirement::parse("write:scans")?).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Principal(Arc<Inner>);
+
+struct Inner {
+    key_id: KeyId,
+    name: String,
+    tenant: String,
+    owner: Option<String>,
+    kind: KeyKind,
+    env: String,
+    role: Option<String>,
+    scopes: ScopeSet,
+    expires_at: Option<DateTime<Utc>>,
+    metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Principal {
+    /// Builds a principal from a record and its effective scopes (own + role's).
+    pub fn from_record(record: &KeyRecord, effective_scopes: ScopeSet) -> Self {
+        Self(Arc::new(Inner {
+            key_id: record.id.clone(),
+            name: record.name.clone(),
+            tenant: record.tenant.clone(),
+            owner: record.owner.clone(),
+            kind: record.kind,
+            env: record.env.clone(),
+            role: record.role.clone(),
+            scopes: effective_scopes,
+            expires_at: record.expires_at,
+            metadata: record.metadata.clone(),
+        }))
+    }
+
+    /// The key's public id.
+    pub fn key_id(&self) -> &KeyId {
+        &self.0.key_id
+    }
+
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The tenant the key belongs to: scope every query by it.
+    pub fn tenant(&self) -> &str {
+        &self.0.tenant
+    }
+
+    /// The key's owner, if any.
+    pub fn owner(&self) -> Option<&str> {
+        self.0.owner.as_deref()
+    }
+
+    /// Personal, team or service.
+    pub fn kind(&self) -> KeyKind {
+        self.0.kind
+    }
+
+    /// The key's environment, e.g. `live` or `test`.
+    pub fn env(&self) -> &str {
+        &self.0.env
+    }
+
+    /// The key's role, if any.
+    pub fn role(&self) -> Option<&str> {
+        self.0.role.as_deref()
+    }
+
+    /// Effective scopes: the key's own plus its role's.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.0.scopes
+    }
+
+    /// When the key expires, if ever.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    /// The key's metadata.
+    pub fn metadata(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0.metadata
+    }
+
+    /// Whether the principal holds a scope that grants `scope` (an invalid scope string
+    /// is never held).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        crate::Scope::parse(scope).is_ok_and(|s| self.0.scopes.grants(&s))
+    }
+
+    /// `Ok` if the principal meets `requirement`, else [`AuthError::InsufficientScope`].
+    pub fn require(&self, requirement: &Requirement) -> Result<(), AuthError> {
+        if requirement.is_satisfied_by(&self.0.scopes) {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope {
+                required: requirement.clone(),
+            })
+        }
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("key_id", &self.0.key_id)
+            .field("tenant", &self.0.tenant)
+            .field("kind", &self.0.kind)
+            .field("env", &self.0.env)
+            .field("role", &self.0.role)
+            .field("scopes", &self.0.scopes.to_strings())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,235 @@
+//! What the store keeps about a key.
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::hash::KeyHash;
+use crate::id::KeyId;
+use crate::rate_limit::RateLimitSpec;
+use crate::scope_set::ScopeSet;
+
+/// Who a key acts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// Tied to one owner; may not exceed the owner's permissions; revoked when the owner
+    /// is deactivated.
+    Personal,
+    /// Shared by a team for its applications.
+    Team,
+    /// For service-to-service calls.
+    #[default]
+    Service,
+}
+
+impl KeyKind {
+    /// `personal`, `team` or `service`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Personal => "personal",
+            Self::Team => "team",
+            Self::Service => "service",
+        }
+    }
+}
+
+impl std::str::FromStr for KeyKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "personal" => Ok(Self::Personal),
+            "team" => Ok(Self::Team),
+            "service" => Ok(Self::Service),
+            _ => Err(format!(
+                "unknown key kind {s:?}: expected personal, team or service"
+            )),
+        }
+    }
+}
+
+/// A key that was replaced by rotation: it keeps working until `grace_until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotation {
+    /// The key that replaced this one.
+    pub replaced_by: KeyId,
+    /// When this key stops working.
+    pub grace_until: DateTime<Utc>,
+}
+
+/// Everything the store keeps about one key. Never the key itself: only its hash.
+///
+/// ```
+/// use keygate::{KeyRecord, KeyHasher, ScopeSet};
+/// let record = KeyRecord::new(KeyHasher::Sha256.hash("sk_live_x"), "sk_live_…x", "sk", "live", "ci", "acme")
+///     .with_scopes(ScopeSet::parse(["read:scans"])?);
+/// assert_eq!(record.tenant, "acme");
+/// assert!(record.id.as_str().starts_with("key_"));
+/// # Ok::<(), keygate::ScopeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct KeyRecord {
+    /// Public id (`key_…`).
+    pub id: KeyId,
+    /// SHA-256 (or HMAC) of the whole key: the lookup key.
+    pub hash: KeyHash,
+    /// Display hint, e.g. `sk_live_…x9Qz`.
+    pub hint: String,
+    /// The key's prefix, e.g. `sk`.
+    pub prefix: String,
+    /// The key's environment, e.g. `live`.
+    pub env: String,
+    /// Human name.
+    pub name: String,
+    /// What the key is for.
+    pub description: Option<String>,
+    /// The tenant (organisation, account) the key belongs to.
+    pub tenant: String,
+    /// The user a personal key belongs to (or who made a team/service key).
+    pub owner: Option<String>,
+    /// Personal, team or service.
+    pub kind: KeyKind,
+    /// A role whose scopes the key holds, resolved at verify time.
+    pub role: Option<String>,
+    /// The key's own scopes (in addition to its role's).
+    pub scopes: ScopeSet,
+    /// When the key was made.
+    pub created_at: DateTime<Utc>,
+    /// When the key stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the key was revoked. Revocation is permanent.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Last successful verification (recorded in batches).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Set when the key was rotated.
+    pub rotation: Option<Rotation>,
+    /// Client IPs/CIDRs allowed to use the key (empty = any).
+    pub allowed_ips: Vec<IpNet>,
+    /// Referrers allowed to use the key (empty = any).
+    pub allowed_referrers: Vec<String>,
+    /// Per-key rate limit (overrides the environment default).
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Free-form JSON for the application.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The key that created this one, if made through the API.
+    pub created_by: Option<KeyId>,
+}
+
+impl KeyRecord {
+    /// A new service key record with no scopes, created now by the system clock.
+    /// Use `KeyManager`/the builder methods to fill in the rest.
+    pub fn new(
+        hash: KeyHash,
+        hint: impl Into<String>,
+        prefix: impl Into<String>,
+        env: impl Into<String>,
+        name: impl Into<String>,
+        tenant: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: KeyId::generate(),
+            hash,
+            hint: hint.into(),
+            prefix: prefix.into(),
+            env: env.into(),
+            name: name.into(),
+            description: None,
+            tenant: tenant.into(),
+            owner: None,
+            kind: KeyKind::default(),
+            role: None,
+            scopes: ScopeSet::new(),
+            created_at: Utc::now(),
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            rotation: None,
+            allowed_ips: Vec::new(),
+            allowed_referrers: Vec::new(),
+            rate_limit: None,
+            metadata: serde_json::Map::new(),
+            created_by: None,
+        }
+    }
+
+    /// Sets the scopes.
+    #[must_use]
+    pub fn with_scopes(mut self, scopes: ScopeSet) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// Sets the role.
+    #[must_use]
+    pub fn with_role(mut self, role: impl Into<String>) -> Self {
+        self.role = Some(role.into());
+        self
+    }
+
+    /// The key's state at `now`.
+    pub fn status_at(&self, now: DateTime<Utc>) -> KeyStatus {
+        if self.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if self.expires_at.is_some_and(|t| now >= t) {
+            KeyStatus::Expired
+        } else if self.rotation.as_ref().is_some_and(|r| now >= r.grace_until) {
+            KeyStatus::Rotated
+        } else if self.rotation.is_some() {
+            KeyStatus::RotationGrace
+        } else {
+            KeyStatus::Active
+        }
+    }
+}
+
+/// A key's state at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    /// Works.
+    Active,
+    /// Replaced by rotation, still working until its grace period ends.
+    RotationGrace,
+    /// Replaced by rotation and past its grace period.
+    Rotated,
+    /// Past its expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+}
+
+impl KeyStatus {
+    /// Whether a key in this state is accepted.
+    pub fn is_usable(self) -> bool {
+        matches!(self, Self::Active | Self::RotationGrace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::KeyHasher;
+    use chrono::Duration;
+
+    #[test]
+    fn status_order_revoked_beats_expired_beats_rotation() {
+        let now = Utc::now();
+        let mut r = KeyRecord::new(KeyHasher::Sha256.hash("k"), "h", "sk", "live", "n", "t");
+        assert_eq!(r.status_at(now), KeyStatus::Active);
+        r.rotation = Some(Rotation {
+            replaced_by: KeyId::generate(),
+            grace_until: now + Duration::hours(24),
+        });
+        assert_eq!(r.status_at(now), KeyStatus::RotationGrace);
+        assert_eq!(r.status_at(now + Duration::hours(24)), KeyStatus::Rotated);
+        r.expires_at = Some(now);
+        assert_eq!(r.status_at(now), KeyStatus::Expired);
+        r.revoked_at = Some(now);
+        assert_eq!(r.status_at(now), KeyStatus::Revoked);
+        assert!(!KeyStatus::Revoked.is_usable());
+        assert!(KeyStatus::RotationGrace.is_usable());
+    }
+}

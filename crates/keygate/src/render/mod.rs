@@ -1,0 +1,198 @@
+//! Turning an [`AuthError`] into a response body: flat, nested, problem+json, or yours.
+
+mod flat;
+mod nested;
+mod problem;
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use flat::FlatRenderer;
+pub use nested::NestedRenderer;
+pub use problem::ProblemRenderer;
+
+use crate::error::AuthError;
+
+/// Renders an [`AuthError`] as a response body. Status and headers
+/// (`WWW-Authenticate`, `Retry-After`, `X-RateLimit-*`) are set by keygate around it.
+///
+/// Any `Fn(&AuthError) -> serde_json::Value` is a renderer too:
+///
+/// ```
+/// use keygate::{AuthError, ErrorRenderer};
+/// let mine = |e: &AuthError| serde_json::json!({ "ok": false, "reason": e.code() });
+/// let body = mine.render(&AuthError::MissingKey);
+/// assert_eq!(body.body, br#"{"ok":false,"reason":"missing_api_key"}"#);
+/// assert_eq!(body.content_type, "application/json");
+/// ```
+pub trait ErrorRenderer: Send + Sync + 'static {
+    /// The body for `error`.
+    fn render(&self, error: &AuthError) -> ErrorBody;
+}
+
+impl<F> ErrorRenderer for F
+where
+    F: Fn(&AuthError) -> serde_json::Value + Send + Sync + 'static,
+{
+    fn render(&self, error: &AuthError) -> ErrorBody {
+        ErrorBody::json(&self(error))
+    }
+}
+
+/// A rendered body and its content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// `Content-Type` of `body`.
+    pub content_type: &'static str,
+    /// The bytes.
+    pub body: Vec<u8>,
+}
+
+impl ErrorBody {
+    /// `value` as `application/json`.
+    pub fn json(value: &impl Serialize) -> Self {
+        Self::with_content_type("application/json", value)
+    }
+
+    /// `value` serialized as JSON, with another content type (e.g. problem+json).
+    pub fn with_content_type(content_type: &'static str, value: &impl Serialize) -> Self {
+        // Serializing plain structs and `serde_json::Value` cannot fail.
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Self { content_type, body }
+    }
+}
+
+/// A whole error response, framework-free: adapters copy it into their own types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers, lower-case names, including `content-type`.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A renderer shared by a whole service (`Arc`), cheap to clone into request extensions.
+///
+/// ```
+/// use keygate::{AuthError, NestedRenderer, SharedRenderer};
+/// let renderer = SharedRenderer::new(NestedRenderer::new());
+/// let response = renderer.response(&AuthError::MissingKey);
+/// assert_eq!(response.status, 401);
+/// assert!(response.headers.contains(&("www-authenticate", "Bearer".to_owned())));
+/// ```
+#[derive(Clone)]
+pub struct SharedRenderer(Arc<dyn ErrorRenderer>);
+
+impl SharedRenderer {
+    /// Shares `renderer`.
+    pub fn new(renderer: impl ErrorRenderer) -> Self {
+        Self(Arc::new(renderer))
+    }
+
+    /// The full response for `error`: status, headers and body.
+    pub fn response(&self, error: &AuthError) -> ErrorResponse {
+        let ErrorBody { content_type, body } = self.0.render(error);
+        let mut headers = vec![("content-type", content_type.to_owned())];
+        if let Some(challenge) = error.www_authenticate() {
+            headers.push(("www-authenticate", challenge));
+        }
+        if let AuthError::RateLimited {
+            retry_after,
+            status,
+        } = error
+        {
+            headers.push(("retry-after", retry_after.to_string()));
+            headers.extend(status.headers());
+        }
+        headers.push(("cache-control", "no-store".to_owned()));
+        ErrorResponse {
+            status: error.status(),
+            headers,
+            body,
+        }
+    }
+}
+
+impl Default for SharedRenderer {
+    fn default() -> Self {
+        Self::new(FlatRenderer)
+    }
+}
+
+impl fmt::Debug for SharedRenderer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedRenderer")
+    }
+}
+
+/// A sentence naming what a missing requirement needed, e.g.
+/// "This API key does not have 'write' permission for opportunities".
+pub(crate) fn describe_missing(required: &crate::Requirement) -> String {
+    use crate::Requirement;
+    match required {
+        Requirement::Scope(s) => match (s.action(), s.resource()) {
+            (Some(action), Some(resource)) => {
+                format!("This API key does not have '{action}' permission for {resource}")
+            }
+            (Some(action), None) => format!("This API key does not have '{action}' permission"),
+            (None, Some(resource)) => {
+                format!("This API key does not have permission for {resource}")
+            }
+            (None, None) => "This API key does not have full access".to_owned(),
+        },
+        Requirement::Any(_) => format!("This API key needs one of the scopes {required}"),
+        Requirement::All(_) => format!("This API key needs all of the scopes {required}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{RateLimitStatus, Requirement};
+
+    #[test]
+    fn rate_limited_response_has_retry_after_and_limit_headers() {
+        let err = AuthError::RateLimited {
+            retry_after: 7,
+            status: RateLimitStatus {
+                limit: 10,
+                remaining: 0,
+                reset: 1_700_000_007,
+            },
+        };
+        let res = SharedRenderer::default().response(&err);
+        assert_eq!(res.status, 429);
+        for (name, value) in [
+            ("retry-after", "7"),
+            ("x-ratelimit-limit", "10"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1700000007"),
+        ] {
+            assert!(res.headers.contains(&(name, value.to_owned())), "{name}");
+        }
+    }
+
+    #[test]
+    fn describes_missing_requirements() {
+        let d =
+            |s: &str| describe_missing(&Requirement::parse(s).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(
+            d("write:opportunities"),
+            "This API key does not have 'write' permission for opportunities"
+        );
+        assert_eq!(d("write"), "This API key does not have 'write' permission");
+        assert_eq!(
+            d("*:scans"),
+            "This API key does not have permission for scans"
+        );
+        assert_eq!(d("admin"), "This API key does not have full access");
+        assert_eq!(
+            d("any(a:b, c:d)"),
+            "This API key needs one of the scopes any(a:b, c:d)"
+        );
+    }
+}

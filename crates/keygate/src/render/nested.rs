@@ -1,0 +1,158 @@
+use serde::Serialize;
+
+use super::{describe_missing, ErrorBody, ErrorRenderer};
+use crate::error::AuthError;
+
+/// `{"error": {"code", "message", "details"}}`, plus `retryAfter` on 429.
+///
+/// By default `code` is the class of the error, as in Stripe-like APIs: `unauthorized`,
+/// `forbidden`, `bad_request`, `rate_limit_exceeded`, `service_unavailable`. With
+/// [`NestedRenderer::specific_codes`] it is [`AuthError::code`] instead (e.g.
+/// `expired_api_key`).
+///
+/// ```
+/// use keygate::{AuthError, ErrorRenderer, NestedRenderer, Requirement};
+/// let err = AuthError::InsufficientScope { required: Requirement::parse("write:opportunities")? };
+/// let body = String::from_utf8(NestedRenderer::new().render(&err).body)?;
+/// assert_eq!(body, r#"{"error":{"code":"forbidden","message":"Insufficient permissions","details":"This API key does not have 'write' permission for opportunities"}}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NestedRenderer {
+    specific_codes: bool,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Nested<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Nested<'a> {
+    code: &'a str,
+    message: &'a str,
+    details: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+}
+
+impl NestedRenderer {
+    /// Class codes (`unauthorized`, `forbidden`, …).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Use [`AuthError::code`] (`expired_api_key`, `ip_not_allowed`, …) as `code`.
+    #[must_use]
+    pub fn specific_codes(mut self) -> Self {
+        self.specific_codes = true;
+        self
+    }
+}
+
+impl ErrorRenderer for NestedRenderer {
+    fn render(&self, error: &AuthError) -> ErrorBody {
+        let (class, message, details) = match error {
+            AuthError::MissingKey => (
+                "unauthorized",
+                "Missing API key",
+                "No API key was provided with the request".to_owned(),
+            ),
+            AuthError::InvalidKey(_) => (
+                "unauthorized",
+                "Invalid API key",
+                "The API key provided is invalid or has been revoked".to_owned(),
+            ),
+            AuthError::ExpiredKey => (
+                "unauthorized",
+                "Expired API key",
+                "The API key provided has expired".to_owned(),
+            ),
+            AuthError::ConflictingKeys => (
+                "bad_request",
+                "Conflicting API keys",
+                "Send exactly one API key per request".to_owned(),
+            ),
+            AuthError::InsufficientScope { required } => (
+                "forbidden",
+                "Insufficient permissions",
+                describe_missing(required),
+            ),
+            AuthError::IpNotAllowed => (
+                "forbidden",
+                "Access denied",
+                "This API key may not be used from this IP address".to_owned(),
+            ),
+            AuthError::ReferrerNotAllowed => (
+                "forbidden",
+                "Access denied",
+                "This API key may not be used from this referrer".to_owned(),
+            ),
+            AuthError::RateLimited { retry_after, .. } => (
+                "rate_limit_exceeded",
+                "Rate limit exceeded",
+                format!("Rate limit will reset in {retry_after} seconds"),
+            ),
+            AuthError::StoreUnavailable => (
+                "service_unavailable",
+                "Service unavailable",
+                "API key verification is temporarily unavailable; retry shortly".to_owned(),
+            ),
+        };
+        let retry_after = match error {
+            AuthError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        ErrorBody::json(&Envelope {
+            error: Nested {
+                code: if self.specific_codes {
+                    error.code()
+                } else {
+                    class
+                },
+                message,
+                details,
+                retry_after,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{InvalidKeyReason, RateLimitStatus};
+
+    fn body(r: NestedRenderer, e: &AuthError) -> String {
+        String::from_utf8(r.render(e).body).unwrap_or_default()
+    }
+
+    #[test]
+    fn seed_shaped_bodies() {
+        assert_eq!(
+            body(
+                NestedRenderer::new(),
+                &AuthError::InvalidKey(InvalidKeyReason::Revoked)
+            ),
+            r#"{"error":{"code":"unauthorized","message":"Invalid API key","details":"The API key provided is invalid or has been revoked"}}"#
+        );
+        let limited = AuthError::RateLimited {
+            retry_after: 1847,
+            status: RateLimitStatus {
+                limit: 1000,
+                remaining: 0,
+                reset: 0,
+            },
+        };
+        assert_eq!(
+            body(NestedRenderer::new(), &limited),
+            r#"{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded","details":"Rate limit will reset in 1847 seconds","retryAfter":1847}}"#
+        );
+        assert!(body(
+            NestedRenderer::new().specific_codes(),
+            &AuthError::ExpiredKey
+        )
+        .contains(r#""code":"expired_api_key""#));
+    }
+}

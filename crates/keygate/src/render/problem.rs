@@ -1,0 +1,111 @@
+use serde::Serialize;
+
+use super::{describe_missing, ErrorBody, ErrorRenderer};
+use crate::error::AuthError;
+
+/// RFC 9457 `application/problem+json`, with the stable code as the `code` member.
+///
+/// ```
+/// use keygate::{AuthError, ErrorRenderer, ProblemRenderer};
+/// let rendered = ProblemRenderer::new().render(&AuthError::ExpiredKey);
+/// assert_eq!(rendered.content_type, "application/problem+json");
+/// let v: serde_json::Value = serde_json::from_slice(&rendered.body)?;
+/// assert_eq!(v["status"], 401);
+/// assert_eq!(v["code"], "expired_api_key");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ProblemRenderer {
+    type_base: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    required_scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+}
+
+impl ProblemRenderer {
+    /// `type` is `about:blank`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `type` becomes `<base><code>`, e.g. `https://docs.example.com/errors#` +
+    /// `expired_api_key`: point it at your error documentation.
+    #[must_use]
+    pub fn type_base(mut self, base: impl Into<String>) -> Self {
+        self.type_base = Some(base.into());
+        self
+    }
+}
+
+impl ErrorRenderer for ProblemRenderer {
+    fn render(&self, error: &AuthError) -> ErrorBody {
+        let detail = match error {
+            AuthError::InsufficientScope { required } => describe_missing(required),
+            other => {
+                let mut s = other.to_string();
+                if let AuthError::InvalidKey(_) = other {
+                    // The reason stays in logs: the API is no oracle for which keys exist.
+                    s = "the API key is invalid".to_owned();
+                }
+                s
+            }
+        };
+        let problem = Problem {
+            kind: self.type_base.as_ref().map_or_else(
+                || "about:blank".to_owned(),
+                |base| format!("{base}{}", error.code()),
+            ),
+            title: error.status_text(),
+            status: error.status(),
+            detail,
+            code: error.code(),
+            required_scope: match error {
+                AuthError::InsufficientScope { required } => Some(required.to_string()),
+                _ => None,
+            },
+            retry_after: match error {
+                AuthError::RateLimited { retry_after, .. } => Some(*retry_after),
+                _ => None,
+            },
+        };
+        ErrorBody::with_content_type("application/problem+json", &problem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InvalidKeyReason;
+
+    #[test]
+    fn invalid_key_reason_is_not_revealed() {
+        let body = ProblemRenderer::new()
+            .render(&AuthError::InvalidKey(InvalidKeyReason::Revoked))
+            .body;
+        let text = String::from_utf8(body).unwrap_or_default();
+        assert!(!text.contains("revoked"), "{text}");
+        assert!(text.contains(r#""type":"about:blank""#));
+    }
+
+    #[test]
+    fn type_base_links_the_code() {
+        let body = ProblemRenderer::new()
+            .type_base("https://d.example/errors#")
+            .render(&AuthError::MissingKey)
+            .body;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(v["type"], "https://d.example/errors#missing_api_key");
+    }
+}

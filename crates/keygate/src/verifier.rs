@@ -1,0 +1,318 @@
+//! The verify pipeline: parse + checksum -> hash -> lookup -> state -> context -> Principal.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AuthError, InvalidKeyReason};
+use crate::hash::KeyHasher;
+use crate::key_format::{self, ParsedKey};
+use crate::principal::Principal;
+use crate::rate_limit::RateLimitStatus;
+use crate::record::{KeyRecord, KeyStatus};
+use crate::restrictions;
+use crate::scope_set::ScopeSet;
+use crate::store::KeyStore;
+use crate::usage::UsageRecorder;
+
+/// What the verifier needs from a request: the key and its context.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyRequest<'a> {
+    /// The credential as sent.
+    pub key: &'a str,
+    /// The client's IP, for keys with IP restrictions.
+    pub client_ip: Option<IpAddr>,
+    /// The `Referer` header, for keys with referrer restrictions.
+    pub referrer: Option<&'a str>,
+}
+
+impl<'a> VerifyRequest<'a> {
+    /// A request with only a key (no IP or referrer known).
+    pub fn key(key: &'a str) -> Self {
+        Self {
+            key,
+            client_ip: None,
+            referrer: None,
+        }
+    }
+}
+
+/// A successful verification.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// Who is calling.
+    pub principal: Principal,
+    /// The rate-limit state after this request, when a limiter is configured; adapters
+    /// send it as `X-RateLimit-*` headers.
+    pub rate_limit: Option<RateLimitStatus>,
+}
+
+/// Checks keys: the pipeline of ARCHITECTURE.md §3.
+///
+/// 1. shape, charset and checksum (no I/O); prefix and environment accepted here;
+/// 2. hash and [`KeyStore::find_by_hash`] (unknown -> 401; store down -> 503);
+/// 3. state: revoked, expired, rotated past grace -> 401;
+/// 4. context: client IP and referrer restrictions -> 403;
+/// 5. role scopes resolved, a [`Principal`] built, last use noted (no I/O).
+///
+/// ```
+/// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore, Verifier, VerifyRequest, key_format};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = std::sync::Arc::new(MemoryStore::new());
+/// let key = key_format::generate("sk", "live")?;
+/// let parsed = key_format::ParsedKey::parse(key.expose())?;
+/// store.insert(&KeyRecord::new(KeyHasher::Sha256.hash(key.expose()), parsed.hint(), "sk", "live", "ci", "acme")).await?;
+///
+/// let verifier = Verifier::builder(store).prefix("sk").envs(["live"]).build();
+/// let ok = verifier.verify(VerifyRequest::key(key.expose())).await?;
+/// assert_eq!(ok.principal.tenant(), "acme");
+/// assert!(verifier.verify(VerifyRequest::key("sk_live_nope")).await.is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn KeyStore>,
+    hasher: KeyHasher,
+    clock: Arc<dyn Clock>,
+    prefixes: Vec<String>,
+    envs: Vec<String>,
+    accept_legacy: bool,
+    usage: Arc<UsageRecorder>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("hasher", &self.inner.hasher)
+            .field("prefixes", &self.inner.prefixes)
+            .field("envs", &self.inner.envs)
+            .field("accept_legacy", &self.inner.accept_legacy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Verifier`]. Defaults: SHA-256, system clock, any prefix and environment.
+#[must_use]
+pub struct VerifierBuilder {
+    store: Arc<dyn KeyStore>,
+    hasher: KeyHasher,
+    clock: Arc<dyn Clock>,
+    prefixes: Vec<String>,
+    envs: Vec<String>,
+    accept_legacy: bool,
+}
+
+impl std::fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierBuilder").finish_non_exhaustive()
+    }
+}
+
+impl VerifierBuilder {
+    /// Accept keys with this prefix (call again for more). Default: any prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefixes.push(prefix.into());
+        self
+    }
+
+    /// Accept only these environments (e.g. `["live"]` on a production server).
+    /// Default: any environment.
+    pub fn envs<I, S>(mut self, envs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.envs = envs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How keys are hashed (default SHA-256). Must match how they were stored.
+    pub fn hasher(mut self, hasher: KeyHasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The clock, shared.
+    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Also accept keys made elsewhere, without our checksum, imported by hash
+    /// (8 to 256 printable ASCII characters). Off by default.
+    pub fn accept_legacy_keys(mut self, accept: bool) -> Self {
+        self.accept_legacy = accept;
+        self
+    }
+
+    /// The verifier.
+    pub fn build(self) -> Verifier {
+        Verifier {
+            inner: Arc::new(Inner {
+                store: self.store,
+                hasher: self.hasher,
+                clock: self.clock,
+                prefixes: self.prefixes,
+                envs: self.envs,
+                accept_legacy: self.accept_legacy,
+                usage: Arc::new(UsageRecorder::default()),
+            }),
+        }
+    }
+}
+
+impl Verifier {
+    /// Starts a builder over `store`.
+    pub fn builder(store: impl KeyStore) -> VerifierBuilder {
+        VerifierBuilder {
+            store: Arc::new(store),
+            hasher: KeyHasher::default(),
+            clock: Arc::new(SystemClock),
+            prefixes: Vec::new(),
+            envs: Vec::new(),
+            accept_legacy: false,
+        }
+    }
+
+    /// The store keys are looked up in.
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.inner.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The hasher.
+    pub fn hasher(&self) -> &KeyHasher {
+        &self.inner.hasher
+    }
+
+    /// Last-used times waiting to be written; flush them with
+    /// [`Verifier::flush_usage`].
+    pub fn usage(&self) -> &Arc<UsageRecorder> {
+        &self.inner.usage
+    }
+
+    /// Writes noted last-used times to the store in one batch.
+    pub async fn flush_usage(&self) -> Result<usize, crate::StoreError> {
+        self.inner.usage.flush(self.inner.store.as_ref()).await
+    }
+
+    /// Runs the pipeline on one request.
+    pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verification, AuthError> {
+        let result = self.verify_inner(request).await;
+        if let Err(err) = &result {
+            tracing::debug!(code = err.code(), reason = ?err, "keygate: verification refused");
+        }
+        result
+    }
+
+    async fn verify_inner(&self, request: VerifyRequest<'_>) -> Result<Verification, AuthError> {
+        let inner = &*self.inner;
+        let invalid = AuthError::InvalidKey;
+
+        // 1. Shape and checksum, no I/O.
+        let (prefix, env) = match ParsedKey::parse(request.key) {
+            Ok(parsed) => (Some(parsed.prefix()), Some(parsed.env())),
+            Err(_) if inner.accept_legacy && is_legacy_shaped(request.key) => (None, None),
+            Err(_) => return Err(invalid(InvalidKeyReason::Malformed)),
+        };
+        if let Some(prefix) = prefix {
+            if !inner.prefixes.is_empty() && !inner.prefixes.iter().any(|p| p == prefix) {
+                return Err(invalid(InvalidKeyReason::WrongPrefix));
+            }
+        }
+        if let Some(env) = env {
+            if !self.env_accepted(env) {
+                return Err(invalid(InvalidKeyReason::WrongEnvironment));
+            }
+        }
+
+        // 2. Hash and look up.
+        let hash = inner.hasher.hash(request.key);
+        let record = inner
+            .store
+            .find_by_hash(&hash)
+            .await
+            .map_err(|e| store_down(&e))?
+            .ok_or(invalid(InvalidKeyReason::Unknown))?;
+
+        // 3. State.
+        let now = inner.clock.now();
+        match record.status_at(now) {
+            KeyStatus::Active | KeyStatus::RotationGrace => {}
+            KeyStatus::Revoked => return Err(invalid(InvalidKeyReason::Revoked)),
+            KeyStatus::Rotated => return Err(invalid(InvalidKeyReason::Rotated)),
+            KeyStatus::Expired => return Err(AuthError::ExpiredKey),
+        }
+        if !record.env.is_empty() && !self.env_accepted(&record.env) {
+            return Err(invalid(InvalidKeyReason::WrongEnvironment));
+        }
+
+        // 4. Context.
+        if !restrictions::ip_allowed(&record.allowed_ips, request.client_ip) {
+            return Err(AuthError::IpNotAllowed);
+        }
+        if !restrictions::referrer_allowed(&record.allowed_referrers, request.referrer) {
+            return Err(AuthError::ReferrerNotAllowed);
+        }
+
+        // 5. Effective scopes and the principal.
+        let scopes = self.effective_scopes(&record).await?;
+        inner.usage.note(&record.id, now);
+        Ok(Verification {
+            principal: Principal::from_record(&record, scopes),
+            rate_limit: None,
+        })
+    }
+
+    fn env_accepted(&self, env: &str) -> bool {
+        self.inner.envs.is_empty() || self.inner.envs.iter().any(|e| e == env)
+    }
+
+    /// The key's own scopes plus its role's (a role missing from the store adds none).
+    pub async fn effective_scopes(&self, record: &KeyRecord) -> Result<ScopeSet, AuthError> {
+        let mut scopes = record.scopes.clone();
+        if let Some(role_name) = &record.role {
+            match self
+                .inner
+                .store
+                .get_role(role_name)
+                .await
+                .map_err(|e| store_down(&e))?
+            {
+                Some(role) => scopes.extend(&role.scopes),
+                None => {
+                    tracing::warn!(key_id = %record.id, role = %role_name, "keygate: key has a role that is not in the store")
+                }
+            }
+        }
+        Ok(scopes)
+    }
+}
+
+fn store_down(err: &crate::StoreError) -> AuthError {
+    tracing::error!(error = %err, source = ?std::error::Error::source(err), "keygate: key store unavailable; failing closed");
+    AuthError::StoreUnavailable
+}
+
+fn is_legacy_shaped(key: &str) -> bool {
+    (8..=256).contains(&key.len())
+        && key.bytes().all(|c| c.is_ascii_graphic())
+        && key.len() <= key_format::MAX_KEY_LEN.max(256)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,347 @@
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use super::*;
+use crate::{key_format, KeyId, KeyRecord, ManualClock, MemoryStore, Role, Rotation, ScopeSet};
+
+struct Fixture {
+    store: Arc<MemoryStore>,
+    clock: ManualClock,
+    verifier: Verifier,
+}
+
+fn fixture() -> Fixture {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let verifier = Verifier::builder(store.clone())
+        .prefix("sk")
+        .envs(["live"])
+        .clock(clock.clone())
+        .build();
+    Fixture {
+        store,
+        clock,
+        verifier,
+    }
+}
+
+impl Fixture {
+    /// Stores a new key (made with `edit`) and returns its plaintext.
+    async fn key(&self, env: &str, edit: impl FnOnce(&mut KeyRecord)) -> (String, KeyRecord) {
+        let secret = key_format::generate("sk", env).unwrap_or_else(|e| panic!("{e}"));
+        let key = secret.expose().to_owned();
+        let mut record = KeyRecord::new(
+            KeyHasher::Sha256.hash(&key),
+            "hint",
+            "sk",
+            env,
+            "test key",
+            "acme",
+        );
+        record.created_at = self.clock.now();
+        record.scopes = ScopeSet::parse(["read:scans"]).unwrap_or_default();
+        edit(&mut record);
+        self.store
+            .insert(&record)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (key, record)
+    }
+
+    async fn verify(&self, key: &str) -> Result<Verification, AuthError> {
+        self.verifier.verify(VerifyRequest::key(key)).await
+    }
+}
+
+fn invalid(reason: InvalidKeyReason) -> Result<(), AuthError> {
+    Err(AuthError::InvalidKey(reason))
+}
+
+fn outcome(r: Result<Verification, AuthError>) -> Result<(), AuthError> {
+    r.map(|_| ())
+}
+
+#[tokio::test]
+async fn valid_key_gives_a_principal() {
+    let f = fixture();
+    let (key, record) = f.key("live", |_| {}).await;
+    let ok = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ok.principal.key_id(), &record.id);
+    assert_eq!(ok.principal.tenant(), "acme");
+    assert!(ok.principal.has_scope("read:scans"));
+    assert_eq!(
+        f.verifier.usage().pending(),
+        1,
+        "last use noted without I/O"
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_bad_checksum_never_reach_the_store() {
+    let f = fixture();
+    let (key, _) = f.key("live", |_| {}).await;
+    f.store.set_unavailable(true); // any store call would now give 503
+    let mut bad_checksum = key.clone().into_bytes();
+    let last = bad_checksum.len() - 1;
+    bad_checksum[last] = if bad_checksum[last] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let bad_checksum = String::from_utf8(bad_checksum).unwrap_or_default();
+    for bad in [
+        String::new(),
+        "garbage".into(),
+        "x".repeat(10 * 1024),
+        "ключ".into(),
+        bad_checksum,
+    ] {
+        assert_eq!(
+            outcome(f.verify(&bad).await),
+            invalid(InvalidKeyReason::Malformed),
+            "{bad:.20}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_prefix_and_env_are_refused_before_io() {
+    let f = fixture();
+    f.store.set_unavailable(true);
+    let other_prefix = key_format::generate("pk", "live")
+        .map(|k| k.expose().to_owned())
+        .unwrap_or_default();
+    assert_eq!(
+        outcome(f.verify(&other_prefix).await),
+        invalid(InvalidKeyReason::WrongPrefix)
+    );
+    let test_env = key_format::generate("sk", "test")
+        .map(|k| k.expose().to_owned())
+        .unwrap_or_default();
+    assert_eq!(
+        outcome(f.verify(&test_env).await),
+        invalid(InvalidKeyReason::WrongEnvironment)
+    );
+}
+
+#[tokio::test]
+async fn unknown_key() {
+    let f = fixture();
+    let never_stored = key_format::generate("sk", "live")
+        .map(|k| k.expose().to_owned())
+        .unwrap_or_default();
+    assert_eq!(
+        outcome(f.verify(&never_stored).await),
+        invalid(InvalidKeyReason::Unknown)
+    );
+}
+
+#[tokio::test]
+async fn revoked_key() {
+    let f = fixture();
+    let now = f.clock.now();
+    let (key, _) = f.key("live", |r| r.revoked_at = Some(now)).await;
+    assert_eq!(
+        outcome(f.verify(&key).await),
+        invalid(InvalidKeyReason::Revoked)
+    );
+}
+
+#[tokio::test]
+async fn expiry_boundary() {
+    let f = fixture();
+    let expires = f.clock.now() + Duration::days(30);
+    let (key, _) = f.key("live", |r| r.expires_at = Some(expires)).await;
+    f.clock.set(expires - Duration::seconds(1));
+    assert!(
+        f.verify(&key).await.is_ok(),
+        "valid one second before expiry"
+    );
+    f.clock.set(expires);
+    assert_eq!(outcome(f.verify(&key).await), Err(AuthError::ExpiredKey));
+}
+
+#[tokio::test]
+async fn rotation_grace_boundary() {
+    let f = fixture();
+    let grace_until = f.clock.now() + Duration::hours(24);
+    let (key, _) = f
+        .key("live", |r| {
+            r.rotation = Some(Rotation {
+                replaced_by: KeyId::generate(),
+                grace_until,
+            })
+        })
+        .await;
+    f.clock.advance(Duration::hours(24) - Duration::seconds(1));
+    assert!(
+        f.verify(&key).await.is_ok(),
+        "old key works during the grace period"
+    );
+    f.clock.advance(Duration::seconds(1));
+    assert_eq!(
+        outcome(f.verify(&key).await),
+        invalid(InvalidKeyReason::Rotated)
+    );
+}
+
+#[tokio::test]
+async fn stored_env_not_accepted() {
+    // A record whose stored env differs from what this server accepts (e.g. an
+    // imported legacy key labelled `test`).
+    let store = Arc::new(MemoryStore::new());
+    let verifier = Verifier::builder(store.clone())
+        .envs(["live"])
+        .accept_legacy_keys(true)
+        .build();
+    let legacy = "legacy-key-0123456789";
+    let mut record = KeyRecord::new(
+        KeyHasher::Sha256.hash(legacy),
+        "hint",
+        "",
+        "test",
+        "old",
+        "acme",
+    );
+    record.env = "test".into();
+    store
+        .insert(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        outcome(verifier.verify(VerifyRequest::key(legacy)).await),
+        invalid(InvalidKeyReason::WrongEnvironment)
+    );
+}
+
+#[tokio::test]
+async fn legacy_keys_only_when_enabled() {
+    let store = Arc::new(MemoryStore::new());
+    let legacy = "imported_0123456789abcdef";
+    let mut record = KeyRecord::new(
+        KeyHasher::Sha256.hash(legacy),
+        "…cdef",
+        "",
+        "",
+        "old",
+        "acme",
+    );
+    record.env = String::new();
+    store
+        .insert(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let strict = Verifier::builder(store.clone()).build();
+    assert_eq!(
+        outcome(strict.verify(VerifyRequest::key(legacy)).await),
+        invalid(InvalidKeyReason::Malformed)
+    );
+    let lenient = Verifier::builder(store.clone())
+        .accept_legacy_keys(true)
+        .build();
+    assert!(lenient.verify(VerifyRequest::key(legacy)).await.is_ok());
+    assert_eq!(
+        outcome(lenient.verify(VerifyRequest::key("short")).await),
+        invalid(InvalidKeyReason::Malformed)
+    );
+}
+
+#[tokio::test]
+async fn ip_and_referrer_restrictions_are_403() {
+    let f = fixture();
+    let (key, _) = f
+        .key("live", |r| {
+            r.allowed_ips = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())];
+            r.allowed_referrers = vec!["app.example.com".into()];
+        })
+        .await;
+    let req = |ip: &str, referrer| VerifyRequest {
+        key: &key,
+        client_ip: ip.parse().ok(),
+        referrer,
+    };
+    let good_ref = Some("https://app.example.com/x");
+    assert!(f.verifier.verify(req("10.1.1.1", good_ref)).await.is_ok());
+    assert_eq!(
+        outcome(f.verifier.verify(req("192.0.2.1", good_ref)).await),
+        Err(AuthError::IpNotAllowed)
+    );
+    assert_eq!(
+        outcome(f.verifier.verify(req("", good_ref)).await),
+        Err(AuthError::IpNotAllowed)
+    );
+    assert_eq!(
+        outcome(
+            f.verifier
+                .verify(req("10.1.1.1", Some("https://evil.example.net/")))
+                .await
+        ),
+        Err(AuthError::ReferrerNotAllowed)
+    );
+    assert_eq!(
+        outcome(f.verifier.verify(req("10.1.1.1", None)).await),
+        Err(AuthError::ReferrerNotAllowed)
+    );
+}
+
+#[tokio::test]
+async fn role_scopes_are_resolved_at_verify_time() {
+    let f = fixture();
+    let role = Role::new(
+        "radiologist",
+        ScopeSet::parse(["read:reports"]).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    f.store
+        .put_role(&role)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (key, _) = f.key("live", |r| r.role = Some("radiologist".into())).await;
+    let p = f
+        .verify(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .principal;
+    assert!(p.has_scope("read:scans") && p.has_scope("read:reports"));
+    assert!(!p.has_scope("write:exports"));
+    // Editing the role changes the key's scopes.
+    let edited = Role::new(
+        "radiologist",
+        ScopeSet::parse(["write:exports"]).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    f.store
+        .put_role(&edited)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = f
+        .verify(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .principal;
+    assert!(p.has_scope("write:exports") && !p.has_scope("read:reports"));
+}
+
+#[tokio::test]
+async fn store_down_is_503_never_open() {
+    let f = fixture();
+    let (key, _) = f.key("live", |_| {}).await;
+    f.store.set_unavailable(true);
+    assert_eq!(
+        outcome(f.verify(&key).await),
+        Err(AuthError::StoreUnavailable)
+    );
+    f.store.set_unavailable(false);
+    assert!(f.verify(&key).await.is_ok());
+}
+
+#[tokio::test]
+async fn usage_flushes_to_the_store() {
+    let f = fixture();
+    let (key, record) = f.key("live", |_| {}).await;
+    let _ = f.verify(&key).await;
+    assert_eq!(f.verifier.flush_usage().await.ok(), Some(1));
+    let stored = f.store.get(&record.id).await.ok().flatten();
+    assert_eq!(stored.and_then(|r| r.last_used_at), Some(f.clock.now()));
+}

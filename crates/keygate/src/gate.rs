@@ -55,12 +55,17 @@ impl std::fmt::Debug for KeyGate {
 ///
 /// Defaults: credentials from `Authorization: Bearer` then `X-API-KEY`; the flat
 /// renderer; credentials left in place; any prefix and environment.
+///
+/// `T` is what [`KeyGateBuilder::build`] returns: a [`KeyGate`], or an adapter's layer
+/// or middleware made from one (`ApiKeyLayer::builder(store)…build()`), so every
+/// adapter shares this one builder.
 #[must_use]
-pub struct KeyGateBuilder {
+pub struct KeyGateBuilder<T = KeyGate> {
     verifier: VerifierOrBuilder,
     sources: Vec<CredentialSource>,
     renderer: SharedRenderer,
     hide_credentials: bool,
+    finish: fn(KeyGate) -> T,
 }
 
 enum VerifierOrBuilder {
@@ -68,7 +73,7 @@ enum VerifierOrBuilder {
     Built(Verifier),
 }
 
-impl std::fmt::Debug for KeyGateBuilder {
+impl<T> std::fmt::Debug for KeyGateBuilder<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyGateBuilder")
             .field("sources", &self.sources)
@@ -119,13 +124,34 @@ impl KeyGate {
     }
 }
 
-impl KeyGateBuilder {
+impl KeyGateBuilder<KeyGate> {
     fn new(verifier: VerifierOrBuilder) -> Self {
         Self {
             verifier,
             sources: Vec::new(),
             renderer: SharedRenderer::default(),
             hide_credentials: false,
+            finish: std::convert::identity,
+        }
+    }
+}
+
+impl<T> KeyGateBuilder<T> {
+    /// Makes [`KeyGateBuilder::build`] return `finish(gate)` instead: how adapters
+    /// offer this builder as their own.
+    ///
+    /// ```
+    /// use keygate::{KeyGate, MemoryStore};
+    /// struct MyMiddleware(KeyGate);
+    /// let mw: MyMiddleware = KeyGate::builder(MemoryStore::new()).finish_with(MyMiddleware).build();
+    /// ```
+    pub fn finish_with<U>(self, finish: fn(KeyGate) -> U) -> KeyGateBuilder<U> {
+        KeyGateBuilder {
+            verifier: self.verifier,
+            sources: self.sources,
+            renderer: self.renderer,
+            hide_credentials: self.hide_credentials,
+            finish,
         }
     }
 
@@ -192,8 +218,8 @@ impl KeyGateBuilder {
         self
     }
 
-    /// The gate.
-    pub fn build(self) -> KeyGate {
+    /// The gate (or what [`KeyGateBuilder::finish_with`] made of it).
+    pub fn build(self) -> T {
         let sources = if self.sources.is_empty() {
             vec![
                 CredentialSource::Bearer,
@@ -206,13 +232,13 @@ impl KeyGateBuilder {
             VerifierOrBuilder::Builder(b) => b.build(),
             VerifierOrBuilder::Built(v) => v,
         };
-        KeyGate {
+        (self.finish)(KeyGate {
             inner: Arc::new(Inner {
                 verifier,
                 sources,
                 renderer: self.renderer,
                 hide_credentials: self.hide_credentials,
             }),
-        }
+        })
     }
 }

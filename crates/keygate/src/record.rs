@@ -4,10 +4,12 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::hash::KeyHash;
+use crate::hash::{KeyHash, KeyHasher};
 use crate::id::KeyId;
+use crate::key_format::{self, KeyFormatError, ParsedKey};
 use crate::rate_limit::RateLimitSpec;
 use crate::scope_set::ScopeSet;
+use crate::secret::ApiKeySecret;
 
 /// Who a key acts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -155,6 +157,29 @@ impl KeyRecord {
         }
     }
 
+    /// Mints a new key from the OS CSPRNG and its record (a service key, no scopes,
+    /// created now). The plaintext is returned once: show it, then drop it.
+    ///
+    /// ```
+    /// use keygate::{KeyHasher, KeyRecord};
+    /// let (key, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "ci", "acme")?;
+    /// assert_eq!(record.hash, KeyHasher::Sha256.hash(key.expose()));
+    /// assert!(record.hint.starts_with("sk_live_…"));
+    /// # Ok::<(), keygate::key_format::KeyFormatError>(())
+    /// ```
+    pub fn generate(
+        hasher: &KeyHasher,
+        prefix: &str,
+        env: &str,
+        name: impl Into<String>,
+        tenant: impl Into<String>,
+    ) -> Result<(ApiKeySecret, Self), KeyFormatError> {
+        let key = key_format::generate(prefix, env)?;
+        let hint = ParsedKey::parse(key.expose())?.hint();
+        let record = Self::new(hasher.hash(key.expose()), hint, prefix, env, name, tenant);
+        Ok((key, record))
+    }
+
     /// Sets the scopes.
     #[must_use]
     pub fn with_scopes(mut self, scopes: ScopeSet) -> Self {
@@ -211,7 +236,6 @@ impl KeyStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::KeyHasher;
     use chrono::Duration;
 
     #[test]

@@ -64,6 +64,13 @@ fn bench(c: &mut Criterion) {
     group.bench_function("sha256_of_key", |b| {
         b.iter(|| KeyHasher::Sha256.hash(black_box(&key)))
     });
+    // Attribution: the parse/checksum step alone, and the executor's own cost per call.
+    group.bench_function("parse_bad_checksum", |b| {
+        b.iter(|| key_format::ParsedKey::parse(black_box(&bad)).unwrap_err())
+    });
+    group.bench_function("block_on_empty", |b| {
+        b.iter(|| rt.block_on(async { black_box(1) }))
+    });
     group.finish();
 }
 

@@ -19,14 +19,15 @@ pub(crate) fn random(n: usize) -> Result<String, getrandom::Error> {
     Ok(out)
 }
 
-/// `value` as exactly `width` base62 digits, most significant first, zero-padded.
-pub(crate) fn encode_fixed(mut value: u64, width: usize) -> String {
-    let mut digits = vec![b'0'; width];
+/// `value` as exactly `N` base62 digits, most significant first, zero-padded.
+/// No allocation: this runs on every request.
+pub(crate) fn encode_fixed<const N: usize>(mut value: u64) -> [u8; N] {
+    let mut digits = [b'0'; N];
     for slot in digits.iter_mut().rev() {
         *slot = ALPHABET[(value % 62) as usize];
         value /= 62;
     }
-    digits.into_iter().map(char::from).collect()
+    digits
 }
 
 /// Whether `c` is in the base62 alphabet.
@@ -40,10 +41,10 @@ mod tests {
 
     #[test]
     fn fixed_width_encoding() {
-        assert_eq!(encode_fixed(0, 6), "000000");
-        assert_eq!(encode_fixed(61, 2), "0z");
-        assert_eq!(encode_fixed(62, 2), "10");
-        assert_eq!(encode_fixed(u64::from(u32::MAX), 6), "4gfFC3");
+        assert_eq!(&encode_fixed::<6>(0), b"000000");
+        assert_eq!(&encode_fixed::<2>(61), b"0z");
+        assert_eq!(&encode_fixed::<2>(62), b"10");
+        assert_eq!(&encode_fixed::<6>(u64::from(u32::MAX)), b"4gfFC3");
     }
 
     #[test]

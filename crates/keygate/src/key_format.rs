@@ -88,7 +88,7 @@ impl<'a> ParsedKey<'a> {
             return Err(KeyFormatError::Body);
         }
         let (signed, checksum) = key.split_at(key.len() - CHECKSUM_LEN);
-        if checksum_of(signed) != checksum {
+        if checksum_of(signed) != checksum.as_bytes() {
             return Err(KeyFormatError::Checksum);
         }
         Ok(Self { key, prefix, env })
@@ -134,7 +134,7 @@ pub fn generate(prefix: &str, env: &str) -> Result<ApiKeySecret, KeyFormatError>
     key.push('_');
     key.push_str(&random);
     let checksum = checksum_of(&key);
-    key.push_str(&checksum);
+    key.extend(checksum.iter().map(|&b| char::from(b)));
     Ok(ApiKeySecret::new(key))
 }
 
@@ -176,8 +176,8 @@ pub(crate) fn hint_of(key: &str, prefix: &str, env: &str) -> String {
     }
 }
 
-fn checksum_of(signed: &str) -> String {
-    base62::encode_fixed(u64::from(crc32fast::hash(signed.as_bytes())), CHECKSUM_LEN)
+fn checksum_of(signed: &str) -> [u8; CHECKSUM_LEN] {
+    base62::encode_fixed(u64::from(crc32fast::hash(signed.as_bytes())))
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ impl Fixture {
         let clock = ManualClock::at_unix(1_800_000_000);
         let now = clock.now();
         let mut keys = HashMap::new();
-        let specs: Vec<(KeyName, &str, &[&str], Box<dyn Fn(&mut KeyRecord)>)> = vec![
+        let specs: Vec<KeySpec> = vec![
             (
                 KeyName::Writer,
                 "live",
@@ -162,6 +162,14 @@ impl Fixture {
         &self.keys[&name]
     }
 }
+
+/// A fixture key: its name, environment, scopes, and how its record differs.
+type KeySpec = (
+    KeyName,
+    &'static str,
+    &'static [&'static str],
+    Box<dyn Fn(&mut KeyRecord)>,
+);
 
 fn new_key(env: &str) -> String {
     key_format::generate("sk", env)

@@ -50,3 +50,6 @@ pub use service::ApiKeyService;
 
 #[cfg(feature = "axum")]
 pub use extract::{MissingPrincipal, Principal};
+
+#[cfg(test)]
+mod tests;

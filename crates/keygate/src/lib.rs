@@ -33,6 +33,7 @@ mod gate;
 mod hash;
 mod id;
 pub mod key_format;
+mod manager;
 mod method_policy;
 mod principal;
 mod rate_limit;
@@ -60,6 +61,9 @@ pub use error::{AuthError, InvalidKeyReason};
 pub use gate::{KeyGate, KeyGateBuilder};
 pub use hash::{KeyHash, KeyHasher};
 pub use id::KeyId;
+pub use manager::{
+    parse_ip_rule, Actor, CreatedKey, KeyManager, KeyManagerBuilder, KeyUpdate, ManageError, NewKey,
+};
 pub use method_policy::MethodPolicy;
 pub use principal::Principal;
 pub use rate_limit::{RateLimitSpec, RateLimitSpecError, RateLimitStatus};

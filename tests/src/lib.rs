@@ -14,6 +14,7 @@
 //! - `GET /echo`: any valid key; answers `200 {"authorization":…,"xApiKey":…,"query":…}`
 //!   with what the handler saw (null when absent): credentials must be hidden.
 
+pub mod admin;
 pub mod cases;
 mod fixture;
 mod runner;

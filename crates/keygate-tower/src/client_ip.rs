@@ -21,7 +21,13 @@ use http::Request;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-pub(crate) fn client_ip<B>(request: &Request<B>) -> Option<IpAddr> {
+/// The client IP keygate sees for `request` (see [`ClientIp`] for the order).
+///
+/// ```
+/// let req = http::Request::new(());
+/// assert_eq!(keygate_tower::client_ip(&req), None);
+/// ```
+pub fn client_ip<B>(request: &Request<B>) -> Option<IpAddr> {
     let ext = request.extensions();
     if let Some(ClientIp(ip)) = ext.get::<ClientIp>() {
         return Some(*ip);

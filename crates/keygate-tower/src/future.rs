@@ -119,6 +119,9 @@ where
                         hide_credentials(&mut request, gate.sources(), found_in);
                     }
                     request.extensions_mut().insert(verification.principal);
+                    if let Some(status) = verification.rate_limit {
+                        request.extensions_mut().insert(status);
+                    }
                     request.extensions_mut().insert(gate.renderer().clone());
                     let future = inner.call(request);
                     this.state.set(State::Calling {

@@ -41,7 +41,7 @@ mod service;
 #[cfg(feature = "axum")]
 mod extract;
 
-pub use client_ip::ClientIp;
+pub use client_ip::{client_ip, ClientIp};
 pub use future::ResponseFuture;
 pub use layer::ApiKeyLayer;
 pub use require_scope::{RequireScope, RequireScopeFuture, RequireScopeService};

@@ -28,6 +28,7 @@ mod audit;
 mod base62;
 mod clock;
 mod credential;
+mod duration;
 mod error;
 mod gate;
 mod hash;
@@ -57,6 +58,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{
     extract_credential, strip_query_param, CredentialSource, ExtractedCredential, RequestParts,
 };
+pub use duration::{format_duration, parse_duration};
 pub use error::{AuthError, InvalidKeyReason};
 pub use gate::{KeyGate, KeyGateBuilder};
 pub use hash::{KeyHash, KeyHasher};

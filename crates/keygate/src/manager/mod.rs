@@ -168,6 +168,11 @@ impl KeyManager {
         &self.inner.store
     }
 
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
     /// The default rotation grace period.
     pub fn rotation_grace(&self) -> Duration {
         self.inner.grace

@@ -17,7 +17,6 @@ use crate::scope_set::ScopeSet;
 /// assert!(update.name.is_none());
 /// ```
 #[derive(Debug, Clone, Default)]
-#[non_exhaustive]
 pub struct KeyUpdate {
     /// New name.
     pub name: Option<String>,

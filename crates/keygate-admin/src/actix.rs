@@ -1,0 +1,100 @@
+//! The admin API for actix-web.
+
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use keygate::{Principal, RateLimitStatus};
+
+use crate::dto::ApiError;
+use crate::handler::{Admin, AdminRequest, AdminResponse};
+use crate::routes::{Operation, ROUTES};
+
+/// Registers the admin routes on an app or scope that has keygate's `ApiKeyAuth`
+/// middleware (without it every route answers 401). Routes are added one by one, so
+/// they never shadow the app's own `/v1/...` routes.
+///
+/// ```
+/// use actix_web::App;
+/// use keygate::{KeyManager, MemoryStore};
+/// let admin = keygate_admin::Admin::new(KeyManager::builder(MemoryStore::new()).build());
+/// let app = App::new().configure(keygate_admin::actix::configure(admin));
+/// # let _ = app;
+/// ```
+pub fn configure(admin: Admin) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        for route in ROUTES {
+            let method = Method::from_bytes(route.method.as_bytes()).unwrap_or(Method::GET);
+            let op = route.operation;
+            let admin = admin.clone();
+            cfg.route(
+                route.path,
+                web::method(method).to(move |req: HttpRequest, payload: web::Payload| {
+                    handle(admin.clone(), op, req, payload)
+                }),
+            );
+        }
+    }
+}
+
+/// The admin routes as a [`Scope`](actix_web::Scope) with an empty prefix. Register it
+/// after your own routes: a scope answers 404 for paths it does not know.
+pub fn scope(admin: Admin) -> actix_web::Scope {
+    web::scope("").configure(configure(admin))
+}
+
+/// `GET /v1/openapi.json`, public: register it outside the key middleware.
+pub fn configure_openapi(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/v1/openapi.json",
+        web::get().to(|| async {
+            let body = serde_json::to_vec(&crate::openapi()).unwrap_or_default();
+            json_response(200, body)
+        }),
+    );
+}
+
+async fn handle(
+    admin: Admin,
+    op: Operation,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    let limit = admin.limit();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(chunk) if body.len() + chunk.len() <= limit => body.extend_from_slice(&chunk),
+            Ok(_) => return to_response(ApiError::too_large(limit).into()),
+            Err(_) => {
+                return to_response(
+                    ApiError::bad_request("the request body could not be read").into(),
+                )
+            }
+        }
+    }
+    let extensions = req.extensions();
+    let request = AdminRequest {
+        principal: extensions.get::<Principal>(),
+        rate_limit: extensions.get::<RateLimitStatus>(),
+        client_ip: req.peer_addr().map(|a| a.ip()),
+        id: req.match_info().get("id"),
+        query: Some(req.query_string()).filter(|q| !q.is_empty()),
+        content_type: req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        body: &body,
+    };
+    let response = admin.handle(op, request).await;
+    to_response(response)
+}
+
+fn to_response(response: AdminResponse) -> HttpResponse {
+    json_response(response.status, response.body)
+}
+
+fn json_response(status: u16, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .content_type("application/json")
+        .body(body)
+}

@@ -1,0 +1,215 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use keygate::{KeyKind, RateLimitSpec, ScopeSet};
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+use super::ApiError;
+
+/// Scopes: a list (`["read:scans", "write"]`) or a per-resource map
+/// (`{"opportunities": ["read", "write"]}`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ScopesInput {
+    /// `["read:scans", "write"]`
+    List(Vec<String>),
+    /// `{"opportunities": ["read", "write"]}`
+    PerResource(BTreeMap<String, Vec<String>>),
+}
+
+impl ScopesInput {
+    /// The normalised scope set.
+    pub fn to_scope_set(&self) -> Result<ScopeSet, ApiError> {
+        let parsed = match self {
+            Self::List(list) => ScopeSet::parse(list),
+            Self::PerResource(map) => ScopeSet::from_resource_map(map),
+        };
+        parsed.map_err(|e| ApiError::unprocessable(e.to_string()))
+    }
+}
+
+/// A rate limit: requests per hour (`1000`), a spec string (`"1000/h,burst=50"`), or
+/// an object.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RateLimitInput {
+    /// Requests per hour.
+    PerHour(u32),
+    /// `N/s`, `N/m`, `N/h` or `N/day`, optionally `,burst=N` and `,quota=N`.
+    Spec(String),
+    /// The full form.
+    Object(RateLimitObject),
+}
+
+/// The full form of a rate limit.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitObject {
+    /// Requests per window.
+    pub requests: u32,
+    /// Window length in seconds (default 3600).
+    #[serde(default)]
+    pub per_seconds: Option<u32>,
+    /// Burst.
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// Requests per UTC day.
+    #[serde(default)]
+    pub daily_quota: Option<u32>,
+}
+
+impl RateLimitInput {
+    /// The spec.
+    pub fn to_spec(&self) -> Result<RateLimitSpec, ApiError> {
+        let spec = match self {
+            Self::PerHour(n) => RateLimitSpec::per_hour(*n),
+            Self::Spec(s) => s
+                .parse()
+                .map_err(|e: keygate::RateLimitSpecError| ApiError::unprocessable(e.to_string()))?,
+            Self::Object(o) => RateLimitSpec {
+                requests: o.requests,
+                per_seconds: o.per_seconds.unwrap_or(3600),
+                burst: o.burst,
+                daily_quota: o.daily_quota,
+            },
+        };
+        if spec.requests == 0 || spec.per_seconds == 0 {
+            return Err(ApiError::unprocessable(
+                "rateLimit must allow at least one request per window",
+            ));
+        }
+        Ok(spec)
+    }
+}
+
+/// A duration: seconds (`86400`) or text (`"24h"`, `"30m"`, `"90d"`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum DurationInput {
+    /// Seconds.
+    Seconds(u64),
+    /// `30s`, `15m`, `24h`, `90d`.
+    Text(String),
+}
+
+impl DurationInput {
+    /// The duration.
+    pub fn to_duration(&self) -> Result<chrono::Duration, ApiError> {
+        match self {
+            Self::Seconds(s) => i64::try_from(*s)
+                .ok()
+                .filter(|s| *s <= 100 * 365 * 86_400)
+                .map(chrono::Duration::seconds)
+                .ok_or_else(|| ApiError::unprocessable("duration is too long")),
+            Self::Text(t) => keygate::parse_duration(t).map_err(ApiError::unprocessable),
+        }
+    }
+}
+
+/// `POST /v1/api-keys`
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// Human name.
+    pub name: String,
+    /// The key's own scopes.
+    #[serde(default)]
+    pub scopes: Option<ScopesInput>,
+    /// A role (its scopes are added at verify time).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// `personal`, `team` or `service` (default `service`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "service")]
+    pub kind: Option<KeyKind>,
+    /// Owner (a personal key's owner defaults to the caller's).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Environment, e.g. `live` or `test`.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// Rate limit.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitInput>,
+    /// Expiry (RFC 3339), or null for never.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// What the key is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Allowed client IPs/CIDRs.
+    #[serde(default)]
+    pub allowed_ips: Option<Vec<String>>,
+    /// Allowed referrers (`example.com`, `*.example.com`, `https://app.example.com/*`).
+    #[serde(default)]
+    pub allowed_referrers: Option<Vec<String>>,
+    /// Free-form JSON object.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `PATCH /v1/api-keys/{id}`: absent fields stay; `null` clears nullable ones.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateKeyRequest {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description (null clears).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// New role (null clears).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Option<String>>,
+    /// New scopes.
+    #[serde(default)]
+    pub scopes: Option<ScopesInput>,
+    /// New rate limit (null: the environment default).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<RateLimitInput>)]
+    pub rate_limit: Option<Option<RateLimitInput>>,
+    /// New expiry (null: never).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// New allowed IPs.
+    #[serde(default)]
+    pub allowed_ips: Option<Vec<String>>,
+    /// New allowed referrers.
+    #[serde(default)]
+    pub allowed_referrers: Option<Vec<String>>,
+    /// New metadata (replaces the object).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `POST /v1/api-keys/{id}/rotate`
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RotateKeyRequest {
+    /// How long the old key keeps working (default 24 h; `0` ends it now).
+    #[serde(default)]
+    pub grace_period: Option<DurationInput>,
+}
+
+/// `Some(None)` for an explicit `null`, `Some(Some(v))` for a value; absent fields stay
+/// `None` through `#[serde(default)]`.
+fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Parses IP rules, naming the first bad one.
+pub(crate) fn parse_ips(list: &[String]) -> Result<Vec<ipnet::IpNet>, ApiError> {
+    list.iter()
+        .map(|s| keygate::parse_ip_rule(s).map_err(ApiError::unprocessable))
+        .collect()
+}

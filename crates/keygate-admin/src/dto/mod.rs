@@ -1,0 +1,16 @@
+//! The JSON the admin API reads and writes (camelCase, as in Stripe-like APIs), shared
+//! by the axum and actix front-ends and the OpenAPI document.
+
+mod error;
+pub(crate) mod input;
+mod output;
+
+pub use error::ApiError;
+pub use input::{
+    CreateKeyRequest, DurationInput, RateLimitInput, RotateKeyRequest, ScopesInput,
+    UpdateKeyRequest,
+};
+pub use output::{
+    AuditEventView, AuditList, CreatedKeyView, KeyList, KeyView, MeView, RateLimitStateView,
+    RateLimitView, UserView, VerifyView,
+};

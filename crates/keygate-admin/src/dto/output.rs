@@ -1,0 +1,264 @@
+use chrono::{DateTime, Utc};
+use keygate::{AuditEvent, KeyRecord, Principal, RateLimitSpec, RateLimitStatus};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A rate limit as shown: requests per hour (`1000`) when that says it all, else the
+/// spec string (`"50/s,burst=100"`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RateLimitView {
+    /// Requests per hour.
+    PerHour(u32),
+    /// `N/unit[,burst=N][,quota=N]`.
+    Spec(String),
+}
+
+impl From<&RateLimitSpec> for RateLimitView {
+    fn from(spec: &RateLimitSpec) -> Self {
+        if spec.per_seconds == 3600 && spec.burst.is_none() && spec.daily_quota.is_none() {
+            Self::PerHour(spec.requests)
+        } else {
+            Self::Spec(spec.to_string())
+        }
+    }
+}
+
+/// A key as listed: never the key or its hash; a display hint instead.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    /// Public id (`key_…`).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Display hint, e.g. `sk_live_…x9Qz`.
+    pub hint: String,
+    /// Environment.
+    pub env: String,
+    /// `personal`, `team` or `service`.
+    pub kind: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Owner.
+    pub owner: Option<String>,
+    /// Role.
+    pub role: Option<String>,
+    /// The key's own scopes.
+    pub scopes: Vec<String>,
+    /// Rate limit override (null: the environment default).
+    pub rate_limit: Option<RateLimitView>,
+    /// `active`, `rotation_grace`, `rotated`, `expired` or `revoked`.
+    pub status: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Expires (null: never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Last successful use (recorded in batches, may lag a few seconds).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// The replacement key, when rotated.
+    pub replaced_by: Option<String>,
+    /// When a rotated key stops working.
+    pub grace_until: Option<DateTime<Utc>>,
+    /// Allowed client IPs/CIDRs.
+    pub allowed_ips: Vec<String>,
+    /// Allowed referrers.
+    pub allowed_referrers: Vec<String>,
+    /// Metadata.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The key that created this one.
+    pub created_by: Option<String>,
+}
+
+impl KeyView {
+    /// The view of `record` at `now`.
+    pub fn new(record: &KeyRecord, now: DateTime<Utc>) -> Self {
+        let status = serde_json::to_value(record.status_at(now))
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Self {
+            id: record.id.to_string(),
+            name: record.name.clone(),
+            description: record.description.clone(),
+            hint: record.hint.clone(),
+            env: record.env.clone(),
+            kind: record.kind.as_str().to_owned(),
+            tenant: record.tenant.clone(),
+            owner: record.owner.clone(),
+            role: record.role.clone(),
+            scopes: record.scopes.to_strings(),
+            rate_limit: record.rate_limit.as_ref().map(RateLimitView::from),
+            status,
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            revoked_at: record.revoked_at,
+            last_used_at: record.last_used_at,
+            replaced_by: record.rotation.as_ref().map(|r| r.replaced_by.to_string()),
+            grace_until: record.rotation.as_ref().map(|r| r.grace_until),
+            allowed_ips: record.allowed_ips.iter().map(ToString::to_string).collect(),
+            allowed_referrers: record.allowed_referrers.clone(),
+            metadata: record.metadata.clone(),
+            created_by: record.created_by.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// A key just created or rotated: the key (shown once) and its view.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedKeyView {
+    /// The key. Store it now: it cannot be shown again.
+    pub key: String,
+    /// Everything else.
+    #[serde(flatten)]
+    pub view: KeyView,
+}
+
+/// A page of keys.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyList {
+    /// The keys, oldest first.
+    pub data: Vec<KeyView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The user behind a key, as in `/v1/auth/me`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    /// The owner, or the key id for keys without one.
+    pub id: String,
+    /// The `email` of the key's metadata, if set.
+    pub email: Option<String>,
+    /// The key's role.
+    pub role: Option<String>,
+    /// Effective scopes (own + role's).
+    pub scopes: Vec<String>,
+}
+
+/// `GET /v1/auth/me`
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeView {
+    /// Who.
+    pub user: UserView,
+    /// The calling key.
+    pub key: KeyView,
+}
+
+impl UserView {
+    /// The user of `principal`.
+    pub fn new(principal: &Principal) -> Self {
+        Self {
+            id: principal
+                .owner()
+                .map_or_else(|| principal.key_id().to_string(), str::to_owned),
+            email: principal
+                .metadata()
+                .get("email")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            role: principal.role().map(str::to_owned),
+            scopes: principal.scopes().to_strings(),
+        }
+    }
+}
+
+/// Rate-limit state, as in the `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RateLimitStateView {
+    /// Requests per window.
+    pub limit: u32,
+    /// Left in this window.
+    pub remaining: u32,
+    /// Unix seconds when the window resets.
+    pub reset: i64,
+}
+
+impl From<&RateLimitStatus> for RateLimitStateView {
+    fn from(s: &RateLimitStatus) -> Self {
+        Self {
+            limit: s.limit,
+            remaining: s.remaining,
+            reset: s.reset,
+        }
+    }
+}
+
+/// `GET /v1/auth/verify`
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyView {
+    /// Always true: an invalid key gets 401 before this.
+    pub valid: bool,
+    /// The key's id.
+    pub key_id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Environment.
+    pub env: String,
+    /// Effective scopes.
+    pub scopes: Vec<String>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Rate-limit state after this request, when limits are on.
+    pub rate_limit: Option<RateLimitStateView>,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventView {
+    /// `evt_…`
+    pub id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// The acting key.
+    pub actor: Option<String>,
+    /// e.g. `key.create`, `key.revoke`, `key.verify`.
+    pub action: String,
+    /// The key acted upon.
+    pub target: Option<String>,
+    /// Client IP.
+    pub client_ip: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+impl From<&AuditEvent> for AuditEventView {
+    fn from(e: &AuditEvent) -> Self {
+        Self {
+            id: e.id.clone(),
+            at: e.at,
+            tenant: e.tenant.clone(),
+            actor: e.actor.as_ref().map(ToString::to_string),
+            action: e.action.clone(),
+            target: e.target.as_ref().map(ToString::to_string),
+            client_ip: e.client_ip.map(|ip| ip.to_string()),
+            outcome: e.outcome.as_str().to_owned(),
+            reason: e.reason.clone(),
+        }
+    }
+}
+
+/// A page of audit events.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditList {
+    /// Events, oldest first.
+    pub data: Vec<AuditEventView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}

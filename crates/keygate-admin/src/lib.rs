@@ -1,0 +1,57 @@
+//! # keygate-admin
+//!
+//! The management REST API over a [`keygate::KeyManager`], for axum (feature `axum`)
+//! and actix-web (feature `actix`) from one set of request/response types:
+//!
+//! | method | path | scope |
+//! | --- | --- | --- |
+//! | POST | `/v1/api-keys` | `write:api-keys` |
+//! | GET | `/v1/api-keys` | `read:api-keys` |
+//! | GET | `/v1/api-keys/{id}` | `read:api-keys` |
+//! | PATCH | `/v1/api-keys/{id}` | `write:api-keys` |
+//! | DELETE | `/v1/api-keys/{id}` (revoke) | `delete:api-keys` |
+//! | POST | `/v1/api-keys/{id}/rotate` | `write:api-keys` |
+//! | GET | `/v1/auth/me` | any key |
+//! | GET | `/v1/auth/verify` | any key |
+//! | GET | `/v1/audit-logs` | `read:audit-logs` |
+//! | GET | `/v1/openapi.json` | public |
+//!
+//! Mount it behind keygate's layer (axum) or middleware (actix): the caller's key is
+//! the actor, so it only sees its tenant and cannot grant more than it holds.
+//! JSON is camelCase; unknown fields, wrong types and bad values get 400/422 with
+//! `{"error": {"code", "message", "details"}}`, bodies over 64 KB get 413, and nothing
+//! is half-written.
+//!
+//! ```
+//! # #[cfg(feature = "axum")] {
+//! use keygate::{KeyGate, KeyManager, MemoryStore};
+//! use keygate_admin::Admin;
+//! use keygate_tower::ApiKeyLayer;
+//! use std::sync::Arc;
+//!
+//! let store = Arc::new(MemoryStore::new());
+//! let admin = Admin::new(KeyManager::builder(store.clone()).build());
+//! let app: axum::Router = keygate_admin::axum::router(admin)
+//!     .layer(ApiKeyLayer::new(KeyGate::builder(store).build()))
+//!     .merge(keygate_admin::axum::openapi_router()); // public
+//! # }
+//! ```
+//!
+//! actix-web: `App::new().wrap(ApiKeyAuth::new(gate)).configure(keygate_admin::actix::configure(admin))`.
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod dto;
+mod handler;
+mod openapi;
+mod query;
+mod routes;
+
+#[cfg(feature = "actix")]
+pub mod actix;
+#[cfg(feature = "axum")]
+pub mod axum;
+
+pub use handler::{Admin, AdminRequest, AdminResponse, DEFAULT_BODY_LIMIT};
+pub use openapi::openapi;
+pub use routes::{route, Operation, Route, ROUTES};

@@ -1,0 +1,127 @@
+//! The route table: one list drives the axum router, the actix scope and the OpenAPI
+//! document, so they cannot drift apart.
+
+/// One management operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `POST /v1/api-keys`
+    CreateKey,
+    /// `GET /v1/api-keys`
+    ListKeys,
+    /// `GET /v1/api-keys/{id}`
+    GetKey,
+    /// `PATCH /v1/api-keys/{id}`
+    UpdateKey,
+    /// `DELETE /v1/api-keys/{id}` (revokes)
+    RevokeKey,
+    /// `POST /v1/api-keys/{id}/rotate`
+    RotateKey,
+    /// `GET /v1/auth/me`
+    Me,
+    /// `GET /v1/auth/verify`
+    Verify,
+    /// `GET /v1/audit-logs`
+    AuditLogs,
+}
+
+/// A route: method, path (with `{id}`), the scope it needs, and what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// The operation.
+    pub operation: Operation,
+    /// `GET`, `POST`, `PATCH` or `DELETE`.
+    pub method: &'static str,
+    /// The path, with `{id}` for a key id.
+    pub path: &'static str,
+    /// The scope the caller's key needs (`None`: any valid key).
+    pub scope: Option<&'static str>,
+    /// Whether it is key management (refused when management over the API is off).
+    pub manages_keys: bool,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+}
+
+/// Every route of the admin API.
+pub const ROUTES: &[Route] = &[
+    Route {
+        operation: Operation::CreateKey,
+        method: "POST",
+        path: "/v1/api-keys",
+        scope: Some("write:api-keys"),
+        manages_keys: true,
+        summary: "Create an API key (the key is returned once)",
+    },
+    Route {
+        operation: Operation::ListKeys,
+        method: "GET",
+        path: "/v1/api-keys",
+        scope: Some("read:api-keys"),
+        manages_keys: true,
+        summary: "List the tenant's API keys (paged)",
+    },
+    Route {
+        operation: Operation::GetKey,
+        method: "GET",
+        path: "/v1/api-keys/{id}",
+        scope: Some("read:api-keys"),
+        manages_keys: true,
+        summary: "Get an API key's details",
+    },
+    Route {
+        operation: Operation::UpdateKey,
+        method: "PATCH",
+        path: "/v1/api-keys/{id}",
+        scope: Some("write:api-keys"),
+        manages_keys: true,
+        summary: "Update an API key",
+    },
+    Route {
+        operation: Operation::RevokeKey,
+        method: "DELETE",
+        path: "/v1/api-keys/{id}",
+        scope: Some("delete:api-keys"),
+        manages_keys: true,
+        summary: "Revoke an API key (immediate and permanent)",
+    },
+    Route {
+        operation: Operation::RotateKey,
+        method: "POST",
+        path: "/v1/api-keys/{id}/rotate",
+        scope: Some("write:api-keys"),
+        manages_keys: true,
+        summary: "Rotate an API key (the old key keeps working for a grace period)",
+    },
+    Route {
+        operation: Operation::Me,
+        method: "GET",
+        path: "/v1/auth/me",
+        scope: None,
+        manages_keys: false,
+        summary: "Who the calling key belongs to, and its scopes",
+    },
+    Route {
+        operation: Operation::Verify,
+        method: "GET",
+        path: "/v1/auth/verify",
+        scope: None,
+        manages_keys: false,
+        summary: "Verify the calling key: validity, scopes, expiry, rate-limit state",
+    },
+    Route {
+        operation: Operation::AuditLogs,
+        method: "GET",
+        path: "/v1/audit-logs",
+        scope: Some("read:audit-logs"),
+        manages_keys: false,
+        summary: "The tenant's audit log (paged, filterable)",
+    },
+];
+
+/// The route of `operation`.
+pub fn route(operation: Operation) -> &'static Route {
+    ROUTES
+        .iter()
+        .find(|r| r.operation == operation)
+        .unwrap_or_else(|| unreachable!("every operation is in ROUTES"))
+}

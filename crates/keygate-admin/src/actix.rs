@@ -72,10 +72,17 @@ async fn handle(
             }
         }
     }
-    let extensions = req.extensions();
+    // Copy out of the extensions: their RefCell borrow must not live across an await.
+    let (principal, rate_limit) = {
+        let extensions = req.extensions();
+        (
+            extensions.get::<Principal>().cloned(),
+            extensions.get::<RateLimitStatus>().copied(),
+        )
+    };
     let request = AdminRequest {
-        principal: extensions.get::<Principal>(),
-        rate_limit: extensions.get::<RateLimitStatus>(),
+        principal: principal.as_ref(),
+        rate_limit: rate_limit.as_ref(),
         client_ip: req.peer_addr().map(|a| a.ip()),
         id: req.match_info().get("id"),
         query: Some(req.query_string()).filter(|q| !q.is_empty()),

@@ -115,8 +115,16 @@ where
                     let mut request = request
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    if gate.hides_credentials() {
-                        hide_credentials(&mut request, gate.sources(), found_in);
+                    if gate.hides_credentials()
+                        && hide_credentials(&mut request, gate.sources(), found_in).is_err()
+                    {
+                        // Never hand the key to the inner service: refuse instead.
+                        tracing::error!(
+                            "keygate: could not remove the API key from the request URI"
+                        );
+                        let mut response = Response::new(Either::Right(Full::default()));
+                        *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                        return Poll::Ready(Ok(response));
                     }
                     request.extensions_mut().insert(verification.principal);
                     if let Some(status) = verification.rate_limit {

@@ -32,12 +32,17 @@ pub(crate) fn mark_sensitive<B>(request: &mut Request<B>, sources: &[CredentialS
     }
 }
 
+/// The URI could not be rebuilt without the credential (not expected for a URI that
+/// parsed); the caller refuses the request rather than pass the key on.
+#[derive(Debug)]
+pub(crate) struct HideFailed;
+
 /// Removes the credential from every place it was found.
 pub(crate) fn hide_credentials<B>(
     request: &mut Request<B>,
     sources: &[CredentialSource],
     found_in: &[usize],
-) {
+) -> Result<(), HideFailed> {
     for source in found_in.iter().filter_map(|&i| sources.get(i)) {
         match source {
             CredentialSource::Bearer => {
@@ -46,26 +51,25 @@ pub(crate) fn hide_credentials<B>(
             CredentialSource::Header(name) => {
                 request.headers_mut().remove(name.as_str());
             }
-            CredentialSource::Query(name) => strip_query(request, name),
+            CredentialSource::Query(name) => strip_query(request, name)?,
         }
     }
+    Ok(())
 }
 
-fn strip_query<B>(request: &mut Request<B>, name: &str) {
+fn strip_query<B>(request: &mut Request<B>, name: &str) -> Result<(), HideFailed> {
     let uri = request.uri();
-    let Some(query) = uri.query() else { return };
+    let Some(query) = uri.query() else {
+        return Ok(());
+    };
     let path_and_query = match keygate::strip_query_param(query, name) {
         Some(rest) => format!("{}?{rest}", uri.path()),
         None => uri.path().to_owned(),
     };
     let mut parts = uri.clone().into_parts();
-    // The new path-and-query is a subset of a valid one, so it parses.
-    if let Ok(pq) = path_and_query.parse() {
-        parts.path_and_query = Some(pq);
-        if let Ok(new_uri) = Uri::from_parts(parts) {
-            *request.uri_mut() = new_uri;
-        }
-    }
+    parts.path_and_query = Some(path_and_query.parse().map_err(|_| HideFailed)?);
+    *request.uri_mut() = Uri::from_parts(parts).map_err(|_| HideFailed)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -87,7 +91,7 @@ mod tests {
             .header("other", "kept")
             .body(())
             .unwrap_or_default();
-        hide_credentials(&mut req, &sources, &[0, 1, 2]);
+        hide_credentials(&mut req, &sources, &[0, 1, 2]).unwrap_or_else(|e| panic!("{e:?}"));
         assert!(req.headers().get("authorization").is_none());
         assert!(req.headers().get("x-api-key").is_none());
         assert_eq!(
@@ -100,7 +104,7 @@ mod tests {
             .uri("/x?api_key=k")
             .body(())
             .unwrap_or_default();
-        hide_credentials(&mut only_key, &sources, &[2]);
+        hide_credentials(&mut only_key, &sources, &[2]).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(only_key.uri().to_string(), "/x");
     }
 

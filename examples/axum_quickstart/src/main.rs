@@ -2,19 +2,23 @@
 //!
 //! A protected axum API with no setup: a demo key is made at start and printed once.
 //!
+//! Keys live in `KEYGATE_DATABASE_URL` (default `sqlite://keygate.db` in the working
+//! directory, created on first run; `postgres://…` works too), behind a cache that hears
+//! about changes made by other processes (the CLI, other instances).
+//!
 //! ```text
 //! curl -H "Authorization: Bearer <key>" http://127.0.0.1:3000/hello
 //! curl -X POST -H "X-API-KEY: <key>" http://127.0.0.1:3000/items
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, ScopeSet};
+use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, ScopeSet};
+use keygate_moka::CachedStore;
 use keygate_tower::{ApiKeyLayer, Principal, RequireScope};
 use serde_json::{json, Value};
 
@@ -35,7 +39,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
 
-    let store = Arc::new(MemoryStore::new());
+    let url =
+        std::env::var("KEYGATE_DATABASE_URL").unwrap_or_else(|_| "sqlite://keygate.db".to_owned());
+    let db = keygate_sqlx::connect_any(&url).await?;
+    println!("key store: {}", db.backend());
+    let store = CachedStore::new(db.clone());
+    // Revokes and edits made by other processes reach this cache: within a second on
+    // SQLite (a polled change table), at once on PostgreSQL (LISTEN/NOTIFY).
+    store.follow(db.invalidations());
+
     let (key, record) =
         KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "demo", "demo-tenant")?;
     store

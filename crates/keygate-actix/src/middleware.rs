@@ -1,0 +1,322 @@
+//! `ApiKeyAuth`: the middleware that verifies the key.
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderName, HeaderValue, REFERER};
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
+use keygate::{AuthError, KeyGate, RateLimitStatus, Verification, VerifyRequest};
+
+use crate::hide::{hide_credentials, mark_sensitive};
+use crate::parts::ActixParts;
+use crate::rejection::AuthRejection;
+
+/// Middleware that verifies the API key of every request it wraps.
+///
+/// Built from a [`KeyGate`] (where keys are read from, the verifier, the renderer,
+/// whether credentials are hidden). For each request it:
+///
+/// 1. finds the one credential (no I/O); none, two different ones, or a malformed one
+///    is refused at once;
+/// 2. verifies it, with the connection's peer address as client IP and the `Referer`
+///    header as referrer;
+/// 3. on success, removes the credential when the gate hides credentials (or marks the
+///    headers sensitive otherwise), puts the [`keygate::Principal`] and the gate's
+///    [`SharedRenderer`](keygate::SharedRenderer) into request extensions, calls the
+///    inner service, and adds the `X-RateLimit-*` headers to its response;
+/// 4. on failure, answers with the rendered error (400/401/403/429/503), never calling
+///    the inner service.
+///
+/// The client IP is the TCP peer. Behind a reverse proxy that is the proxy: keys with
+/// IP restrictions then need the proxy's address, or a proxy-aware front.
+///
+/// ```
+/// use actix_web::{test, web, App};
+/// use keygate::{KeyGate, MemoryStore};
+/// use keygate_actix::{ApiKeyAuth, Principal};
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let gate = KeyGate::builder(MemoryStore::new()).prefix("sk").build();
+/// let app = test::init_service(
+///     App::new()
+///         .wrap(ApiKeyAuth::new(gate))
+///         .route("/me", web::get().to(|p: Principal| async move { p.name().to_owned() })),
+/// )
+/// .await;
+/// let res = test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
+/// assert_eq!(res.status(), 401);
+/// assert_eq!(res.headers().get("www-authenticate").map(|v| v.as_bytes()), Some(&b"Bearer"[..]));
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct ApiKeyAuth {
+    gate: KeyGate,
+}
+
+impl ApiKeyAuth {
+    /// Verifies keys with `gate`.
+    pub fn new(gate: KeyGate) -> Self {
+        Self { gate }
+    }
+
+    /// The gate.
+    pub fn gate(&self) -> &KeyGate {
+        &self.gate
+    }
+}
+
+impl From<KeyGate> for ApiKeyAuth {
+    fn from(gate: KeyGate) -> Self {
+        Self::new(gate)
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for ApiKeyAuth
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = ApiKeyAuthMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ApiKeyAuthMiddleware {
+            service: Rc::new(service),
+            gate: self.gate.clone(),
+        }))
+    }
+}
+
+/// The service made by [`ApiKeyAuth`] around the inner service (actix builds it when
+/// the app starts; you rarely name it).
+///
+/// ```
+/// use actix_web::dev::{fn_service, Service, ServiceRequest, Transform};
+/// use actix_web::{test::TestRequest, HttpResponse};
+/// use keygate::{KeyGate, MemoryStore};
+/// use keygate_actix::ApiKeyAuth;
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let inner = fn_service(|req: ServiceRequest| async { Ok(req.into_response(HttpResponse::Ok())) });
+/// let gate = KeyGate::builder(MemoryStore::new()).build();
+/// let middleware = ApiKeyAuth::new(gate).new_transform(inner).await.unwrap();
+/// let res = middleware.call(TestRequest::default().to_srv_request()).await.unwrap();
+/// assert_eq!(res.status(), 401);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct ApiKeyAuthMiddleware<S> {
+    service: Rc<S>,
+    gate: KeyGate,
+}
+
+/// The response future of [`ApiKeyAuthMiddleware`]: verification is an `async fn` of
+/// the core, so the future is boxed (actix futures are local: no `Send` needed).
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl<S, B> Service<ServiceRequest> for ApiKeyAuthMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        Box::pin(authenticate(
+            Rc::clone(&self.service),
+            self.gate.clone(),
+            req,
+        ))
+    }
+}
+
+async fn authenticate<S, B>(
+    service: Rc<S>,
+    gate: KeyGate,
+    mut req: ServiceRequest,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
+    let (verification, found_in) = match verify(&gate, &req).await {
+        Ok(verified) => verified,
+        Err(error) => {
+            let response = AuthRejection::new(error, gate.renderer().clone()).error_response();
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    };
+    if gate.hides_credentials() {
+        if hide_credentials(&mut req, gate.sources(), &found_in).is_err() {
+            // Never hand the key to the inner service: refuse instead.
+            tracing::error!("keygate: could not remove the API key from the request URI");
+            let response = HttpResponse::InternalServerError().finish();
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    } else {
+        mark_sensitive(&mut req, gate.sources());
+    }
+    let Verification {
+        principal,
+        rate_limit,
+    } = verification;
+    {
+        let mut extensions = req.extensions_mut();
+        extensions.insert(principal);
+        extensions.insert(gate.renderer().clone());
+    }
+    let mut response = service.call(req).await?;
+    if let Some(status) = rate_limit {
+        add_rate_limit_headers(&mut response, &status);
+    }
+    Ok(response.map_into_left_body())
+}
+
+/// Finds and verifies the credential; returns where it was found, for hiding.
+async fn verify(
+    gate: &KeyGate,
+    req: &ServiceRequest,
+) -> Result<(Verification, Vec<usize>), AuthError> {
+    let credential = gate.extract(&ActixParts {
+        headers: req.headers(),
+        uri: req.uri(),
+    })?;
+    let referrer = req
+        .headers()
+        .get(REFERER)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
+    let verification = gate
+        .verify(VerifyRequest {
+            key: credential.key.expose(),
+            client_ip: req.peer_addr().map(|addr| addr.ip()),
+            referrer,
+        })
+        .await?;
+    Ok((verification, credential.found_in))
+}
+
+fn add_rate_limit_headers<B>(response: &mut ServiceResponse<B>, status: &RateLimitStatus) {
+    let headers = response.headers_mut();
+    for (name, value) in status.headers() {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::{call_service, init_service, read_body, TestRequest};
+    use actix_web::{web, App, HttpRequest};
+
+    use super::*;
+    use crate::testing::{gate_with_key, header};
+
+    async fn echo(req: HttpRequest) -> String {
+        let header = |n: &str| {
+            req.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned()
+        };
+        let renderer = req.extensions().get::<keygate::SharedRenderer>().is_some();
+        format!(
+            "{} {} {} {renderer}",
+            header("authorization"),
+            header("x-api-key"),
+            req.query_string()
+        )
+    }
+
+    #[actix_web::test]
+    async fn hides_credentials_and_fills_extensions() {
+        let (gate, key) = gate_with_key(&["read:items"], true).await;
+        let app = init_service(
+            App::new()
+                .wrap(ApiKeyAuth::new(gate))
+                .route("/e", web::get().to(echo)),
+        )
+        .await;
+        let req = TestRequest::get()
+            .uri(&format!("/e?x=1&api_key={key}"))
+            .insert_header(("x-api-key", key.as_str()))
+            .to_request();
+        let body = read_body(call_service(&app, req).await).await;
+        assert_eq!(body, "- - x=1 true");
+    }
+
+    #[actix_web::test]
+    async fn keeps_credentials_when_not_hiding() {
+        let (gate, key) = gate_with_key(&["read:items"], false).await;
+        let app = init_service(
+            App::new()
+                .wrap(ApiKeyAuth::new(gate))
+                .route("/e", web::get().to(echo)),
+        )
+        .await;
+        let req = TestRequest::get()
+            .uri("/e")
+            .insert_header(("authorization", format!("Bearer {key}")))
+            .to_request();
+        let body = read_body(call_service(&app, req).await).await;
+        assert_eq!(body, format!("Bearer {key} -  true"));
+    }
+
+    #[actix_web::test]
+    async fn refusals_never_reach_the_handler() {
+        let (gate, key) = gate_with_key(&["read:items"], true).await;
+        let app = init_service(
+            App::new()
+                .wrap(ApiKeyAuth::new(gate))
+                .route("/e", web::get().to(|| async { "reached" })),
+        )
+        .await;
+        let two = TestRequest::get()
+            .uri("/e")
+            .insert_header(("authorization", format!("Bearer {key}")))
+            .insert_header(("x-api-key", "sk_live_other"))
+            .to_request();
+        let res = call_service(&app, two).await;
+        assert_eq!(res.status(), 400);
+        assert_eq!(header(&res, "cache-control").as_deref(), Some("no-store"));
+        let none = TestRequest::get().uri("/e").to_request();
+        let res = call_service(&app, none).await;
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            read_body(res).await,
+            r#"{"error":"Unauthorized","message":"Missing or invalid API key."}"#
+        );
+    }
+
+    #[test]
+    fn adds_rate_limit_headers() {
+        let mut res = TestRequest::default().to_srv_response(HttpResponse::Ok().finish());
+        let status = RateLimitStatus {
+            limit: 10,
+            remaining: 9,
+            reset: 1_700_000_060,
+        };
+        add_rate_limit_headers(&mut res, &status);
+        assert_eq!(header(&res, "x-ratelimit-limit").as_deref(), Some("10"));
+        assert_eq!(header(&res, "x-ratelimit-remaining").as_deref(), Some("9"));
+        assert_eq!(
+            header(&res, "x-ratelimit-reset").as_deref(),
+            Some("1700000060")
+        );
+    }
+}

@@ -62,6 +62,19 @@ impl ApiKeyAuth {
         Self { gate }
     }
 
+    /// Starts a [`KeyGateBuilder`](keygate::KeyGateBuilder) whose `build()` returns an
+    /// `ApiKeyAuth`, as `keygate_tower::ApiKeyLayer::builder` does.
+    ///
+    /// ```
+    /// use keygate::MemoryStore;
+    /// use keygate_actix::ApiKeyAuth;
+    /// let auth = ApiKeyAuth::builder(MemoryStore::new()).prefix("sk").envs(["live"]).build();
+    /// # let _ = auth;
+    /// ```
+    pub fn builder(store: impl keygate::KeyStore) -> keygate::KeyGateBuilder<Self> {
+        KeyGate::builder(store).finish_with(Self::new)
+    }
+
     /// The gate.
     pub fn gate(&self) -> &KeyGate {
         &self.gate

@@ -1,0 +1,250 @@
+//! [`CachedStore`]: a moka cache in front of any [`KeyStore`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keygate::{
+    AuditEvent, AuditFilter, KeyFilter, KeyHash, KeyId, KeyRecord, KeyStore, Page, PageRequest,
+    Role, StoreError,
+};
+
+use crate::builder::CachedStoreBuilder;
+use crate::invalidation::{Invalidation, InvalidationSource};
+use crate::invalidator::{Caches, Invalidator};
+use crate::stats::CacheStats;
+
+/// A [`KeyStore`] that answers the hot-path lookups (`find_by_hash`, `get_role`) from
+/// a moka cache and passes everything else to the store it wraps.
+///
+/// - Known keys are cached for a TTL, unknown keys for a shorter one.
+/// - Concurrent misses for one key make one store call; the others wait for it.
+/// - Writes made through it (`insert`, `update`, `put_role`) drop what they change;
+///   changes made by other processes arrive through [`CachedStore::follow`].
+/// - A store error is never cached. With
+///   [`stale_if_error`](CachedStoreBuilder::stale_if_error), a known key whose entry
+///   went stale recently is served while the store is unavailable; otherwise the
+///   error reaches the verifier, which answers 503.
+///
+/// Clones share one cache: keep one to read [`CachedStore::stats`] or invalidate, and
+/// give another to the verifier.
+///
+/// ```
+/// use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, VerifyRequest};
+/// use keygate_moka::CachedStore;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let cached = CachedStore::new(MemoryStore::new());
+/// let (key, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "ci", "acme")?;
+/// cached.insert(&record).await?;
+///
+/// let gate = KeyGate::builder(cached.clone()).build();
+/// gate.verify(VerifyRequest::key(key.expose())).await?;
+/// gate.verify(VerifyRequest::key(key.expose())).await?;
+/// let stats = cached.stats();
+/// assert_eq!((stats.keys.loads, stats.keys.hits), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+pub struct CachedStore<S> {
+    store: Arc<S>,
+    caches: Arc<Caches>,
+}
+
+impl<S> Clone for CachedStore<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            caches: Arc::clone(&self.caches),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for CachedStore<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedStore")
+            .field("stats", &self.caches.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: KeyStore> CachedStore<S> {
+    /// A cache with the defaults of [`CachedStoreBuilder`] in front of `store`.
+    pub fn new(store: S) -> Self {
+        Self::builder(store).build()
+    }
+
+    /// Starts a builder.
+    pub fn builder(store: S) -> CachedStoreBuilder<S> {
+        CachedStoreBuilder::new(store)
+    }
+
+    pub(crate) fn from_parts(store: S, caches: Caches) -> Self {
+        Self {
+            store: Arc::new(store),
+            caches: Arc::new(caches),
+        }
+    }
+
+    /// The wrapped store. Writes made directly to it bypass invalidation.
+    pub fn inner(&self) -> &S {
+        &self.store
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> CacheStats {
+        self.caches.stats()
+    }
+
+    /// A handle that drops entries from this cache, for invalidation sources that
+    /// push (see [`Invalidator`]).
+    pub fn invalidator(&self) -> Invalidator {
+        Invalidator {
+            caches: Arc::clone(&self.caches),
+        }
+    }
+
+    /// Applies one invalidation.
+    pub async fn apply(&self, invalidation: &Invalidation) {
+        self.caches.apply(invalidation).await;
+    }
+
+    /// Drops the key with this hash (known or unknown), including a load of it in
+    /// flight.
+    ///
+    /// ```
+    /// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore};
+    /// use keygate_moka::CachedStore;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cached = CachedStore::new(MemoryStore::new());
+    /// let (_, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "ci", "acme")?;
+    /// cached.inner().insert(&record).await?; // behind the cache's back
+    /// cached.find_by_hash(&record.hash).await?;
+    /// cached.invalidate(&record.hash).await;
+    /// cached.find_by_hash(&record.hash).await?;
+    /// assert_eq!(cached.stats().keys.loads, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub async fn invalidate(&self, hash: &KeyHash) {
+        self.apply(&Invalidation::Key(*hash)).await;
+    }
+
+    /// Drops the key with this id (scans the cache: for admin paths).
+    pub async fn invalidate_id(&self, id: &KeyId) {
+        self.apply(&Invalidation::Id(id.clone())).await;
+    }
+
+    /// Drops the role with this name.
+    pub async fn invalidate_role(&self, name: &str) {
+        self.apply(&Invalidation::Role(name.to_owned())).await;
+    }
+
+    /// Drops every key and role.
+    pub async fn invalidate_all(&self) {
+        self.apply(&Invalidation::All).await;
+    }
+
+    /// Applies what `source` yields (Postgres `LISTEN`, a polled change table, a
+    /// Redis channel…) in a background task for as long as this cache lives; see
+    /// [`Invalidator::follow`].
+    ///
+    /// ```
+    /// use keygate::{KeyHasher, MemoryStore};
+    /// use keygate_moka::{CachedStore, Invalidation};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cached = CachedStore::new(MemoryStore::new());
+    /// let (tx, rx) = tokio::sync::mpsc::channel(64);
+    /// let task = cached.follow(rx);
+    /// tx.send(Invalidation::Key(KeyHasher::Sha256.hash("sk_live_x"))).await?;
+    /// drop(tx);
+    /// task.await?;
+    /// assert_eq!(cached.stats().invalidations, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    pub fn follow(&self, source: impl InvalidationSource) -> tokio::task::JoinHandle<()> {
+        self.invalidator().follow(source)
+    }
+
+    /// Runs moka's pending maintenance (expiry, eviction, counts) now; for tests.
+    pub async fn run_pending_tasks(&self) {
+        self.caches.keys.run_pending_tasks().await;
+        self.caches.roles.run_pending_tasks().await;
+    }
+}
+
+#[async_trait]
+impl<S: KeyStore> KeyStore for CachedStore<S> {
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+        let found = self
+            .caches
+            .keys
+            .get(hash, self.store.find_by_hash(hash))
+            .await?;
+        Ok(found.map(|record| KeyRecord::clone(&record)))
+    }
+
+    async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.store.get(id).await
+    }
+
+    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        let result = self.store.insert(record).await;
+        // A negative entry may be cached for this hash.
+        self.invalidate(&record.hash).await;
+        result
+    }
+
+    async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        let result = self.store.update(record).await;
+        self.invalidate(&record.hash).await;
+        self.invalidate_id(&record.id).await;
+        result
+    }
+
+    async fn list(
+        &self,
+        filter: &KeyFilter,
+        page: &PageRequest,
+    ) -> Result<Page<KeyRecord>, StoreError> {
+        self.store.list(filter, page).await
+    }
+
+    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
+        let key = name.to_owned();
+        let found = self
+            .caches
+            .roles
+            .get(&key, self.store.get_role(name))
+            .await?;
+        Ok(found.map(|role| Role::clone(&role)))
+    }
+
+    async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
+        let result = self.store.put_role(role).await;
+        self.invalidate_role(role.name()).await;
+        result
+    }
+
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
+        self.store.list_roles().await
+    }
+
+    /// Passed through; cached entries keep their older `last_used_at` (it plays no part
+    /// in verification).
+    async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
+        self.store.record_usage(usage).await
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.store.append_audit(event).await
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        self.store.list_audit(filter, page).await
+    }
+}

@@ -1,0 +1,114 @@
+//! A store that counts the calls it receives and can hold them until told to go.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keygate::{
+    AuditEvent, AuditFilter, KeyFilter, KeyHash, KeyId, KeyRecord, KeyStore, MemoryStore, Page,
+    PageRequest, Role, StoreError,
+};
+use tokio::sync::Semaphore;
+
+/// Wraps a [`MemoryStore`]; counts `find_by_hash` and `get_role` calls. Lookups take
+/// `delay` (so concurrent callers overlap) and, when `hold` is set, wait for a permit.
+#[derive(Debug, Default)]
+pub struct CountingStore {
+    pub memory: MemoryStore,
+    pub finds: AtomicUsize,
+    pub role_gets: AtomicUsize,
+    pub delay: Option<Duration>,
+    pub hold: Option<Arc<Semaphore>>,
+}
+
+impl CountingStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn slow(delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            delay: Some(delay),
+            ..Self::default()
+        })
+    }
+
+    pub fn held(gate: Arc<Semaphore>) -> Arc<Self> {
+        Arc::new(Self {
+            hold: Some(gate),
+            ..Self::default()
+        })
+    }
+
+    pub fn finds(&self) -> usize {
+        self.finds.load(Ordering::SeqCst)
+    }
+
+    pub fn role_gets(&self) -> usize {
+        self.role_gets.load(Ordering::SeqCst)
+    }
+
+    async fn pause(&self) {
+        if let Some(delay) = self.delay {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(gate) = &self.hold {
+            if let Ok(permit) = gate.acquire().await {
+                permit.forget();
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl KeyStore for CountingStore {
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+        // Read first, answer later: like a query whose reply is still on the wire.
+        let answer = self.memory.find_by_hash(hash).await;
+        self.finds.fetch_add(1, Ordering::SeqCst);
+        self.pause().await;
+        answer
+    }
+    async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.memory.get(id).await
+    }
+    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        self.memory.insert(record).await
+    }
+    async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        self.memory.update(record).await
+    }
+    async fn list(
+        &self,
+        filter: &KeyFilter,
+        page: &PageRequest,
+    ) -> Result<Page<KeyRecord>, StoreError> {
+        self.memory.list(filter, page).await
+    }
+    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
+        self.role_gets.fetch_add(1, Ordering::SeqCst);
+        self.memory.get_role(name).await
+    }
+    async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
+        self.memory.put_role(role).await
+    }
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
+        self.memory.list_roles().await
+    }
+    async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
+        self.memory.record_usage(usage).await
+    }
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.memory.append_audit(event).await
+    }
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        self.memory.list_audit(filter, page).await
+    }
+}

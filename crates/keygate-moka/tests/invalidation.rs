@@ -1,0 +1,158 @@
+//! Invalidation: by hash, by id, by role, all; through writes, a handle and a source;
+//! and loads in flight when an invalidation lands.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::CountingStore;
+use keygate::{AuthError, KeyGate, KeyHasher, KeyRecord, KeyStore, VerifyRequest};
+use keygate_moka::{CachedStore, Invalidation};
+use tokio::sync::Semaphore;
+
+fn key() -> (String, KeyRecord) {
+    let (secret, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "k", "acme")
+        .unwrap_or_else(|e| panic!("{e}"));
+    (secret.expose().to_owned(), record)
+}
+
+async fn seeded() -> (
+    Arc<CountingStore>,
+    CachedStore<Arc<CountingStore>>,
+    String,
+    KeyRecord,
+) {
+    let store = CountingStore::new();
+    let (plain, record) = key();
+    store
+        .memory
+        .insert(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = CachedStore::builder(Arc::clone(&store))
+        .ttl(Duration::from_secs(3600))
+        .build();
+    (store, cache, plain, record)
+}
+
+#[tokio::test]
+async fn a_revoke_through_the_cache_applies_at_once() {
+    let (_, cache, plain, mut record) = seeded().await;
+    let gate = KeyGate::builder(cache.clone()).build();
+    assert!(gate.verify(VerifyRequest::key(&plain)).await.is_ok());
+    record.revoked_at = Some(chrono::Utc::now());
+    cache
+        .update(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = gate.verify(VerifyRequest::key(&plain)).await;
+    assert!(
+        matches!(refused, Err(AuthError::InvalidKey(_))),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn invalidate_by_hash_id_and_all() {
+    let (store, cache, _, record) = seeded().await;
+    let look = || async {
+        cache
+            .find_by_hash(&record.hash)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    look().await;
+    look().await;
+    assert_eq!(store.finds(), 1);
+    cache.invalidate(&record.hash).await;
+    look().await;
+    assert_eq!(store.finds(), 2);
+    cache.invalidate_id(&record.id).await;
+    look().await;
+    assert_eq!(store.finds(), 3);
+    cache.invalidate_all().await;
+    look().await;
+    assert_eq!(store.finds(), 4);
+    look().await;
+    assert_eq!(store.finds(), 4);
+    assert_eq!(cache.stats().invalidations, 3);
+}
+
+#[tokio::test]
+async fn changes_behind_the_cache_arrive_through_a_source() {
+    let (store, cache, plain, mut record) = seeded().await;
+    let gate = KeyGate::builder(cache.clone()).build();
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let follower = cache.follow(rx);
+    assert!(gate.verify(VerifyRequest::key(&plain)).await.is_ok());
+
+    // Another process revokes the key and announces it.
+    record.revoked_at = Some(chrono::Utc::now());
+    store
+        .memory
+        .update(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        gate.verify(VerifyRequest::key(&plain)).await.is_ok(),
+        "not announced yet"
+    );
+    let payload = Invalidation::Key(record.hash).to_string();
+    tx.send(payload.parse().unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(tx);
+    follower.await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(gate.verify(VerifyRequest::key(&plain)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_in_flight_during_an_invalidation_is_not_kept() {
+    let gate = Arc::new(Semaphore::new(0));
+    let store = CountingStore::held(Arc::clone(&gate));
+    let (_, mut record) = key();
+    store
+        .memory
+        .insert(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = CachedStore::new(Arc::clone(&store));
+
+    // A lookup starts and reads the store ...
+    let hash = record.hash;
+    let lookup = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.find_by_hash(&hash).await }
+    });
+    while store.finds() == 0 {
+        tokio::task::yield_now().await;
+    }
+    // ... the key is revoked and invalidated while the answer is on its way ...
+    record.revoked_at = Some(chrono::Utc::now());
+    store
+        .memory
+        .update(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cache.invalidate(&hash).await;
+    gate.add_permits(1);
+    let first = lookup
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        first.and_then(|r| r.revoked_at),
+        None,
+        "the in-flight read predates the revoke"
+    );
+
+    // ... so that answer is not trusted: the next lookup reads the store again.
+    gate.add_permits(1);
+    let next = cache
+        .find_by_hash(&hash)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(next.and_then(|r| r.revoked_at).is_some());
+    assert_eq!(store.finds(), 2);
+}

@@ -1,0 +1,286 @@
+//! Records as columns and back, shared by both backends: lists and maps are JSON text,
+//! ids and hashes are checked on the way out so a hand-edited row reads as
+//! [`StoreError::Corrupt`] instead of a panic.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use keygate::{
+    AuditEvent, KeyHash, KeyId, KeyKind, KeyRecord, Outcome, Role, Rotation, ScopeSet, StoreError,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt(what, e))
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+fn key_id(what: &str, text: &str) -> Result<KeyId, StoreError> {
+    KeyId::parse(text).ok_or_else(|| corrupt(what, format!("not a key id: {text:?}")))
+}
+
+fn opt_key_id(what: &str, text: Option<String>) -> Result<Option<KeyId>, StoreError> {
+    text.map(|t| key_id(what, &t)).transpose()
+}
+
+/// A key hash from a `BLOB`/`BYTEA` column.
+pub(crate) fn key_hash(bytes: &[u8]) -> Result<KeyHash, StoreError> {
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| corrupt("hash", format!("{} bytes, expected 32", bytes.len())))?;
+    Ok(KeyHash::from_bytes(array))
+}
+
+/// Microseconds since the Unix epoch (SQLite's timestamp columns).
+#[cfg(feature = "sqlite")]
+pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+/// A timestamp from microseconds since the Unix epoch.
+#[cfg(feature = "sqlite")]
+pub(crate) fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("timestamp", micros))
+}
+
+/// A key record, column by column.
+#[derive(Debug, Clone)]
+pub(crate) struct RawKey {
+    pub(crate) id: String,
+    pub(crate) hash: Vec<u8>,
+    pub(crate) hint: String,
+    pub(crate) prefix: String,
+    pub(crate) env: String,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) tenant: String,
+    pub(crate) owner: Option<String>,
+    pub(crate) kind: String,
+    pub(crate) role: Option<String>,
+    pub(crate) scopes: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) revoked_at: Option<DateTime<Utc>>,
+    pub(crate) last_used_at: Option<DateTime<Utc>>,
+    pub(crate) replaced_by: Option<String>,
+    pub(crate) grace_until: Option<DateTime<Utc>>,
+    pub(crate) allowed_ips: String,
+    pub(crate) allowed_referrers: String,
+    pub(crate) rate_limit: Option<String>,
+    pub(crate) metadata: String,
+    pub(crate) created_by: Option<String>,
+}
+
+/// The columns of `keygate_keys`, in the order backends bind and read them.
+pub(crate) const KEY_COLUMNS: &str = "id, hash, hint, prefix, env, name, description, tenant, \
+    owner, kind, role, scopes, created_at, expires_at, revoked_at, last_used_at, replaced_by, \
+    grace_until, allowed_ips, allowed_referrers, rate_limit, metadata, created_by";
+
+impl RawKey {
+    pub(crate) fn from_record(r: &KeyRecord) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.id.to_string(),
+            hash: r.hash.as_bytes().to_vec(),
+            hint: r.hint.clone(),
+            prefix: r.prefix.clone(),
+            env: r.env.clone(),
+            name: r.name.clone(),
+            description: r.description.clone(),
+            tenant: r.tenant.clone(),
+            owner: r.owner.clone(),
+            kind: r.kind.as_str().to_owned(),
+            role: r.role.clone(),
+            scopes: to_json("scopes", &r.scopes)?,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
+            replaced_by: r.rotation.as_ref().map(|rot| rot.replaced_by.to_string()),
+            grace_until: r.rotation.as_ref().map(|rot| rot.grace_until),
+            allowed_ips: to_json("allowed_ips", &r.allowed_ips)?,
+            allowed_referrers: to_json("allowed_referrers", &r.allowed_referrers)?,
+            rate_limit: r
+                .rate_limit
+                .as_ref()
+                .map(|spec| to_json("rate_limit", spec))
+                .transpose()?,
+            metadata: to_json("metadata", &r.metadata)?,
+            created_by: r.created_by.as_ref().map(ToString::to_string),
+        })
+    }
+
+    pub(crate) fn into_record(self) -> Result<KeyRecord, StoreError> {
+        let hash = key_hash(&self.hash)?;
+        let mut r = KeyRecord::new(
+            hash,
+            self.hint,
+            self.prefix,
+            self.env,
+            self.name,
+            self.tenant,
+        );
+        r.id = key_id("id", &self.id)?;
+        r.description = self.description;
+        r.owner = self.owner;
+        r.kind = self
+            .kind
+            .parse::<KeyKind>()
+            .map_err(|e| corrupt("kind", e))?;
+        r.role = self.role;
+        r.scopes = from_json::<ScopeSet>("scopes", &self.scopes)?;
+        r.created_at = self.created_at;
+        r.expires_at = self.expires_at;
+        r.revoked_at = self.revoked_at;
+        r.last_used_at = self.last_used_at;
+        r.rotation = match (self.replaced_by, self.grace_until) {
+            (Some(by), Some(grace_until)) => Some(Rotation {
+                replaced_by: key_id("replaced_by", &by)?,
+                grace_until,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("rotation", "replaced_by and grace_until disagree")),
+        };
+        r.allowed_ips = from_json("allowed_ips", &self.allowed_ips)?;
+        r.allowed_referrers = from_json("allowed_referrers", &self.allowed_referrers)?;
+        r.rate_limit = self
+            .rate_limit
+            .map(|text| from_json("rate_limit", &text))
+            .transpose()?;
+        r.metadata = from_json("metadata", &self.metadata)?;
+        r.created_by = opt_key_id("created_by", self.created_by)?;
+        Ok(r)
+    }
+}
+
+/// An audit event, column by column.
+#[derive(Debug, Clone)]
+pub(crate) struct RawAudit {
+    pub(crate) id: String,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) tenant: Option<String>,
+    pub(crate) actor: Option<String>,
+    pub(crate) action: String,
+    pub(crate) target: Option<String>,
+    pub(crate) client_ip: Option<String>,
+    pub(crate) outcome: String,
+    pub(crate) reason: Option<String>,
+}
+
+/// The columns of `keygate_audit`, in the order backends bind and read them.
+pub(crate) const AUDIT_COLUMNS: &str =
+    "id, at, tenant, actor, action, target, client_ip, outcome, reason";
+
+impl RawAudit {
+    pub(crate) fn from_event(e: &AuditEvent) -> Self {
+        Self {
+            id: e.id.clone(),
+            at: e.at,
+            tenant: e.tenant.clone(),
+            actor: e.actor.as_ref().map(ToString::to_string),
+            action: e.action.clone(),
+            target: e.target.as_ref().map(ToString::to_string),
+            client_ip: e.client_ip.map(|ip| ip.to_string()),
+            outcome: e.outcome.as_str().to_owned(),
+            reason: e.reason.clone(),
+        }
+    }
+
+    pub(crate) fn into_event(self) -> Result<AuditEvent, StoreError> {
+        let outcome = match self.outcome.as_str() {
+            "success" => Outcome::Success,
+            "failure" => Outcome::Failure,
+            other => return Err(corrupt("outcome", other)),
+        };
+        let mut e = AuditEvent::new(self.action, outcome).at(self.at);
+        e.id = self.id;
+        e.tenant = self.tenant;
+        e.actor = opt_key_id("actor", self.actor)?;
+        e.target = opt_key_id("target", self.target)?;
+        e.client_ip = self
+            .client_ip
+            .map(|ip| {
+                ip.parse::<IpAddr>()
+                    .map_err(|err| corrupt("client_ip", err))
+            })
+            .transpose()?;
+        e.reason = self.reason;
+        Ok(e)
+    }
+}
+
+/// A role's scopes as JSON text.
+pub(crate) fn role_scopes(role: &Role) -> Result<String, StoreError> {
+    to_json("role scopes", &role.scopes)
+}
+
+/// A role from its columns.
+pub(crate) fn role_from(
+    name: String,
+    scopes: &str,
+    description: Option<String>,
+) -> Result<Role, StoreError> {
+    let scopes = from_json::<ScopeSet>("role scopes", scopes)?;
+    let mut role = Role::new(name, scopes).map_err(|e| corrupt("role name", e))?;
+    role.description = description;
+    Ok(role)
+}
+
+/// Decodes a cursor made by [`keygate::encode_cursor`].
+pub(crate) fn cursor(
+    page: &keygate::PageRequest,
+) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
+    page.cursor
+        .as_deref()
+        .map(|c| keygate::decode_cursor(c).ok_or(StoreError::InvalidCursor))
+        .transpose()
+}
+
+/// Turns `limit + 1` rows into a page: the extra row only says there is a next one.
+pub(crate) fn page_of<T>(
+    mut items: Vec<T>,
+    limit: usize,
+    position: impl Fn(&T) -> (DateTime<Utc>, String),
+) -> keygate::Page<T> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = match (more, items.last()) {
+        (true, Some(last)) => {
+            let (at, id) = position(last);
+            Some(keygate::encode_cursor(at, &id))
+        }
+        _ => None,
+    };
+    keygate::Page { items, next_cursor }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_columns_read_as_corrupt() {
+        let (_, record) = KeyRecord::generate(&keygate::KeyHasher::Sha256, "sk", "live", "n", "t")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let raw = RawKey::from_record(&record).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(raw.clone().into_record().ok(), Some(record));
+        let mut bad = raw.clone();
+        bad.hash = vec![1, 2, 3];
+        assert!(matches!(bad.into_record(), Err(StoreError::Corrupt(_))));
+        let mut bad = raw.clone();
+        bad.scopes = "not json".into();
+        assert!(matches!(bad.into_record(), Err(StoreError::Corrupt(_))));
+        let mut bad = raw;
+        bad.grace_until = Some(Utc::now());
+        assert!(matches!(bad.into_record(), Err(StoreError::Corrupt(_))));
+        #[cfg(feature = "sqlite")]
+        assert!(from_micros(i64::MAX).is_err());
+    }
+}

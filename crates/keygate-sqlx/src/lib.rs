@@ -1,0 +1,51 @@
+//! # keygate-sqlx
+//!
+//! Key stores in SQL databases, through [sqlx](https://docs.rs/sqlx):
+//!
+//! - [`SqliteStore`] (feature `sqlite`): the embedded default. A file, created and
+//!   migrated on first use, in WAL mode; no server. Writes append to a change table
+//!   that [`SqliteStore::changes`] polls, so a revoke made by another process (the CLI)
+//!   reaches a running service's cache within about a second.
+//! - [`PostgresStore`] (feature `postgres`): one database for a fleet. Writes call
+//!   `pg_notify` in their transaction; [`PostgresStore::invalidations`] listens, so a
+//!   revoke reaches every instance's cache within milliseconds.
+//! - [`connect_any`]: picks the backend from the URL scheme.
+//!
+//! Both pass keygate's store conformance suite. Lookups by hash use a unique index
+//! (one B-tree probe at millions of keys); last-used times are written one statement
+//! per batch. The migrations (`migrations/sqlite`, `migrations/postgres`) are embedded
+//! and applied on connect.
+//!
+//! Put a [`CachedStore`](keygate_moka::CachedStore) in front for the hot path:
+//!
+//! ```
+//! use keygate::KeyGate;
+//! use keygate_moka::CachedStore;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = keygate_sqlx::connect_any("sqlite::memory:").await?;
+//! let cached = CachedStore::new(store.clone());
+//! let feed = cached.follow(store.invalidations());
+//! let gate = KeyGate::builder(cached).prefix("sk").build();
+//! # feed.abort(); let _ = gate;
+//! # Ok::<(), keygate_sqlx::Error>(()) }).unwrap();
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod any;
+mod codec;
+mod error;
+mod migrations;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use any::{connect_any, AnyStore};
+pub use error::Error;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgInvalidations, PostgresStore, PostgresStoreBuilder};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteChanges, SqliteStore, SqliteStoreBuilder, DEFAULT_POLL_INTERVAL};

@@ -42,10 +42,14 @@ impl AdminFixture {
         let manager = KeyManager::builder(store.clone()).build();
         let sys = Actor::system();
         let make = |name: &str, tenant: &str, scopes: &[&str]| {
-            NewKey::named(name).tenant(tenant).scopes(ScopeSet::parse(scopes).unwrap_or_default())
+            NewKey::named(name)
+                .tenant(tenant)
+                .scopes(ScopeSet::parse(scopes).unwrap_or_default())
         };
         let mut admin_new = make("admin", "acme", &["*"]).owner("usr_admin");
-        admin_new.metadata.insert("email".into(), json!("admin@example.com"));
+        admin_new
+            .metadata
+            .insert("email".into(), json!("admin@example.com"));
         let mut keys = Vec::new();
         for new in [
             admin_new,
@@ -56,7 +60,12 @@ impl AdminFixture {
             make("revoke me", "acme", &["read:items"]),
             make("foreign", "globex", &["read:items"]),
         ] {
-            keys.push(manager.create(&sys, new).await.unwrap_or_else(|e| panic!("admin fixture: {e}")));
+            keys.push(
+                manager
+                    .create(&sys, new)
+                    .await
+                    .unwrap_or_else(|e| panic!("admin fixture: {e}")),
+            );
         }
         let key = |i: usize| keys[i].key.expose().to_owned();
         let id = |i: usize| keys[i].record.id.to_string();
@@ -121,7 +130,14 @@ pub struct AdminCase {
     pub absent: Vec<&'static str>,
 }
 
-fn case(name: &'static str, method: &'static str, path: &'static str, caller: Caller, body: Send, status: u16) -> AdminCase {
+fn case(
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    caller: Caller,
+    body: Send,
+    status: u16,
+) -> AdminCase {
     AdminCase {
         name,
         method,
@@ -153,7 +169,11 @@ impl AdminCase {
 /// Every admin case, in order (later cases see earlier changes).
 pub fn admin_cases() -> Vec<AdminCase> {
     use Caller::*;
-    let big = format!(r#"{{"name":"big","description":"{}"}}"#, "x".repeat(70 * 1024)).into_bytes();
+    let big = format!(
+        r#"{{"name":"big","description":"{}"}}"#,
+        "x".repeat(70 * 1024)
+    )
+    .into_bytes();
     vec![
         case("create", "POST", "/v1/api-keys", Admin, Send::Json(r#"{"name":"ci","scopes":["read:items"],"description":"pipeline"}"#), 201)
             .check("/name", json!("ci"))
@@ -245,16 +265,35 @@ pub async fn run_admin_table(framework: &str, base_url: &str, fixture: &AdminFix
     let verify = |key: String| {
         let client = client.clone();
         let url = format!("{base_url}/v1/auth/verify");
-        async move { client.get(url).bearer_auth(key).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        async move {
+            client
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
     };
     if verify(fixture.rotate_target_key.clone()).await != 200 {
-        let _ = writeln!(failures, "  [{framework}] the rotated key must keep working during its grace period");
+        let _ = writeln!(
+            failures,
+            "  [{framework}] the rotated key must keep working during its grace period"
+        );
     }
-    assert!(failures.is_empty(), "{framework}: admin API failures:\n{failures}");
+    assert!(
+        failures.is_empty(),
+        "{framework}: admin API failures:\n{failures}"
+    );
     println!("{framework}: {} admin cases passed", cases.len());
 }
 
-async fn run_case(client: &reqwest::Client, base: &str, f: &AdminFixture, case: &AdminCase) -> Result<(), String> {
+async fn run_case(
+    client: &reqwest::Client,
+    base: &str,
+    f: &AdminFixture,
+    case: &AdminCase,
+) -> Result<(), String> {
     let path = case
         .path
         .replace("{target}", &f.target)
@@ -283,7 +322,10 @@ async fn run_case(client: &reqwest::Client, base: &str, f: &AdminFixture, case: 
             req.body(bytes.clone())
         }
     };
-    let res = req.send().await.map_err(|e| format!("request failed: {e}"))?;
+    let res = req
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
     let status = res.status().as_u16();
     let text = res.text().await.map_err(|e| e.to_string())?;
     let mut problems = Vec::new();
@@ -309,7 +351,9 @@ async fn run_case(client: &reqwest::Client, base: &str, f: &AdminFixture, case: 
         }
     }
     if case.status == 201 && case.method == "POST" && path.starts_with("/v1/api-keys") {
-        let key = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["key"].as_str().map(str::to_owned));
+        let key = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["key"].as_str().map(str::to_owned));
         if !key.is_some_and(|k| k.starts_with("sk_live_")) {
             problems.push("a created key must come back once, as `key`".into());
         }
@@ -317,6 +361,10 @@ async fn run_case(client: &reqwest::Client, base: &str, f: &AdminFixture, case: 
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("{}; body: {}", problems.join("; "), text.chars().take(300).collect::<String>()))
+        Err(format!(
+            "{}; body: {}",
+            problems.join("; "),
+            text.chars().take(300).collect::<String>()
+        ))
     }
 }

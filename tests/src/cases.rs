@@ -69,6 +69,10 @@ pub const FORBIDDEN: &str =
 /// The exact flat 400 body for two different credentials.
 pub const BAD_REQUEST: &str =
     r#"{"error":"Bad Request","message":"Send exactly one API key per request."}"#;
+/// The exact flat 429 body for the `2/h` key's third request (the fixture clock stands
+/// still, so the wait is the full 30-minute interval).
+pub const TOO_MANY_REQUESTS: &str =
+    r#"{"error":"Too Many Requests","message":"Rate limit exceeded. Retry in 1800 seconds."}"#;
 /// The exact flat 503 body.
 pub const UNAVAILABLE: &str = r#"{"error":"Service Unavailable","message":"API key verification is temporarily unavailable."}"#;
 
@@ -116,6 +120,23 @@ fn hello(key: KeyName) -> Expect {
         headers: vec![("www-authenticate", None)],
         body: Body::Json(json!({"hello": format!("{key:?}"), "tenant": "acme"})),
     }
+}
+
+/// `hello(key)` with these `X-RateLimit-*` values.
+fn hello_limited(
+    key: KeyName,
+    limit: &'static str,
+    remaining: &'static str,
+    reset: &'static str,
+) -> Expect {
+    let mut expect = hello(key);
+    expect.headers.extend([
+        ("x-ratelimit-limit", Some(limit)),
+        ("x-ratelimit-remaining", Some(remaining)),
+        ("x-ratelimit-reset", Some(reset)),
+        ("retry-after", None),
+    ]);
+    expect
 }
 
 fn bearer(key: KeyName) -> Vec<(&'static str, Val)> {
@@ -347,6 +368,56 @@ pub fn cases() -> Vec<Case> {
             "/hello",
             bearer(ReferrerRestricted),
             error(403, FORBIDDEN, None),
+        ),
+        get(
+            "rate limit headers (2/h key, first request)",
+            "/hello",
+            bearer(Limited),
+            hello_limited(Limited, "2", "1", "1800001800"),
+        ),
+        get(
+            "rate limit headers (2/h key, last request)",
+            "/hello",
+            bearer(Limited),
+            hello_limited(Limited, "2", "0", "1800003600"),
+        ),
+        get(
+            "over the rate limit",
+            "/hello",
+            bearer(Limited),
+            Expect {
+                status: 429,
+                headers: vec![
+                    ("content-type", Some("application/json")),
+                    ("www-authenticate", None),
+                    ("cache-control", Some("no-store")),
+                    ("retry-after", Some("1800")),
+                    ("x-ratelimit-limit", Some("2")),
+                    ("x-ratelimit-remaining", Some("0")),
+                    ("x-ratelimit-reset", Some("1800003600")),
+                ],
+                body: Body::Exact(TOO_MANY_REQUESTS),
+            },
+        ),
+        get(
+            "still over the rate limit via X-API-KEY",
+            "/hello",
+            vec![("x-api-key", Val::Key(Limited))],
+            Expect {
+                status: 429,
+                headers: vec![("retry-after", Some("1800"))],
+                body: Body::Exact(TOO_MANY_REQUESTS),
+            },
+        ),
+        get(
+            "environment default limit",
+            "/hello",
+            bearer(InGrace),
+            Expect {
+                status: 200,
+                headers: vec![("x-ratelimit-limit", Some("1000"))],
+                body: Body::Json(json!({"hello": "InGrace", "tenant": "acme"})),
+            },
         ),
         Case {
             store_down: true,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use keygate::{
     key_format, Clock, KeyGate, KeyHasher, KeyId, KeyRecord, KeyStore, ManualClock, MemoryStore,
-    Rotation, ScopeSet,
+    RateLimitSpec, RateLimits, Rotation, ScopeSet,
 };
 
 /// The keys the table refers to.
@@ -32,6 +32,9 @@ pub enum KeyName {
     IpRestricted,
     /// Allowed only with a referrer on `app.example.com`.
     ReferrerRestricted,
+    /// Its own rate limit of `2/h` (every other live key has the `live` default,
+    /// `1000/h`).
+    Limited,
 }
 
 /// A store full of keys for the table, and the gate to configure adapters with.
@@ -40,7 +43,8 @@ pub struct Fixture {
     /// The store (shared with the gate); the runner takes it down for the 503 case.
     pub store: Arc<MemoryStore>,
     /// The gate every adapter must use: prefix `sk`, env `live`, Bearer, `X-API-KEY`,
-    /// `?api_key=`, flat renderer, credentials hidden.
+    /// `?api_key=`, flat renderer, credentials hidden, in-memory rate limits (`live`
+    /// keys 1000/h unless their own limit says otherwise).
     pub gate: KeyGate,
     /// The clock the gate reads.
     pub clock: ManualClock,
@@ -111,6 +115,12 @@ impl Fixture {
                 &["*"],
                 Box::new(|r| r.allowed_referrers = vec!["app.example.com".into()]),
             ),
+            (
+                KeyName::Limited,
+                "live",
+                &["read:items"],
+                Box::new(|r| r.rate_limit = Some(RateLimitSpec::per_hour(2))),
+            ),
         ];
         for (name, env, scopes, edit) in specs {
             let key = new_key(env);
@@ -148,6 +158,7 @@ impl Fixture {
             .header("X-API-KEY")
             .query("api_key")
             .hide_credentials(true)
+            .rate_limits(RateLimits::in_memory().env_default("live", RateLimitSpec::per_hour(1000)))
             .build();
         Self {
             store,

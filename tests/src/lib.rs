@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod cases;
+pub mod process;
 mod fixture;
 mod runner;
 

@@ -187,6 +187,9 @@ where
     {
         let mut extensions = req.extensions_mut();
         extensions.insert(principal);
+        if let Some(status) = rate_limit {
+            extensions.insert(status);
+        }
         extensions.insert(gate.renderer().clone());
     }
     let mut response = service.call(req).await?;

@@ -11,7 +11,12 @@ use chrono::Duration;
 /// assert!(keygate::parse_duration("1 hour").is_err());
 /// ```
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
-    let err = || format!("invalid duration {:?}: use a number and s, m, h, d or w (e.g. 30s, 24h, 90d)", input.chars().take(32).collect::<String>());
+    let err = || {
+        format!(
+            "invalid duration {:?}: use a number and s, m, h, d or w (e.g. 30s, 24h, 90d)",
+            input.chars().take(32).collect::<String>()
+        )
+    };
     let s = input.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
     let (n, unit) = s.split_at(split);
@@ -56,7 +61,16 @@ mod tests {
             let d = parse_duration(s).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }
-        for bad in ["", "h", "10", "-5m", "5 m", "1.5h", "10y", "99999999999999d"] {
+        for bad in [
+            "",
+            "h",
+            "10",
+            "-5m",
+            "5 m",
+            "1.5h",
+            "10y",
+            "99999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }

@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::credential::{extract_credential, CredentialSource, ExtractedCredential, RequestParts};
 use crate::error::AuthError;
 use crate::hash::KeyHasher;
+use crate::rate_limit::{FailureThrottle, RateLimits};
 use crate::render::{ErrorRenderer, SharedRenderer};
 use crate::store::KeyStore;
 use crate::verifier::{Verification, Verifier, VerifierBuilder, VerifyRequest};
@@ -87,8 +88,8 @@ impl KeyGate {
         KeyGateBuilder::new(VerifierOrBuilder::Builder(Verifier::builder(store)))
     }
 
-    /// Starts a builder around an existing verifier (prefix, envs, clock and hasher
-    /// methods on the builder are then ignored).
+    /// Starts a builder around an existing verifier (prefix, envs, clock, hasher,
+    /// rate-limit and failure-throttle methods on the builder are then ignored).
     pub fn with_verifier(verifier: Verifier) -> KeyGateBuilder {
         KeyGateBuilder::new(VerifierOrBuilder::Built(verifier))
     }
@@ -185,6 +186,40 @@ impl<T> KeyGateBuilder<T> {
     /// The clock (default: system).
     pub fn clock(self, clock: impl Clock) -> Self {
         self.map_verifier(|b| b.clock(clock))
+    }
+
+    /// Per-key rate limits: 429 with `Retry-After` over a key's limit, and
+    /// `X-RateLimit-Limit/Remaining/Reset` on every authenticated response. Off by
+    /// default. See [`VerifierBuilder::rate_limits`].
+    ///
+    /// ```
+    /// use keygate::{KeyGate, MemoryStore, RateLimitSpec, RateLimits};
+    /// let gate = KeyGate::builder(MemoryStore::new())
+    ///     .rate_limits(
+    ///         RateLimits::in_memory()
+    ///             .env_default("test", RateLimitSpec::per_hour(100))
+    ///             .env_default("live", RateLimitSpec::per_hour(1000)),
+    ///     )
+    ///     .build();
+    /// # let _ = gate;
+    /// ```
+    pub fn rate_limits(self, limits: RateLimits) -> Self {
+        self.map_verifier(|b| b.rate_limits(limits))
+    }
+
+    /// Brute-force protection: 429 for a client IP with too many failed
+    /// verifications, before any store lookup. Off by default. See
+    /// [`FailureThrottle`].
+    ///
+    /// ```
+    /// use keygate::{FailureThrottle, KeyGate, MemoryStore, RateLimitSpec};
+    /// let gate = KeyGate::builder(MemoryStore::new())
+    ///     .failure_throttle(FailureThrottle::new(RateLimitSpec::per_minute(10)))
+    ///     .build();
+    /// # let _ = gate;
+    /// ```
+    pub fn failure_throttle(self, throttle: FailureThrottle) -> Self {
+        self.map_verifier(|b| b.failure_throttle(throttle))
     }
 
     /// Read `Authorization: Bearer <key>`.

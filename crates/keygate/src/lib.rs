@@ -68,7 +68,11 @@ pub use manager::{
 };
 pub use method_policy::MethodPolicy;
 pub use principal::Principal;
-pub use rate_limit::{RateLimitSpec, RateLimitSpecError, RateLimitStatus};
+pub use rate_limit::{
+    FailureThrottle, GcraState, GcraStep, MemoryRateLimiter, RateLimitError, RateLimitPolicy,
+    RateLimitSpec, RateLimitSpecError, RateLimitStatus, RateLimited, RateLimiter, RateLimits,
+    Throttled, MICROS_PER_DAY,
+};
 pub use record::{KeyKind, KeyRecord, KeyStatus, Rotation};
 pub use render::{
     ErrorBody, ErrorRenderer, ErrorResponse, FlatRenderer, NestedRenderer, ProblemRenderer,

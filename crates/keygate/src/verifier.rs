@@ -1,14 +1,16 @@
-//! The verify pipeline: parse + checksum -> hash -> lookup -> state -> context -> Principal.
+//! The verify pipeline: parse + checksum -> hash -> lookup -> state -> context -> rate
+//! limit -> Principal.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::audit::{AuditEvent, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, InvalidKeyReason};
 use crate::hash::KeyHasher;
 use crate::key_format::{self, ParsedKey};
 use crate::principal::Principal;
-use crate::rate_limit::RateLimitStatus;
+use crate::rate_limit::{FailureThrottle, RateLimitError, RateLimitStatus, RateLimits};
 use crate::record::{KeyRecord, KeyStatus};
 use crate::restrictions;
 use crate::scope_set::ScopeSet;
@@ -53,7 +55,12 @@ pub struct Verification {
 /// 2. hash and [`KeyStore::find_by_hash`] (unknown -> 401; store down -> 503);
 /// 3. state: revoked, expired, rotated past grace -> 401;
 /// 4. context: client IP and referrer restrictions -> 403;
-/// 5. role scopes resolved, a [`Principal`] built, last use noted (no I/O).
+/// 5. rate limit, when [`VerifierBuilder::rate_limits`] is set: over the key's limit
+///    -> 429 (limiter backend down and failing closed -> 503);
+/// 6. role scopes resolved, a [`Principal`] built, last use noted (no I/O).
+///
+/// With [`VerifierBuilder::failure_throttle`], a client IP with too many failed
+/// verifications gets 429 before step 1.
 ///
 /// ```
 /// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore, Verifier, VerifyRequest, key_format};
@@ -82,6 +89,8 @@ struct Inner {
     envs: Vec<String>,
     accept_legacy: bool,
     usage: Arc<UsageRecorder>,
+    rate_limits: Option<RateLimits>,
+    failure_throttle: Option<FailureThrottle>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -91,11 +100,14 @@ impl std::fmt::Debug for Verifier {
             .field("prefixes", &self.inner.prefixes)
             .field("envs", &self.inner.envs)
             .field("accept_legacy", &self.inner.accept_legacy)
+            .field("rate_limits", &self.inner.rate_limits)
+            .field("failure_throttle", &self.inner.failure_throttle)
             .finish_non_exhaustive()
     }
 }
 
-/// Builds a [`Verifier`]. Defaults: SHA-256, system clock, any prefix and environment.
+/// Builds a [`Verifier`]. Defaults: SHA-256, system clock, any prefix and environment,
+/// no rate limits, no failure throttle.
 #[must_use]
 pub struct VerifierBuilder {
     store: Arc<dyn KeyStore>,
@@ -104,6 +116,8 @@ pub struct VerifierBuilder {
     prefixes: Vec<String>,
     envs: Vec<String>,
     accept_legacy: bool,
+    rate_limits: Option<RateLimits>,
+    failure_throttle: Option<FailureThrottle>,
 }
 
 impl std::fmt::Debug for VerifierBuilder {
@@ -155,6 +169,37 @@ impl VerifierBuilder {
         self
     }
 
+    /// Limit each key's requests (step 5 of the pipeline): over its limit -> 429 with
+    /// `Retry-After`; otherwise [`Verification::rate_limit`] carries the
+    /// `X-RateLimit-*` state. Off by default (no limits, `rate_limit: None`).
+    ///
+    /// ```
+    /// use keygate::{MemoryStore, RateLimitSpec, RateLimits, Verifier};
+    /// let verifier = Verifier::builder(MemoryStore::new())
+    ///     .rate_limits(RateLimits::in_memory().env_default("live", RateLimitSpec::per_hour(1000)))
+    ///     .build();
+    /// # let _ = verifier;
+    /// ```
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = Some(limits);
+        self
+    }
+
+    /// Refuse (429) client IPs with too many failed verifications, before any store
+    /// lookup, and audit it. Off by default. See [`FailureThrottle`].
+    ///
+    /// ```
+    /// use keygate::{FailureThrottle, MemoryStore, RateLimitSpec, Verifier};
+    /// let verifier = Verifier::builder(MemoryStore::new())
+    ///     .failure_throttle(FailureThrottle::new(RateLimitSpec::per_minute(10)))
+    ///     .build();
+    /// # let _ = verifier;
+    /// ```
+    pub fn failure_throttle(mut self, throttle: FailureThrottle) -> Self {
+        self.failure_throttle = Some(throttle);
+        self
+    }
+
     /// The verifier.
     pub fn build(self) -> Verifier {
         Verifier {
@@ -166,6 +211,8 @@ impl VerifierBuilder {
                 envs: self.envs,
                 accept_legacy: self.accept_legacy,
                 usage: Arc::new(UsageRecorder::default()),
+                rate_limits: self.rate_limits,
+                failure_throttle: self.failure_throttle,
             }),
         }
     }
@@ -181,6 +228,8 @@ impl Verifier {
             prefixes: Vec::new(),
             envs: Vec::new(),
             accept_legacy: false,
+            rate_limits: None,
+            failure_throttle: None,
         }
     }
 
@@ -212,7 +261,23 @@ impl Verifier {
 
     /// Runs the pipeline on one request.
     pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verification, AuthError> {
+        let throttle = match (&self.inner.failure_throttle, request.client_ip) {
+            (Some(throttle), Some(ip)) => Some((throttle, ip)),
+            _ => None,
+        };
+        if let Some((throttle, ip)) = throttle {
+            if let Err(throttled) = throttle.check(ip, self.inner.clock.now()) {
+                tracing::debug!(client_ip = %ip, "keygate: client throttled after failed verifications");
+                if throttled.first {
+                    self.audit_throttled(ip).await;
+                }
+                return Err(throttled.limited.into());
+            }
+        }
         let result = self.verify_inner(request).await;
+        if let (Some((throttle, ip)), Err(AuthError::InvalidKey(_))) = (throttle, &result) {
+            throttle.record_failure(ip, self.inner.clock.now());
+        }
         if let Err(err) = &result {
             tracing::debug!(code = err.code(), reason = ?err, "keygate: verification refused");
         }
@@ -269,13 +334,31 @@ impl Verifier {
             return Err(AuthError::ReferrerNotAllowed);
         }
 
-        // 5. Effective scopes and the principal.
+        // 5. Rate limit (ARCHITECTURE.md §3 step 6), before any further store call.
+        let rate_limit = match &inner.rate_limits {
+            Some(limits) => limits.check(&record, now).await.map_err(limiter_error)?,
+            None => None,
+        };
+
+        // 6. Effective scopes and the principal.
         let scopes = self.effective_scopes(&record).await?;
         inner.usage.note(&record.id, now);
         Ok(Verification {
             principal: Principal::from_record(&record, scopes),
-            rate_limit: None,
+            rate_limit,
         })
+    }
+
+    /// Appends the `key.verify` / `throttled` audit event; a store failure is logged,
+    /// never turned into a different answer.
+    async fn audit_throttled(&self, ip: IpAddr) {
+        let event = AuditEvent::new("key.verify", Outcome::Failure)
+            .at(self.inner.clock.now())
+            .with_client_ip(Some(ip))
+            .with_reason("throttled");
+        if let Err(err) = self.inner.store.append_audit(&event).await {
+            tracing::warn!(error = %err, "keygate: could not audit a throttled client");
+        }
     }
 
     fn env_accepted(&self, env: &str) -> bool {
@@ -306,6 +389,13 @@ impl Verifier {
 fn store_down(err: &crate::StoreError) -> AuthError {
     tracing::error!(error = %err, source = ?std::error::Error::source(err), "keygate: key store unavailable; failing closed");
     AuthError::StoreUnavailable
+}
+
+fn limiter_error(err: RateLimitError) -> AuthError {
+    if let RateLimitError::Unavailable(source) = &err {
+        tracing::error!(error = %source, "keygate: rate limiter unavailable; failing closed");
+    }
+    err.into()
 }
 
 fn is_legacy_shaped(key: &str) -> bool {

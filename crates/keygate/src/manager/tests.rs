@@ -480,7 +480,10 @@ async fn every_change_is_audited() {
     let f = fixture();
     let sys = Actor::system().from_ip("192.0.2.1".parse().ok());
     let created = f.create(&sys, NewKey::named("svc").tenant("acme")).await;
+    // Events at one instant are ordered by id; move the clock so the order is the story.
+    f.clock.advance(Duration::seconds(1));
     let _ = f.manager.rotate(&sys, &created.record.id, None).await;
+    f.clock.advance(Duration::seconds(1));
     let _ = f.manager.revoke(&sys, &created.record.id).await;
     let events = f
         .manager

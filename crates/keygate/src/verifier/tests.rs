@@ -3,7 +3,10 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use super::*;
-use crate::{key_format, KeyId, KeyRecord, ManualClock, MemoryStore, Role, Rotation, ScopeSet};
+use crate::{
+    key_format, FailureThrottle, KeyId, KeyRecord, ManualClock, MemoryStore, RateLimits, Role,
+    Rotation, ScopeSet,
+};
 
 struct Fixture {
     store: Arc<MemoryStore>,
@@ -344,4 +347,258 @@ async fn usage_flushes_to_the_store() {
     assert_eq!(f.verifier.flush_usage().await.ok(), Some(1));
     let stored = f.store.get(&record.id).await.ok().flatten();
     assert_eq!(stored.and_then(|r| r.last_used_at), Some(f.clock.now()));
+}
+
+// Step 6: rate limits, and failed-authentication throttling.
+
+fn limited_fixture(limits: RateLimits, throttle: Option<FailureThrottle>) -> Fixture {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::at_unix(1_800_000_000);
+    let mut builder = Verifier::builder(store.clone())
+        .prefix("sk")
+        .envs(["live", "test"])
+        .clock(clock.clone())
+        .rate_limits(limits);
+    if let Some(throttle) = throttle {
+        builder = builder.failure_throttle(throttle);
+    }
+    Fixture {
+        store,
+        clock,
+        verifier: builder.build(),
+    }
+}
+
+fn status(r: Result<Verification, AuthError>) -> Option<(u32, u32, i64)> {
+    r.ok()
+        .and_then(|v| v.rate_limit)
+        .map(|s| (s.limit, s.remaining, s.reset))
+}
+
+#[tokio::test]
+async fn no_limiter_no_rate_limit_state() {
+    let f = fixture();
+    let (key, _) = f
+        .key("live", |r| {
+            r.rate_limit = Some(crate::RateLimitSpec::per_hour(1))
+        })
+        .await;
+    for _ in 0..3 {
+        let ok = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok.rate_limit, None, "off by default");
+    }
+}
+
+#[tokio::test]
+async fn per_key_limit_then_429_with_retry_after() {
+    let f = limited_fixture(RateLimits::in_memory(), None);
+    let (key, _) = f.key("live", |r| r.rate_limit = "2/h".parse().ok()).await;
+    let t = 1_800_000_000;
+    assert_eq!(status(f.verify(&key).await), Some((2, 1, t + 1800)));
+    assert_eq!(status(f.verify(&key).await), Some((2, 0, t + 3600)));
+    assert_eq!(
+        outcome(f.verify(&key).await),
+        Err(AuthError::RateLimited {
+            retry_after: 1800,
+            status: RateLimitStatus {
+                limit: 2,
+                remaining: 0,
+                reset: t + 3600
+            }
+        })
+    );
+    f.clock.advance(Duration::minutes(30));
+    assert_eq!(status(f.verify(&key).await), Some((2, 0, t + 5400)));
+}
+
+#[tokio::test]
+async fn env_defaults_and_per_key_override() {
+    use crate::RateLimitSpec;
+    let limits = RateLimits::in_memory()
+        .env_default("test", RateLimitSpec::per_hour(100))
+        .env_default("live", RateLimitSpec::per_hour(1000));
+    let f = limited_fixture(limits, None);
+    let (test_key, _) = f.key("test", |_| {}).await;
+    let (live_key, _) = f.key("live", |_| {}).await;
+    let (own_key, _) = f.key("live", |r| r.rate_limit = "50/s".parse().ok()).await;
+    let limit = |r| status(r).map(|(limit, remaining, _)| (limit, remaining));
+    assert_eq!(limit(f.verify(&test_key).await), Some((100, 99)));
+    assert_eq!(limit(f.verify(&live_key).await), Some((1000, 999)));
+    assert_eq!(limit(f.verify(&own_key).await), Some((50, 49)));
+}
+
+#[tokio::test]
+async fn a_changed_limit_applies_to_the_next_request() {
+    let f = limited_fixture(RateLimits::in_memory(), None);
+    let (key, mut record) = f.key("live", |r| r.rate_limit = "1/h".parse().ok()).await;
+    assert!(f.verify(&key).await.is_ok());
+    assert!(matches!(
+        f.verify(&key).await,
+        Err(AuthError::RateLimited { .. })
+    ));
+    record.rate_limit = "100/h".parse().ok();
+    f.store
+        .update(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = status(f.verify(&key).await).map(|(l, r, _)| (l, r));
+    assert_eq!(
+        after,
+        Some((100, 98)),
+        "the request already made still counts"
+    );
+}
+
+#[tokio::test]
+async fn refused_before_the_limiter_counts_nothing() {
+    let f = limited_fixture(RateLimits::in_memory(), None);
+    let (key, _) = f
+        .key("live", |r| {
+            r.rate_limit = "1/h".parse().ok();
+            r.allowed_referrers = vec!["app.example.com".into()];
+        })
+        .await;
+    let bad = VerifyRequest {
+        referrer: Some("https://evil.example.net/"),
+        ..VerifyRequest::key(&key)
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            outcome(f.verifier.verify(bad).await),
+            Err(AuthError::ReferrerNotAllowed)
+        );
+    }
+    let good = VerifyRequest {
+        referrer: Some("https://app.example.com/"),
+        ..VerifyRequest::key(&key)
+    };
+    assert!(f.verifier.verify(good).await.is_ok());
+}
+
+#[derive(Debug)]
+struct DownLimiter;
+
+#[async_trait::async_trait]
+impl crate::RateLimiter for DownLimiter {
+    async fn check(
+        &self,
+        _: &KeyId,
+        _: &crate::RateLimitSpec,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<RateLimitStatus, RateLimitError> {
+        Err(RateLimitError::unavailable("backend down"))
+    }
+}
+
+#[tokio::test]
+async fn limiter_down_fails_closed() {
+    let limits = RateLimits::new(DownLimiter).fallback(crate::RateLimitSpec::per_hour(10));
+    let f = limited_fixture(limits, None);
+    let (key, _) = f.key("live", |_| {}).await;
+    assert_eq!(
+        outcome(f.verify(&key).await),
+        Err(AuthError::StoreUnavailable)
+    );
+}
+
+fn from_ip<'a>(key: &'a str, ip: &str) -> VerifyRequest<'a> {
+    VerifyRequest {
+        client_ip: ip.parse().ok(),
+        ..VerifyRequest::key(key)
+    }
+}
+
+async fn throttled_events(store: &MemoryStore) -> Vec<crate::AuditEvent> {
+    let filter = crate::AuditFilter {
+        action: Some("key.verify".into()),
+        ..Default::default()
+    };
+    store
+        .list_audit(&filter, &crate::PageRequest::first(100))
+        .await
+        .map(|page| page.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("throttled"))
+        .collect()
+}
+
+#[tokio::test]
+async fn failed_verifications_throttle_the_client_ip_before_any_lookup() {
+    let throttle = FailureThrottle::new(crate::RateLimitSpec::per_minute(3));
+    let f = limited_fixture(RateLimits::in_memory(), Some(throttle));
+    let (valid, _) = f.key("live", |_| {}).await;
+    let unknown = key_format::generate("sk", "live")
+        .map(|k| k.expose().to_owned())
+        .unwrap_or_default();
+    let attacker = "203.0.113.5";
+    for bad in [unknown.as_str(), "garbage", &unknown] {
+        assert!(matches!(
+            f.verifier.verify(from_ip(bad, attacker)).await,
+            Err(AuthError::InvalidKey(_))
+        ));
+    }
+    // Now refused, even with a valid key.
+    let throttled = Err(AuthError::RateLimited {
+        retry_after: 20,
+        status: RateLimitStatus {
+            limit: 3,
+            remaining: 0,
+            reset: 1_800_000_060,
+        },
+    });
+    assert_eq!(
+        outcome(f.verifier.verify(from_ip(&valid, attacker)).await),
+        throttled
+    );
+    // Before parsing or lookup: a store outage would otherwise be a 503.
+    f.store.set_unavailable(true);
+    assert_eq!(
+        outcome(f.verifier.verify(from_ip(&valid, attacker)).await),
+        throttled
+    );
+    f.store.set_unavailable(false);
+    // Another client is unaffected; the attacker's episode is audited once.
+    assert!(f
+        .verifier
+        .verify(from_ip(&valid, "198.51.100.1"))
+        .await
+        .is_ok());
+    for _ in 0..5 {
+        assert!(f.verifier.verify(from_ip(&valid, attacker)).await.is_err());
+    }
+    let events = throttled_events(&f.store).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].client_ip, attacker.parse().ok());
+    assert_eq!(events[0].outcome, crate::Outcome::Failure);
+    assert_eq!(events[0].at, f.clock.now());
+    // After the retry time, one more attempt is allowed.
+    f.clock.advance(Duration::seconds(20));
+    assert!(f.verifier.verify(from_ip(&valid, attacker)).await.is_ok());
+}
+
+#[tokio::test]
+async fn forbidden_and_valid_requests_do_not_count_as_failures() {
+    let throttle = FailureThrottle::new(crate::RateLimitSpec::per_hour(1));
+    let f = limited_fixture(RateLimits::in_memory(), Some(throttle));
+    let (restricted, _) = f
+        .key("live", |r| {
+            r.allowed_ips = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())]
+        })
+        .await;
+    let (valid, _) = f.key("live", |_| {}).await;
+    let ip = "192.0.2.10";
+    for _ in 0..5 {
+        assert_eq!(
+            outcome(f.verifier.verify(from_ip(&restricted, ip)).await),
+            Err(AuthError::IpNotAllowed)
+        );
+        assert!(f.verifier.verify(from_ip(&valid, ip)).await.is_ok());
+    }
+    // Without a client IP nothing is throttled.
+    for _ in 0..5 {
+        assert!(f.verify("garbage").await.is_err());
+    }
+    assert!(f.verify(&valid).await.is_ok());
+    assert!(throttled_events(&f.store).await.is_empty());
 }

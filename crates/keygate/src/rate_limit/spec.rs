@@ -1,8 +1,7 @@
 //! Rate-limit settings carried by a key, and the state reported in response headers.
 //!
-//! Enforcement plugs into the verifier at step 6 of the pipeline (see
-//! `ARCHITECTURE.md`); these types are the contract between a limiter, the store and
-//! the adapters (which turn [`RateLimitStatus`] into `X-RateLimit-*` headers).
+//! These types are the contract between a limiter, the store and the adapters (which
+//! turn [`RateLimitStatus`] into `X-RateLimit-*` headers).
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 /// A key's limit: `requests` per `per_seconds`, an optional burst and daily quota.
 ///
-/// Written as `1000/h`, `50/s`, `100/m`, `10000/day`, optionally with a burst:
-/// `1000/h,burst=50`.
+/// Written as `1000/h`, `50/s`, `100/m`, `10000/day`, optionally with a burst and a
+/// quota per UTC day: `1000/h,burst=50,quota=10000`.
 ///
 /// ```
 /// use keygate::RateLimitSpec;
@@ -42,14 +41,102 @@ pub struct RateLimitSpec {
 pub struct RateLimitSpecError(String);
 
 impl RateLimitSpec {
-    /// `requests` per hour.
-    pub fn per_hour(requests: u32) -> Self {
+    /// `requests` per `per_seconds` seconds, no explicit burst, no daily quota.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// assert_eq!(RateLimitSpec::new(50, 1).to_string(), "50/s");
+    /// ```
+    #[must_use]
+    pub fn new(requests: u32, per_seconds: u32) -> Self {
         Self {
             requests,
-            per_seconds: 3600,
+            per_seconds,
             burst: None,
             daily_quota: None,
         }
+    }
+
+    /// `requests` per second.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// assert_eq!(RateLimitSpec::per_second(50).to_string(), "50/s");
+    /// ```
+    #[must_use]
+    pub fn per_second(requests: u32) -> Self {
+        Self::new(requests, 1)
+    }
+
+    /// `requests` per minute.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// assert_eq!(RateLimitSpec::per_minute(100).to_string(), "100/m");
+    /// ```
+    #[must_use]
+    pub fn per_minute(requests: u32) -> Self {
+        Self::new(requests, 60)
+    }
+
+    /// `requests` per hour.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// assert_eq!(RateLimitSpec::per_hour(1000).to_string(), "1000/h");
+    /// ```
+    #[must_use]
+    pub fn per_hour(requests: u32) -> Self {
+        Self::new(requests, 3600)
+    }
+
+    /// The same rate with this burst.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// assert_eq!(RateLimitSpec::per_hour(1000).with_burst(50).to_string(), "1000/h,burst=50");
+    /// ```
+    #[must_use]
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// The same rate with a quota per UTC day.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// let spec = RateLimitSpec::per_hour(1000).with_daily_quota(10_000);
+    /// assert_eq!(spec.to_string(), "1000/h,quota=10000");
+    /// ```
+    #[must_use]
+    pub fn with_daily_quota(mut self, quota: u32) -> Self {
+        self.daily_quota = Some(quota);
+        self
+    }
+
+    /// How many requests may arrive at once: `burst`, or `requests` when unset; at
+    /// least 1.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// assert_eq!(RateLimitSpec::per_hour(1000).burst_size(), 1000);
+    /// assert_eq!(RateLimitSpec::per_hour(1000).with_burst(50).burst_size(), 50);
+    /// ```
+    pub fn burst_size(&self) -> u32 {
+        self.burst.unwrap_or(self.requests).max(1)
+    }
+
+    /// The steady spacing between requests, in microseconds (`per_seconds / requests`,
+    /// at least 1).
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// assert_eq!(RateLimitSpec::per_hour(1000).interval_micros(), 3_600_000);
+    /// ```
+    pub fn interval_micros(&self) -> i64 {
+        let window = i64::from(self.per_seconds) * 1_000_000;
+        (window / i64::from(self.requests.max(1))).max(1)
     }
 }
 
@@ -111,18 +198,35 @@ impl fmt::Display for RateLimitSpec {
 }
 
 /// The rate-limit state after a request: what `X-RateLimit-*` headers report.
+///
+/// `limit` and `remaining` describe whichever of the key's two limits is tighter right
+/// now: the rate (`limit` = the burst size, by default the rate's request count;
+/// `reset` = when the full burst is available again) or, when it has fewer requests
+/// left, the daily quota (`limit` = the quota; `reset` = the next UTC midnight).
+///
+/// ```
+/// use keygate::RateLimitStatus;
+/// let status = RateLimitStatus { limit: 100, remaining: 99, reset: 1_700_000_036 };
+/// assert_eq!(status.headers()[1], ("x-ratelimit-remaining", "99".to_owned()));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimitStatus {
-    /// `X-RateLimit-Limit`: requests per window.
+    /// `X-RateLimit-Limit`: the most requests allowed at once (see above).
     pub limit: u32,
-    /// `X-RateLimit-Remaining`.
+    /// `X-RateLimit-Remaining`: requests that would be allowed right now.
     pub remaining: u32,
-    /// `X-RateLimit-Reset`: Unix seconds when the window resets.
+    /// `X-RateLimit-Reset`: Unix seconds when `remaining` is back to `limit`.
     pub reset: i64,
 }
 
 impl RateLimitStatus {
     /// The three headers, by name, for adapters to set on a response.
+    ///
+    /// ```
+    /// use keygate::RateLimitStatus;
+    /// let status = RateLimitStatus { limit: 2, remaining: 0, reset: 1_800_003_600 };
+    /// assert_eq!(status.headers()[2], ("x-ratelimit-reset", "1800003600".to_owned()));
+    /// ```
     pub fn headers(&self) -> [(&'static str, String); 3] {
         [
             ("x-ratelimit-limit", self.limit.to_string()),

@@ -1,0 +1,237 @@
+//! The command line, as clap types.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Manage keygate API keys in the store at KEYGATE_DATABASE_URL.
+#[derive(Debug, Parser)]
+#[command(name = "keygate", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Store URL: sqlite://FILE or postgres://…
+    #[arg(
+        long,
+        env = "KEYGATE_DATABASE_URL",
+        default_value = "sqlite://keygate.db",
+        global = true
+    )]
+    pub(crate) database_url: String,
+    /// Print JSON (the same camelCase objects as the REST API) instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create, list, show, update, rotate and revoke keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Create and list roles (named scope sets).
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// Check a key: exit 0 if it is valid, 1 if refused.
+    Verify(VerifyArgs),
+    /// Show the audit log.
+    Audit(AuditArgs),
+    /// Create or upgrade the store's tables.
+    Migrate,
+    /// Serve the admin REST API over the store (KEYGATE_ADDR, default 127.0.0.1:3000).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create a key; it is printed once.
+    Create(CreateArgs),
+    /// List a tenant's keys.
+    List(ListArgs),
+    /// Show one key.
+    Show(IdArg),
+    /// Change a key's settings.
+    Update(UpdateArgs),
+    /// Issue a replacement; the old key keeps working for the grace period.
+    Rotate(RotateArgs),
+    /// Revoke a key now and for good.
+    Revoke(IdArg),
+    /// Revoke every personal key of an owner.
+    DeactivateOwner(DeactivateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// Human name.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Key prefix, e.g. sk or neo_sk.
+    #[arg(long, default_value = "sk")]
+    pub(crate) prefix: String,
+    /// Environment, e.g. live, test, prod.
+    #[arg(long, default_value = "live")]
+    pub(crate) env: String,
+    /// A role (its scopes are added at verify time).
+    #[arg(long)]
+    pub(crate) role: Option<String>,
+    /// Comma-separated scopes, e.g. read:scans,write:scans.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) scopes: Vec<String>,
+    /// The tenant the key belongs to.
+    #[arg(long, default_value = "default")]
+    pub(crate) tenant: String,
+    /// The owner (required for personal keys).
+    #[arg(long)]
+    pub(crate) owner: Option<String>,
+    /// personal, team or service.
+    #[arg(long, default_value = "service")]
+    pub(crate) kind: String,
+    /// Expiry from now: 30s, 15m, 24h, 90d.
+    #[arg(long)]
+    pub(crate) expires_in: Option<String>,
+    /// Rate limit: 1000/h, 50/s, or 1000/h,burst=50.
+    #[arg(long)]
+    pub(crate) rate_limit: Option<String>,
+    /// What the key is for.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// Comma-separated allowed client IPs/CIDRs.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) allowed_ips: Vec<String>,
+    /// Comma-separated allowed referrers.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) allowed_referrers: Vec<String>,
+    /// A metadata entry, KEY=VALUE (repeatable), e.g. --metadata email=ops@example.com.
+    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = metadata_entry)]
+    pub(crate) metadata: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE` with a non-empty key.
+fn metadata_entry(entry: &str) -> Result<(String, String), String> {
+    match entry.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{entry:?} is not KEY=VALUE")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// The tenant.
+    #[arg(long, default_value = "default")]
+    pub(crate) tenant: String,
+    /// Only this owner's keys.
+    #[arg(long)]
+    pub(crate) owner: Option<String>,
+    /// Include revoked keys.
+    #[arg(long)]
+    pub(crate) include_revoked: bool,
+    /// At most this many keys.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdArg {
+    /// The key id (key_…).
+    pub(crate) id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpdateArgs {
+    /// The key id (key_…).
+    pub(crate) id: String,
+    /// New name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// New description.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// New role.
+    #[arg(long)]
+    pub(crate) role: Option<String>,
+    /// Remove the role.
+    #[arg(long, conflicts_with = "role")]
+    pub(crate) no_role: bool,
+    /// New comma-separated scopes.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) scopes: Option<Vec<String>>,
+    /// New expiry from now.
+    #[arg(long)]
+    pub(crate) expires_in: Option<String>,
+    /// Never expire.
+    #[arg(long, conflicts_with = "expires_in")]
+    pub(crate) no_expiry: bool,
+    /// New rate limit.
+    #[arg(long)]
+    pub(crate) rate_limit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    /// The key id (key_…).
+    pub(crate) id: String,
+    /// How long the old key keeps working: 24h (default), 0s to end it now.
+    #[arg(long)]
+    pub(crate) grace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeactivateArgs {
+    /// The owner.
+    pub(crate) owner: String,
+    /// The tenant.
+    #[arg(long, default_value = "default")]
+    pub(crate) tenant: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RolesCommand {
+    /// Create or replace a role.
+    Create(RoleArgs),
+    /// List roles.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RoleArgs {
+    /// Role name, e.g. radiologist.
+    pub(crate) name: String,
+    /// Comma-separated scopes.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub(crate) scopes: Vec<String>,
+    /// What the role is for.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The key to check. Prefer KEYGATE_VERIFY_KEY or `-` (read stdin) to keep it out of
+    /// shell history.
+    pub(crate) key: String,
+    /// Accept only these environments (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) env: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only events about this key.
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+    /// Only this action, e.g. key.revoke.
+    #[arg(long)]
+    pub(crate) action: Option<String>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KEYGATE_ADDR", default_value = "127.0.0.1:3000")]
+    pub(crate) addr: String,
+    /// Accept keys with this prefix only.
+    #[arg(long)]
+    pub(crate) prefix: Option<String>,
+}

@@ -1,0 +1,254 @@
+//! `keygate keys …`
+
+use std::process::ExitCode;
+
+use keygate::{Actor, KeyKind, KeyRecord, KeyUpdate, NewKey, PageRequest};
+use keygate_admin::dto::{CreatedKeyView, KeyView};
+
+use super::{expiry_from_now, key_id, rate_limit, scopes};
+use crate::cli::{CreateArgs, DeactivateArgs, KeysCommand, ListArgs, RotateArgs, UpdateArgs};
+use crate::output::{table, when, Output};
+use crate::store::Store;
+use crate::Failure;
+
+pub(crate) async fn run(
+    store: &Store,
+    out: &Output,
+    cmd: KeysCommand,
+) -> Result<ExitCode, Failure> {
+    match cmd {
+        KeysCommand::Create(args) => create(store, out, args).await,
+        KeysCommand::List(args) => list(store, out, args).await,
+        KeysCommand::Show(args) => {
+            let record = store
+                .manager("sk", "live")?
+                .get(&Actor::system(), &key_id(&args.id)?)
+                .await?;
+            show_record(out, &record);
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Update(args) => update(store, out, args).await,
+        KeysCommand::Rotate(args) => rotate(store, out, args).await,
+        KeysCommand::Revoke(args) => {
+            let record = store
+                .manager("sk", "live")?
+                .revoke(&Actor::system(), &key_id(&args.id)?)
+                .await?;
+            out.show(&KeyView::new(&record, chrono::Utc::now()), || {
+                format!("revoked {} ({})", record.id, record.name)
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::DeactivateOwner(args) => deactivate(store, out, args).await,
+    }
+}
+
+async fn create(store: &Store, out: &Output, args: CreateArgs) -> Result<ExitCode, Failure> {
+    let manager = store.manager(&args.prefix, &args.env)?;
+    let mut new = NewKey::named(args.name)
+        .tenant(args.tenant)
+        .kind(args.kind.parse::<KeyKind>().map_err(Failure)?)
+        .scopes(scopes(&args.scopes)?);
+    new.role = args.role;
+    new.owner = args.owner;
+    new.description = args.description;
+    new.expires_at = args
+        .expires_in
+        .as_deref()
+        .map(expiry_from_now)
+        .transpose()?;
+    new.rate_limit = args.rate_limit.as_deref().map(rate_limit).transpose()?;
+    new.allowed_ips = args
+        .allowed_ips
+        .iter()
+        .map(|ip| keygate::parse_ip_rule(ip).map_err(Failure))
+        .collect::<Result<_, _>>()?;
+    new.allowed_referrers = args.allowed_referrers;
+    new.metadata = args
+        .metadata
+        .into_iter()
+        .map(|(key, value)| (key, serde_json::Value::String(value)))
+        .collect();
+    let created = manager.create(&Actor::system(), new).await?;
+    print_created(out, &created);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_created(out: &Output, created: &keygate::CreatedKey) {
+    let view = CreatedKeyView {
+        key: created.key.expose().to_owned(),
+        view: KeyView::new(&created.record, chrono::Utc::now()),
+    };
+    if !out.is_json() {
+        eprintln!("Store this key now: it is shown only once and cannot be recovered.");
+    }
+    out.show(&view, || {
+        format!(
+            "{}\n\nid      {}\nname    {}\ntenant  {}\nscopes  {}",
+            created.key.expose(),
+            created.record.id,
+            created.record.name,
+            created.record.tenant,
+            created.record.scopes.to_strings().join(",")
+        )
+    });
+}
+
+async fn list(store: &Store, out: &Output, args: ListArgs) -> Result<ExitCode, Failure> {
+    let manager = store.manager("sk", "live")?;
+    let page = manager
+        .list(
+            &Actor::system(),
+            Some(&args.tenant),
+            args.owner.as_deref(),
+            args.include_revoked,
+            &PageRequest::first(args.limit),
+        )
+        .await?;
+    let now = chrono::Utc::now();
+    let views: Vec<KeyView> = page.items.iter().map(|r| KeyView::new(r, now)).collect();
+    out.show(&views, || {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|v| {
+                vec![
+                    v.id.clone(),
+                    v.name.clone(),
+                    v.hint.clone(),
+                    v.kind.clone(),
+                    v.status.clone(),
+                    when(v.last_used_at),
+                    when(Some(v.created_at)),
+                    when(v.expires_at),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "ID",
+                "NAME",
+                "HINT",
+                "KIND",
+                "STATUS",
+                "LAST USED",
+                "CREATED",
+                "EXPIRES",
+            ],
+            &rows,
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_record(out: &Output, record: &KeyRecord) {
+    let view = KeyView::new(record, chrono::Utc::now());
+    out.show(&view, || {
+        let rows = vec![
+            vec!["id".into(), view.id.clone()],
+            vec!["name".into(), view.name.clone()],
+            vec!["hint".into(), view.hint.clone()],
+            vec!["status".into(), view.status.clone()],
+            vec!["tenant".into(), view.tenant.clone()],
+            vec!["kind".into(), view.kind.clone()],
+            vec![
+                "owner".into(),
+                view.owner.clone().unwrap_or_else(|| "-".into()),
+            ],
+            vec![
+                "role".into(),
+                view.role.clone().unwrap_or_else(|| "-".into()),
+            ],
+            vec!["scopes".into(), view.scopes.join(",")],
+            vec![
+                "rate limit".into(),
+                record
+                    .rate_limit
+                    .map_or_else(|| "default".into(), |r| r.to_string()),
+            ],
+            vec!["created".into(), when(Some(view.created_at))],
+            vec!["expires".into(), when(view.expires_at)],
+            vec!["last used".into(), when(view.last_used_at)],
+            vec!["revoked".into(), when(view.revoked_at)],
+            vec!["grace until".into(), when(view.grace_until)],
+        ];
+        table(&["FIELD", "VALUE"], &rows)
+    });
+}
+
+async fn update(store: &Store, out: &Output, args: UpdateArgs) -> Result<ExitCode, Failure> {
+    let update = KeyUpdate {
+        name: args.name,
+        description: args.description.map(Some),
+        role: if args.no_role {
+            Some(None)
+        } else {
+            args.role.map(Some)
+        },
+        scopes: args.scopes.as_deref().map(scopes).transpose()?,
+        expires_at: if args.no_expiry {
+            Some(None)
+        } else {
+            args.expires_in
+                .as_deref()
+                .map(expiry_from_now)
+                .transpose()?
+                .map(Some)
+        },
+        rate_limit: args
+            .rate_limit
+            .as_deref()
+            .map(rate_limit)
+            .transpose()?
+            .map(Some),
+        ..KeyUpdate::default()
+    };
+    if update.is_empty() {
+        return Err(Failure(
+            "nothing to update: give at least one option (see --help)".into(),
+        ));
+    }
+    let record = store
+        .manager("sk", "live")?
+        .update(&Actor::system(), &key_id(&args.id)?, update)
+        .await?;
+    show_record(out, &record);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate(store: &Store, out: &Output, args: RotateArgs) -> Result<ExitCode, Failure> {
+    let grace = args
+        .grace
+        .as_deref()
+        .map(keygate::parse_duration)
+        .transpose()
+        .map_err(Failure)?;
+    let created = store
+        .manager("sk", "live")?
+        .rotate(&Actor::system(), &key_id(&args.id)?, grace)
+        .await?;
+    if !out.is_json() {
+        let grace = grace.unwrap_or_else(|| chrono::Duration::hours(24));
+        eprintln!(
+            "The old key keeps working for {}.",
+            keygate::format_duration(grace)
+        );
+    }
+    print_created(out, &created);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn deactivate(
+    store: &Store,
+    out: &Output,
+    args: DeactivateArgs,
+) -> Result<ExitCode, Failure> {
+    let revoked = store
+        .manager("sk", "live")?
+        .deactivate_owner(&Actor::system(), Some(&args.tenant), &args.owner)
+        .await?;
+    let ids: Vec<String> = revoked.iter().map(ToString::to_string).collect();
+    out.show(&serde_json::json!({ "revoked": ids }), || {
+        format!("revoked {} personal key(s) of {}", ids.len(), args.owner)
+    });
+    Ok(ExitCode::SUCCESS)
+}

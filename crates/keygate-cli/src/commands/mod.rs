@@ -1,0 +1,28 @@
+//! One file per top-level command.
+
+pub(crate) mod audit;
+pub(crate) mod keys;
+pub(crate) mod roles;
+pub(crate) mod serve;
+pub(crate) mod verify;
+
+use keygate::{KeyId, RateLimitSpec, ScopeSet};
+
+use crate::Failure;
+
+pub(crate) fn key_id(raw: &str) -> Result<KeyId, Failure> {
+    KeyId::parse(raw).ok_or_else(|| Failure(format!("{raw:?} is not a key id (key_…)")))
+}
+
+pub(crate) fn scopes(list: &[String]) -> Result<ScopeSet, Failure> {
+    ScopeSet::parse(list.iter().map(|s| s.trim()).filter(|s| !s.is_empty())).map_err(Failure::from)
+}
+
+pub(crate) fn rate_limit(raw: &str) -> Result<RateLimitSpec, Failure> {
+    raw.parse().map_err(Failure::from)
+}
+
+pub(crate) fn expiry_from_now(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    let d = keygate::parse_duration(raw).map_err(Failure)?;
+    Ok(chrono::Utc::now() + d)
+}

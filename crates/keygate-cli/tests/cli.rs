@@ -1,0 +1,284 @@
+//! The real `keygate` binary against a temporary SQLite file:
+//! create -> verify -> rotate -> old key still verifies -> revoke -> verify fails.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Db {
+    dir: PathBuf,
+}
+
+impl Db {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("keygate-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        Self { dir }
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.dir.join("keys.db").display())
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .args(args)
+            .env("KEYGATE_DATABASE_URL", self.url())
+            .env_remove("KEYGATE_PEPPER")
+            .output()
+            .unwrap_or_else(|e| panic!("run keygate: {e}"))
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        assert!(
+            out.status.success(),
+            "keygate {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("keygate {args:?}: not JSON ({e})"))
+    }
+
+    fn code(&self, args: &[&str]) -> i32 {
+        self.run(args).status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(v: &Value, field: &str) -> String {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {v}"))
+        .to_owned()
+}
+
+#[test]
+fn key_lifecycle() {
+    let db = Db::new("lifecycle");
+    let created = db.json(&[
+        "keys",
+        "create",
+        "--name",
+        "ci",
+        "--scopes",
+        "read:scans,write:scans",
+        "--tenant",
+        "acme",
+    ]);
+    let key = text(&created, "key");
+    let id = text(&created, "id");
+    assert!(key.starts_with("sk_live_"), "{key}");
+    assert_eq!(
+        created["scopes"],
+        serde_json::json!(["read:scans", "write:scans"])
+    );
+    assert_eq!(db.code(&["verify", &key]), 0);
+
+    let rotated = db.json(&["keys", "rotate", &id, "--grace", "24h"]);
+    let new_key = text(&rotated, "key");
+    assert_ne!(new_key, key);
+    assert_eq!(
+        db.code(&["verify", &key]),
+        0,
+        "the old key works during the grace period"
+    );
+    assert_eq!(db.code(&["verify", &new_key]), 0);
+
+    let revoked = db.json(&["keys", "revoke", &id]);
+    assert_eq!(text(&revoked, "status"), "revoked");
+    let refused = db.run(&["verify", &key, "--json"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let refused: Value = serde_json::from_slice(&refused.stdout).unwrap_or_default();
+    assert_eq!(
+        refused,
+        serde_json::json!({"valid": false, "code": "invalid_api_key"})
+    );
+    assert_eq!(
+        db.code(&["verify", &new_key]),
+        0,
+        "the replacement is untouched"
+    );
+
+    let listed = db.json(&["keys", "list", "--tenant", "acme", "--include-revoked"]);
+    let listed = listed.as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 2);
+    let text_out = String::from_utf8_lossy(
+        &db.run(&[
+            "keys",
+            "list",
+            "--tenant",
+            "acme",
+            "--include-revoked",
+            "--json",
+        ])
+        .stdout,
+    )
+    .into_owned();
+    assert!(
+        !text_out.contains(&key) && !text_out.contains(&new_key),
+        "listings never show keys"
+    );
+    assert!(
+        listed.iter().all(|k| k.get("lastUsedAt").is_some()),
+        "listings carry lastUsedAt"
+    );
+
+    let audit = db.json(&["audit", "--key", &id]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, vec!["key.create", "key.rotate", "key.revoke"]);
+}
+
+#[test]
+fn human_output_shows_the_key_once_with_a_warning() {
+    let db = Db::new("human");
+    let out = db.run(&[
+        "keys", "create", "--name", "demo", "--prefix", "neo_sk", "--env", "prod",
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("neo_sk_prod_")),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shown only once"));
+    let listed = String::from_utf8_lossy(&db.run(&["keys", "list"]).stdout).into_owned();
+    assert!(
+        listed.starts_with("ID") && listed.contains("demo") && listed.contains("LAST USED"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn roles_expiry_and_updates() {
+    let db = Db::new("roles");
+    db.json(&[
+        "roles",
+        "create",
+        "radiologist",
+        "--scopes",
+        "read:scans,read:reports",
+    ]);
+    let roles = db.json(&["roles", "list"]);
+    assert_eq!(roles[0]["name"], "radiologist");
+    let created = db.json(&[
+        "keys",
+        "create",
+        "--name",
+        "doc",
+        "--role",
+        "radiologist",
+        "--expires-in",
+        "30d",
+        "--rate-limit",
+        "1000/h",
+    ]);
+    assert_eq!(created["role"], "radiologist");
+    assert_eq!(created["rateLimit"], 1000);
+    assert!(created["expiresAt"].is_string());
+    let verified = db.json(&["verify", &text(&created, "key")]);
+    assert_eq!(
+        verified["scopes"],
+        serde_json::json!(["read:scans", "read:reports"])
+    );
+    let updated = db.json(&[
+        "keys",
+        "update",
+        &text(&created, "id"),
+        "--name",
+        "renamed",
+        "--no-expiry",
+    ]);
+    assert_eq!(
+        (updated["name"].as_str(), updated["expiresAt"].is_null()),
+        (Some("renamed"), true)
+    );
+}
+
+#[test]
+fn exit_codes() {
+    let db = Db::new("codes");
+    assert_eq!(db.code(&["keys", "frobnicate"]), 2, "usage error");
+    assert_eq!(db.code(&["keys", "create"]), 2, "missing --name");
+    assert_eq!(
+        db.code(&["keys", "create", "--name", "x", "--kind", "robot"]),
+        1,
+        "invalid value"
+    );
+    assert_eq!(
+        db.code(&["keys", "create", "--name", "x", "--scopes", "read scans"]),
+        1,
+        "bad scope"
+    );
+    assert_eq!(
+        db.code(&["keys", "create", "--name", "x", "--expires-in", "soon"]),
+        1,
+        "bad duration"
+    );
+    assert_eq!(db.code(&["keys", "show", "key_missing"]), 1, "not found");
+    assert_eq!(db.code(&["keys", "show", "not-an-id"]), 1, "not an id");
+    assert_eq!(db.code(&["verify", "garbage"]), 1, "refused");
+    assert_eq!(
+        db.code(&["keys", "update", "key_missing"]),
+        1,
+        "nothing to update"
+    );
+    let bad_store = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["keys", "list"])
+        .env("KEYGATE_DATABASE_URL", "mysql://nowhere/x")
+        .output()
+        .map(|o| o.status.code())
+        .ok()
+        .flatten();
+    assert_eq!(bad_store, Some(1), "unsupported store URL");
+}
+
+#[test]
+fn metadata_entries_are_stored_and_shown() {
+    let db = Db::new("metadata");
+    let created = db.json(&[
+        "keys",
+        "create",
+        "--name",
+        "doc",
+        "--owner",
+        "usr_001",
+        "--kind",
+        "personal",
+        "--metadata",
+        "email=radiologist@example.com",
+        "--metadata",
+        "team=imaging=core",
+    ]);
+    let expected = serde_json::json!({"email": "radiologist@example.com", "team": "imaging=core"});
+    assert_eq!(created["metadata"], expected);
+    let shown = db.json(&["keys", "show", &text(&created, "id")]);
+    assert_eq!(shown["metadata"], expected, "stored, not only echoed");
+    assert_eq!(
+        db.code(&["keys", "create", "--name", "x", "--metadata", "no-equals"]),
+        2,
+        "KEY=VALUE is required"
+    );
+    assert_eq!(
+        db.code(&["keys", "create", "--name", "x", "--metadata", "=value"]),
+        2,
+        "the key must not be empty"
+    );
+}

@@ -1,0 +1,74 @@
+//! `keygate serve` as a process: the admin REST API over a SQLite file, with a key
+//! made by the CLI.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[tokio::test]
+async fn serve_exposes_the_admin_api_over_the_store() {
+    let dir = std::env::temp_dir().join(format!("keygate-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}", dir.join("keys.db").display());
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .args(args)
+            .env("KEYGATE_DATABASE_URL", &url)
+            .env_remove("KEYGATE_PEPPER")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let created = cli(&["keys", "create", "--name", "ops", "--scopes", "*", "--tenant", "acme", "--json"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap_or_default();
+    let key = created["key"].as_str().unwrap_or_default().to_owned();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("KEYGATE_DATABASE_URL", &url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("keygate serve did not start");
+    });
+
+    let client = reqwest::Client::new();
+    let me = client.get(format!("{base}/v1/auth/me")).bearer_auth(&key).send().await;
+    let me: serde_json::Value = match me {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(me["key"]["name"], "ops");
+    let made = client
+        .post(format!("{base}/v1/api-keys"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "from http", "scopes": ["read:scans"]}))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(made, 201);
+    let denied = client.get(format!("{base}/v1/api-keys")).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+    assert_eq!(denied, 401);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // The key made over HTTP is in the same store the CLI reads.
+    let listed = cli(&["keys", "list", "--tenant", "acme", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+    let names: Vec<&str> = listed.as_array().into_iter().flatten().filter_map(|k| k["name"].as_str()).collect();
+    assert!(names.contains(&"from http"), "{names:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,126 @@
+//! Cache invalidation over Redis pub/sub, against a real server
+//! (`KEYGATE_TEST_REDIS_URL`; skipped without one unless `CI=true`).
+#![cfg(feature = "invalidation")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore};
+use keygate_moka::{CachedStore, Invalidation, InvalidationSource};
+use keygate_redis::{RedisInvalidationPublisher, RedisInvalidationSource};
+use redis::AsyncCommands;
+
+async fn next(source: &mut RedisInvalidationSource) -> Vec<Invalidation> {
+    match tokio::time::timeout(Duration::from_secs(5), source.next_batch()).await {
+        Ok(Some(Ok(batch))) => batch,
+        other => panic!("no batch: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn published_invalidations_arrive_and_noise_is_skipped() {
+    let Some(client) = common::redis().await else {
+        return;
+    };
+    let channel = common::unique_prefix("channel");
+    let mut source = RedisInvalidationSource::with_channel(client.clone(), channel.clone());
+    assert_eq!(
+        next(&mut source).await,
+        vec![Invalidation::All],
+        "after subscribing"
+    );
+    let publisher = RedisInvalidationPublisher::with_channel(client.clone(), channel.clone());
+    let hash = KeyHasher::Sha256.hash("sk_live_x");
+    let mut raw = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _: i64 = raw
+        .publish(&channel, "not an invalidation")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let receivers = publisher
+        .publish(&Invalidation::Key(hash))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(receivers, 1);
+    publisher
+        .publish(&Invalidation::Role("viewer".into()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = next(&mut source).await;
+    if seen.len() == 1 {
+        seen.extend(next(&mut source).await);
+    }
+    assert_eq!(
+        seen,
+        vec![Invalidation::Key(hash), Invalidation::Role("viewer".into())]
+    );
+}
+
+#[tokio::test]
+async fn a_cached_store_following_the_channel_forgets_a_revoked_key() {
+    let Some(client) = common::redis().await else {
+        return;
+    };
+    let channel = common::unique_prefix("follow");
+    let inner = Arc::new(MemoryStore::new());
+    let (key, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "k", "acme")
+        .unwrap_or_else(|e| panic!("{e}"));
+    inner
+        .insert(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cached = CachedStore::new(inner.clone());
+    let hash = KeyHasher::Sha256.hash(key.expose());
+
+    let follower = cached.follow(RedisInvalidationSource::with_channel(
+        client.clone(),
+        channel.clone(),
+    ));
+    let publisher = RedisInvalidationPublisher::with_channel(client, channel);
+    // Wait (bounded) until the follower is subscribed and has applied what it got so
+    // far: the `All` it yields on subscribing, and the one `All` that reached it.
+    let settled = async {
+        while publisher.publish(&Invalidation::All).await.unwrap_or(0) == 0 {
+            tokio::task::yield_now().await;
+        }
+        while cached.stats().invalidations < 2 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), settled)
+        .await
+        .unwrap_or_else(|_| panic!("the follower never subscribed"));
+    assert!(cached.find_by_hash(&hash).await.ok().flatten().is_some());
+
+    // Revoked behind the cache's back (another instance did it), then announced.
+    let mut revoked = record.clone();
+    revoked.revoked_at = Some(chrono::Utc::now());
+    inner
+        .update(&revoked)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Still cached as it was.
+    let stale = cached.find_by_hash(&hash).await.ok().flatten();
+    assert!(stale.is_some_and(|r| r.revoked_at.is_none()));
+    publisher
+        .publish(&Invalidation::Key(hash))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let forgotten = async {
+        loop {
+            let seen = cached.find_by_hash(&hash).await.ok().flatten();
+            if seen.is_some_and(|r| r.revoked_at.is_some()) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), forgotten)
+        .await
+        .unwrap_or_else(|_| panic!("the cache kept the stale entry"));
+    follower.abort();
+}

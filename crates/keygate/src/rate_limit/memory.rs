@@ -1,0 +1,304 @@
+//! The in-process limiter: GCRA states in a bounded map.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::gcra::GcraState;
+use super::limiter::{RateLimitError, RateLimited, RateLimiter};
+use super::spec::{RateLimitSpec, RateLimitStatus};
+use super::table::{Entry, Table};
+use crate::id::KeyId;
+
+/// An in-process [`RateLimiter`]: one [`GcraState`] per key, in memory.
+///
+/// Memory is bounded: at most `capacity` keys are tracked. A key whose burst is full
+/// again and which has no daily quota counted today is *idle*: forgetting it changes no
+/// decision, so idle keys are dropped as the map is swept (every few thousand checks,
+/// and whenever a new key finds its shard full). Only when every tracked key is busy
+/// does a new key push out the one that would be free soonest.
+///
+/// It limits one process. N instances behind a load balancer each allow a key its
+/// full limit; share `keygate_redis::RedisRateLimiter` to enforce one limit together.
+///
+/// # Why not `governor`
+/// governor's keyed limiter applies one quota to every key, while keygate keys each
+/// carry their own limit (and a daily quota, and limits that change while the key is
+/// in use). A direct governor limiter per key would still need this map, its eviction
+/// and the quota; and the Redis limiter must run the same arithmetic in Lua. So the
+/// algorithm is written once, as [`GcraState::step`] over keygate's
+/// [`Clock`](crate::Clock) time, and both backends use it.
+///
+/// ```
+/// use keygate::{KeyId, MemoryRateLimiter, RateLimitSpec};
+/// let limiter = MemoryRateLimiter::with_capacity(10_000);
+/// let key = KeyId::generate();
+/// let spec = RateLimitSpec::per_second(5);
+/// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+/// let allowed = (0..10).filter(|_| limiter.check_now(&key, &spec, now).is_ok()).count();
+/// assert_eq!(allowed, 5);
+/// assert_eq!(limiter.len(), 1);
+/// assert_eq!(limiter.evict_idle(now + chrono::Duration::seconds(1)), 1);
+/// ```
+pub struct MemoryRateLimiter {
+    table: Table<KeyId, GcraState>,
+}
+
+impl Entry for GcraState {
+    fn is_idle(&self, now: i64) -> bool {
+        GcraState::is_idle(self, now)
+    }
+    fn busy_until(&self) -> i64 {
+        self.tat
+    }
+}
+
+impl fmt::Debug for MemoryRateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryRateLimiter")
+            .field("keys", &self.len())
+            .field("capacity", &self.table.capacity())
+            .finish()
+    }
+}
+
+impl Default for MemoryRateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryRateLimiter {
+    /// Keys tracked by default (about 100 bytes each) before the busy ones are pushed
+    /// out.
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// A limiter tracking up to [`MemoryRateLimiter::DEFAULT_CAPACITY`] keys.
+    ///
+    /// ```
+    /// use keygate::MemoryRateLimiter;
+    /// assert!(MemoryRateLimiter::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+
+    /// A limiter tracking up to about `capacity` keys (rounded up to a multiple of 16).
+    ///
+    /// ```
+    /// use keygate::MemoryRateLimiter;
+    /// assert_eq!(MemoryRateLimiter::with_capacity(1000).capacity(), 1008);
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            table: Table::new(capacity),
+        }
+    }
+
+    /// The most keys it tracks.
+    ///
+    /// ```
+    /// use keygate::MemoryRateLimiter;
+    /// assert_eq!(MemoryRateLimiter::with_capacity(16).capacity(), 16);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// Keys tracked now.
+    ///
+    /// ```
+    /// use keygate::MemoryRateLimiter;
+    /// assert_eq!(MemoryRateLimiter::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no key is tracked.
+    ///
+    /// ```
+    /// use keygate::MemoryRateLimiter;
+    /// assert!(MemoryRateLimiter::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every key that is idle at `now`; returns how many. Sweeps also happen on
+    /// their own as keys are checked: call this only to free memory at a quiet time.
+    ///
+    /// ```
+    /// use keygate::MemoryRateLimiter;
+    /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    /// assert_eq!(MemoryRateLimiter::new().evict_idle(now), 0);
+    /// ```
+    pub fn evict_idle(&self, now: DateTime<Utc>) -> usize {
+        self.table.evict_idle(now.timestamp_micros())
+    }
+
+    /// [`RateLimiter::check`] without the `async`: it never waits.
+    ///
+    /// ```
+    /// use keygate::{KeyId, MemoryRateLimiter, RateLimitSpec};
+    /// let limiter = MemoryRateLimiter::new();
+    /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    /// let status = limiter.check_now(&KeyId::generate(), &RateLimitSpec::per_hour(10), now)?;
+    /// assert_eq!((status.limit, status.remaining, status.reset), (10, 9, 1_800_000_360));
+    /// # Ok::<(), keygate::RateLimited>(())
+    /// ```
+    pub fn check_now(
+        &self,
+        key: &KeyId,
+        spec: &RateLimitSpec,
+        now: DateTime<Utc>,
+    ) -> Result<RateLimitStatus, RateLimited> {
+        let now = now.timestamp_micros();
+        let step = self.table.update(key, now, |prev| {
+            let step = GcraState::step(prev, spec, now);
+            (step, Some(step.state))
+        });
+        step.state.outcome(spec, now, step.allowed)
+    }
+}
+
+#[async_trait]
+impl RateLimiter for MemoryRateLimiter {
+    async fn check(
+        &self,
+        key: &KeyId,
+        spec: &RateLimitSpec,
+        now: DateTime<Utc>,
+    ) -> Result<RateLimitStatus, RateLimitError> {
+        Ok(self.check_now(key, spec, now)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::{Clock, ManualClock};
+
+    fn clock() -> ManualClock {
+        ManualClock::at_unix(1_800_000_000)
+    }
+
+    #[test]
+    fn keys_are_limited_independently_with_their_own_specs() {
+        let limiter = MemoryRateLimiter::new();
+        let clock = clock();
+        let (a, b) = (KeyId::generate(), KeyId::generate());
+        let two = RateLimitSpec::per_hour(2);
+        let five = RateLimitSpec::per_hour(5);
+        let count = |key: &KeyId, spec: &RateLimitSpec| {
+            (0..10)
+                .filter(|_| limiter.check_now(key, spec, clock.now()).is_ok())
+                .count()
+        };
+        assert_eq!((count(&a, &two), count(&b, &five)), (2, 5));
+    }
+
+    #[test]
+    fn steady_rate_after_the_burst() {
+        let limiter = MemoryRateLimiter::new();
+        let clock = clock();
+        let key = KeyId::generate();
+        let spec = RateLimitSpec::per_minute(60).with_burst(3);
+        let mut allowed = 0;
+        for _ in 0..600 {
+            // 10 attempts per second for a minute
+            allowed += usize::from(limiter.check_now(&key, &spec, clock.now()).is_ok());
+            clock.advance(Duration::milliseconds(100));
+        }
+        assert_eq!(allowed, 3 + 59, "the burst, then one per second");
+    }
+
+    #[test]
+    fn refusal_says_when_to_retry() {
+        let limiter = MemoryRateLimiter::new();
+        let clock = clock();
+        let key = KeyId::generate();
+        let spec = RateLimitSpec::per_hour(1);
+        assert!(limiter.check_now(&key, &spec, clock.now()).is_ok());
+        clock.advance(Duration::seconds(3570) + Duration::milliseconds(500));
+        let refused = limiter.check_now(&key, &spec, clock.now());
+        assert_eq!(refused.map_err(|r| r.retry_after), Err(30), "rounded up");
+        clock.advance(Duration::seconds(30));
+        assert!(limiter.check_now(&key, &spec, clock.now()).is_ok());
+    }
+
+    #[test]
+    fn quota_resets_at_utc_midnight() {
+        let limiter = MemoryRateLimiter::new();
+        let clock = ManualClock::new(
+            "2027-01-15T23:59:00Z"
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        let key = KeyId::generate();
+        let spec = RateLimitSpec::per_second(10).with_daily_quota(5);
+        for _ in 0..5 {
+            assert!(limiter.check_now(&key, &spec, clock.now()).is_ok());
+            clock.advance(Duration::seconds(1));
+        }
+        let refused = limiter.check_now(&key, &spec, clock.now());
+        let midnight = "2027-01-16T00:00:00Z"
+            .parse::<DateTime<Utc>>()
+            .map(|t| t.timestamp())
+            .unwrap_or_default();
+        assert_eq!(
+            refused.map_err(|r| (r.retry_after, r.status.limit, r.status.reset)),
+            Err((55, 5, midnight))
+        );
+        clock.set(DateTime::from_timestamp(midnight, 0).unwrap_or_default());
+        let status = limiter.check_now(&key, &spec, clock.now());
+        assert_eq!(status.map(|s| (s.limit, s.remaining)), Ok((5, 4)));
+    }
+
+    #[test]
+    fn limit_change_on_an_existing_key_applies_to_the_next_request() {
+        let limiter = MemoryRateLimiter::new();
+        let clock = clock();
+        let key = KeyId::generate();
+        let before = RateLimitSpec::per_hour(2);
+        assert!(limiter.check_now(&key, &before, clock.now()).is_ok());
+        assert!(limiter.check_now(&key, &before, clock.now()).is_ok());
+        assert!(limiter.check_now(&key, &before, clock.now()).is_err());
+        let after = RateLimitSpec::per_hour(1000);
+        let status = limiter.check_now(&key, &after, clock.now());
+        assert_eq!(status.map(|s| (s.limit, s.remaining)), Ok((1000, 997)));
+    }
+
+    #[test]
+    fn idle_keys_are_evicted_and_memory_stays_bounded() {
+        let limiter = MemoryRateLimiter::with_capacity(64);
+        let clock = clock();
+        let spec = RateLimitSpec::per_second(1);
+        for _ in 0..1000 {
+            let _ = limiter.check_now(&KeyId::generate(), &spec, clock.now());
+        }
+        assert!(limiter.len() <= limiter.capacity(), "{}", limiter.len());
+        assert_eq!(limiter.evict_idle(clock.now()), 0, "all busy for 1 s");
+        clock.advance(Duration::seconds(1));
+        let held = limiter.len();
+        assert_eq!(limiter.evict_idle(clock.now()), held);
+        assert!(limiter.is_empty());
+    }
+
+    #[test]
+    fn a_full_map_of_busy_keys_stays_bounded() {
+        let limiter = MemoryRateLimiter::with_capacity(16);
+        let clock = clock();
+        let spec = RateLimitSpec::per_hour(1);
+        let hot = KeyId::generate();
+        assert!(limiter.check_now(&hot, &spec, clock.now()).is_ok());
+        assert!(limiter.check_now(&hot, &spec, clock.now()).is_err());
+        for _ in 0..10 {
+            let _ = limiter.check_now(&KeyId::generate(), &spec, clock.now());
+        }
+        assert!(limiter.len() <= 16);
+    }
+}

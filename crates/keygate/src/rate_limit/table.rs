@@ -1,0 +1,173 @@
+//! A bounded, sharded map of per-key limiter states that forgets idle keys.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Mutex, PoisonError};
+
+/// A value the table can judge: whether dropping it changes nothing, and, when memory
+/// runs out, how long it still matters.
+pub(crate) trait Entry {
+    /// Forgetting it at `now` (Unix µs) changes no decision.
+    fn is_idle(&self, now: i64) -> bool;
+    /// Until when it constrains its key; the table drops the earliest first when full.
+    fn busy_until(&self) -> i64;
+}
+
+const SHARDS: usize = 16;
+/// Every this many operations a shard drops its idle entries.
+const SWEEP_EVERY: u32 = 4096;
+
+/// Sixteen mutex-guarded shards, so concurrent checks of different keys rarely wait on
+/// each other. Each shard holds at most `capacity / 16` entries: a new key in a full
+/// shard first sweeps its idle entries, then (if none) drops the entry that is free
+/// soonest.
+pub(crate) struct Table<K, V> {
+    shards: Box<[Mutex<Shard<K, V>>]>,
+    hasher: RandomState,
+    shard_capacity: usize,
+}
+
+struct Shard<K, V> {
+    map: HashMap<K, V>,
+    ops: u32,
+}
+
+impl<K: Hash + Eq + Clone, V: Entry> Table<K, V> {
+    /// A table for about `capacity` keys (at least one per shard).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::new(),
+                        ops: 0,
+                    })
+                })
+                .collect(),
+            hasher: RandomState::new(),
+            shard_capacity: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    /// The most entries it keeps.
+    pub(crate) fn capacity(&self) -> usize {
+        self.shard_capacity * SHARDS
+    }
+
+    fn shard(&self, key: &K) -> std::sync::MutexGuard<'_, Shard<K, V>> {
+        // The modulo keeps the index below SHARDS, so it always fits.
+        let index = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the key's entry (`None` if absent) under the shard's lock and stores
+    /// the value it returns, if any.
+    pub(crate) fn update<R>(
+        &self,
+        key: &K,
+        now: i64,
+        f: impl FnOnce(Option<&V>) -> (R, Option<V>),
+    ) -> R {
+        let mut shard = self.shard(key);
+        shard.ops = shard.ops.wrapping_add(1);
+        if shard.ops % SWEEP_EVERY == 0 {
+            shard.map.retain(|_, v| !v.is_idle(now));
+        }
+        if let Some(value) = shard.map.get_mut(key) {
+            let (result, new) = f(Some(value));
+            if let Some(new) = new {
+                *value = new;
+            }
+            return result;
+        }
+        let (result, new) = f(None);
+        if let Some(new) = new {
+            if shard.map.len() >= self.shard_capacity {
+                shard.map.retain(|_, v| !v.is_idle(now));
+            }
+            if shard.map.len() >= self.shard_capacity {
+                let victim = shard
+                    .map
+                    .iter()
+                    .min_by_key(|(_, v)| v.busy_until())
+                    .map(|(k, _)| k.clone());
+                if let Some(victim) = victim {
+                    shard.map.remove(&victim);
+                }
+            }
+            shard.map.insert(key.clone(), new);
+        }
+        result
+    }
+
+    /// Drops every idle entry; returns how many were dropped.
+    pub(crate) fn evict_idle(&self, now: i64) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                let before = shard.map.len();
+                shard.map.retain(|_, v| !v.is_idle(now));
+                before - shard.map.len()
+            })
+            .sum()
+    }
+
+    /// Entries held now.
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                shard
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .map
+                    .len()
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy)]
+    struct Until(i64);
+
+    impl Entry for Until {
+        fn is_idle(&self, now: i64) -> bool {
+            self.0 <= now
+        }
+        fn busy_until(&self) -> i64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn stays_within_capacity_dropping_idle_then_soonest_free() {
+        let table: Table<u32, Until> = Table::new(32);
+        assert_eq!(table.capacity(), 32);
+        for key in 0..1000u32 {
+            table.update(&key, 0, |_| ((), Some(Until(i64::from(key) + 10))));
+        }
+        assert!(table.len() <= 32, "{}", table.len());
+        // The most recent (latest busy_until) keys survived.
+        let kept = table.update(&999, 0, |v| (v.map(|v| v.0), None));
+        assert_eq!(kept, Some(1009));
+        let held = table.len();
+        assert_eq!(table.evict_idle(2000), held);
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn update_without_a_value_stores_nothing() {
+        let table: Table<&str, Until> = Table::new(8);
+        let seen = table.update(&"a", 0, |v| (v.is_some(), None));
+        assert!(!seen);
+        assert_eq!(table.len(), 0);
+    }
+}

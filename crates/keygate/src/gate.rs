@@ -222,6 +222,12 @@ impl<T> KeyGateBuilder<T> {
         self.map_verifier(|b| b.failure_throttle(throttle))
     }
 
+    /// Audit every well-formed key refused after lookup (on by default); see
+    /// [`VerifierBuilder::audit_failures`].
+    pub fn audit_failures(self, audit: bool) -> Self {
+        self.map_verifier(|b| b.audit_failures(audit))
+    }
+
     /// Read `Authorization: Bearer <key>`.
     pub fn bearer(mut self) -> Self {
         self.sources.push(CredentialSource::Bearer);

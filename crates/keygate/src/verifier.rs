@@ -91,6 +91,7 @@ struct Inner {
     usage: Arc<UsageRecorder>,
     rate_limits: Option<RateLimits>,
     failure_throttle: Option<FailureThrottle>,
+    audit_failures: bool,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -118,6 +119,7 @@ pub struct VerifierBuilder {
     accept_legacy: bool,
     rate_limits: Option<RateLimits>,
     failure_throttle: Option<FailureThrottle>,
+    audit_failures: bool,
 }
 
 impl std::fmt::Debug for VerifierBuilder {
@@ -200,6 +202,15 @@ impl VerifierBuilder {
         self
     }
 
+    /// Record a `key.verify` failure audit event for every well-formed key refused after
+    /// lookup (unknown, revoked, expired, rotated, wrong environment, IP, referrer).
+    /// On by default; pair it with [`VerifierBuilder::failure_throttle`] on public
+    /// endpoints so a flood of made-up keys cannot become a flood of audit writes.
+    pub fn audit_failures(mut self, audit: bool) -> Self {
+        self.audit_failures = audit;
+        self
+    }
+
     /// The verifier.
     pub fn build(self) -> Verifier {
         Verifier {
@@ -213,6 +224,7 @@ impl VerifierBuilder {
                 usage: Arc::new(UsageRecorder::default()),
                 rate_limits: self.rate_limits,
                 failure_throttle: self.failure_throttle,
+                audit_failures: self.audit_failures,
             }),
         }
     }
@@ -230,6 +242,7 @@ impl Verifier {
             accept_legacy: false,
             rate_limits: None,
             failure_throttle: None,
+            audit_failures: true,
         }
     }
 
@@ -311,27 +324,20 @@ impl Verifier {
             .store
             .find_by_hash(&hash)
             .await
-            .map_err(|e| store_down(&e))?
-            .ok_or(invalid(InvalidKeyReason::Unknown))?;
+            .map_err(|e| store_down(&e))?;
+        let Some(record) = record else {
+            let err = invalid(InvalidKeyReason::Unknown);
+            self.audit_failure(None, &request, &err).await;
+            return Err(err);
+        };
 
-        // 3. State.
+        // 3. State, 4. context: refusals of a stored key are audited.
         let now = inner.clock.now();
-        match record.status_at(now) {
-            KeyStatus::Active | KeyStatus::RotationGrace => {}
-            KeyStatus::Revoked => return Err(invalid(InvalidKeyReason::Revoked)),
-            KeyStatus::Rotated => return Err(invalid(InvalidKeyReason::Rotated)),
-            KeyStatus::Expired => return Err(AuthError::ExpiredKey),
-        }
-        if !record.env.is_empty() && !self.env_accepted(&record.env) {
-            return Err(invalid(InvalidKeyReason::WrongEnvironment));
-        }
-
-        // 4. Context.
-        if !restrictions::ip_allowed(&record.allowed_ips, request.client_ip) {
-            return Err(AuthError::IpNotAllowed);
-        }
-        if !restrictions::referrer_allowed(&record.allowed_referrers, request.referrer) {
-            return Err(AuthError::ReferrerNotAllowed);
+        if let Err(err) =
+            Self::check_state_and_context(&record, &request, now, |env| self.env_accepted(env))
+        {
+            self.audit_failure(Some(&record), &request, &err).await;
+            return Err(err);
         }
 
         // 5. Rate limit (ARCHITECTURE.md §3 step 6), before any further store call.
@@ -347,6 +353,65 @@ impl Verifier {
             principal: Principal::from_record(&record, scopes),
             rate_limit,
         })
+    }
+
+    /// Steps 3 and 4 of the pipeline, no I/O: revoked, expired, rotated past grace and
+    /// wrong environment (401), then IP and referrer restrictions (403).
+    fn check_state_and_context(
+        record: &KeyRecord,
+        request: &VerifyRequest<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+        env_accepted: impl Fn(&str) -> bool,
+    ) -> Result<(), AuthError> {
+        let invalid = AuthError::InvalidKey;
+        match record.status_at(now) {
+            KeyStatus::Active | KeyStatus::RotationGrace => {}
+            KeyStatus::Revoked => return Err(invalid(InvalidKeyReason::Revoked)),
+            KeyStatus::Rotated => return Err(invalid(InvalidKeyReason::Rotated)),
+            KeyStatus::Expired => return Err(AuthError::ExpiredKey),
+        }
+        if !record.env.is_empty() && !env_accepted(&record.env) {
+            return Err(invalid(InvalidKeyReason::WrongEnvironment));
+        }
+        if !restrictions::ip_allowed(&record.allowed_ips, request.client_ip) {
+            return Err(AuthError::IpNotAllowed);
+        }
+        if !restrictions::referrer_allowed(&record.allowed_referrers, request.referrer) {
+            return Err(AuthError::ReferrerNotAllowed);
+        }
+        Ok(())
+    }
+
+    /// Appends a `key.verify` / failure event for a well-formed key the pipeline refused
+    /// after looking it up (unknown, revoked, expired, rotated, wrong environment, IP or
+    /// referrer). Malformed keys are not audited one by one: they cost no I/O by design
+    /// (the failure throttle counts them). A store failure is logged, never turned into
+    /// a different answer.
+    async fn audit_failure(
+        &self,
+        record: Option<&KeyRecord>,
+        request: &VerifyRequest<'_>,
+        err: &AuthError,
+    ) {
+        if !self.inner.audit_failures {
+            return;
+        }
+        let reason = match err {
+            AuthError::InvalidKey(reason) => reason.as_str(),
+            other => other.code(),
+        };
+        let mut event = AuditEvent::new("key.verify", Outcome::Failure)
+            .at(self.inner.clock.now())
+            .with_client_ip(request.client_ip)
+            .with_reason(reason);
+        if let Some(record) = record {
+            event = event
+                .with_target(record.id.clone())
+                .with_tenant(record.tenant.clone());
+        }
+        if let Err(e) = self.inner.store.append_audit(&event).await {
+            tracing::warn!(error = %e, "keygate: could not audit a failed verification");
+        }
     }
 
     /// Appends the `key.verify` / `throttled` audit event; a store failure is logged,

@@ -602,3 +602,59 @@ async fn forbidden_and_valid_requests_do_not_count_as_failures() {
     assert!(f.verify(&valid).await.is_ok());
     assert!(throttled_events(&f.store).await.is_empty());
 }
+
+#[tokio::test]
+async fn failed_verifications_of_well_formed_keys_are_audited() {
+    use crate::{AuditFilter, Outcome, PageRequest};
+    let f = fixture();
+    let now = f.clock.now();
+    let (revoked, record) = f.key("live", |r| r.revoked_at = Some(now)).await;
+    let ip = "203.0.113.5".parse().ok();
+    let unknown = key_format::generate("sk", "live")
+        .map(|k| k.expose().to_owned())
+        .unwrap_or_default();
+    // The malformed one costs no I/O and is not audited.
+    for key in [revoked.as_str(), unknown.as_str(), "garbage"] {
+        let _ = f
+            .verifier
+            .verify(VerifyRequest {
+                key,
+                client_ip: ip,
+                referrer: None,
+            })
+            .await;
+    }
+    let events = f
+        .store
+        .list_audit(&AuditFilter::default(), &PageRequest::first(10))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .items;
+    let reasons: Vec<_> = events
+        .iter()
+        .map(|e| e.reason.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.contains(&"revoked") && reasons.contains(&"unknown"));
+    let on_record = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("revoked"));
+    assert_eq!(
+        on_record.and_then(|e| e.target.clone()),
+        Some(record.id.clone())
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.outcome == Outcome::Failure && e.client_ip == ip && e.action == "key.verify"));
+
+    let quiet = Verifier::builder(f.store.clone())
+        .audit_failures(false)
+        .build();
+    let _ = quiet.verify(VerifyRequest::key(&revoked)).await;
+    let after = f
+        .store
+        .list_audit(&AuditFilter::default(), &PageRequest::first(10))
+        .await
+        .map(|p| p.items.len());
+    assert_eq!(after.ok(), Some(2), "audit_failures(false) writes nothing");
+}

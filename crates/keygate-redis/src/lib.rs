@@ -33,7 +33,11 @@
 #[cfg(feature = "invalidation")]
 mod invalidation;
 mod limiter;
+#[cfg(feature = "invalidation")]
+mod publishing;
 
 #[cfg(feature = "invalidation")]
 pub use invalidation::{RedisInvalidationPublisher, RedisInvalidationSource, DEFAULT_CHANNEL};
 pub use limiter::{OnRedisError, RedisRateLimiter, RedisRateLimiterBuilder, TimeSource};
+#[cfg(feature = "invalidation")]
+pub use publishing::PublishingStore;

@@ -124,3 +124,70 @@ async fn a_cached_store_following_the_channel_forgets_a_revoked_key() {
         .unwrap_or_else(|_| panic!("the cache kept the stale entry"));
     follower.abort();
 }
+
+/// Two instances, each with its own cache over one shared store: a revoke made through
+/// instance A (a `PublishingStore`) reaches instance B's cache over Redis pub/sub.
+#[tokio::test]
+async fn a_revoke_through_one_instance_reaches_the_others_cache() {
+    let Some(client) = common::redis().await else {
+        return;
+    };
+    let channel = common::unique_prefix("fleet");
+    let shared = Arc::new(MemoryStore::new());
+    let instance_a =
+        keygate::KeyManager::builder(CachedStore::new(keygate_redis::PublishingStore::new(
+            shared.clone(),
+            RedisInvalidationPublisher::with_channel(client.clone(), channel.clone()),
+        )))
+        .build();
+    let cache_b = CachedStore::new(shared.clone());
+    let follower = cache_b.follow(RedisInvalidationSource::with_channel(
+        client.clone(),
+        channel.clone(),
+    ));
+    let created = instance_a
+        .create(
+            &keygate::Actor::system(),
+            keygate::NewKey::named("k").tenant("acme"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let verifier_b = keygate::Verifier::builder(cache_b.clone()).build();
+    let key = created.key.expose().to_owned();
+    // B is subscribed once it has seen the `All` it yields on subscribing.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while cache_b.stats().invalidations < 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("B never subscribed"));
+    assert!(
+        verifier_b
+            .verify(keygate::VerifyRequest::key(&key))
+            .await
+            .is_ok(),
+        "B caches the key"
+    );
+
+    let started = std::time::Instant::now();
+    instance_a
+        .revoke(&keygate::Actor::system(), &created.record.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while verifier_b
+            .verify(keygate::VerifyRequest::key(&key))
+            .await
+            .is_ok()
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("B kept accepting the revoked key"));
+    let elapsed = started.elapsed();
+    println!("revoke propagation through Redis pub/sub: {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(100), "took {elapsed:?}");
+    follower.abort();
+}

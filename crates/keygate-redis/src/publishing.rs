@@ -1,0 +1,110 @@
+//! `PublishingStore`: announce every write on Redis so other instances' caches drop it.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keygate::{
+    AuditEvent, AuditFilter, KeyFilter, KeyHash, KeyId, KeyRecord, KeyStore, Page, PageRequest,
+    Role, StoreError,
+};
+use keygate_moka::Invalidation;
+
+use crate::RedisInvalidationPublisher;
+
+/// A [`KeyStore`] that publishes an [`Invalidation`] on Redis after each successful
+/// write (key insert/update — so revoke, rotate and edits — and role changes).
+///
+/// Use it where keys are managed (the admin API, the CLI's `serve`), over a store that
+/// has no change feed of its own; every instance's `CachedStore` follows the channel
+/// with [`RedisInvalidationSource`](crate::RedisInvalidationSource). A failed publish
+/// is logged: the write stands, and other caches converge when their entries expire.
+///
+/// ```no_run
+/// use keygate::{KeyManager, MemoryStore};
+/// use keygate_redis::{PublishingStore, RedisInvalidationPublisher};
+/// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+/// let store = PublishingStore::new(MemoryStore::new(), RedisInvalidationPublisher::new(client));
+/// let manager = KeyManager::builder(store).build();
+/// # Ok::<(), redis::RedisError>(())
+/// ```
+#[derive(Debug)]
+pub struct PublishingStore<S> {
+    inner: S,
+    publisher: RedisInvalidationPublisher,
+}
+
+impl<S> PublishingStore<S> {
+    /// Wraps `inner`, announcing its writes through `publisher`.
+    pub fn new(inner: S, publisher: RedisInvalidationPublisher) -> Self {
+        Self { inner, publisher }
+    }
+
+    /// The wrapped store.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    async fn announce(&self, invalidations: &[Invalidation]) {
+        for invalidation in invalidations {
+            if let Err(e) = self.publisher.publish(invalidation).await {
+                tracing::warn!(error = %e, "keygate-redis: could not publish a cache invalidation");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<S: KeyStore> KeyStore for PublishingStore<S> {
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+        self.inner.find_by_hash(hash).await
+    }
+    async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        self.inner.insert(record).await?;
+        // A negative entry for this hash may exist elsewhere.
+        self.announce(&[Invalidation::Key(record.hash)]).await;
+        Ok(())
+    }
+    async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        self.inner.update(record).await?;
+        self.announce(&[
+            Invalidation::Key(record.hash),
+            Invalidation::Id(record.id.clone()),
+        ])
+        .await;
+        Ok(())
+    }
+    async fn list(
+        &self,
+        filter: &KeyFilter,
+        page: &PageRequest,
+    ) -> Result<Page<KeyRecord>, StoreError> {
+        self.inner.list(filter, page).await
+    }
+    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
+        self.inner.get_role(name).await
+    }
+    async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
+        self.inner.put_role(role).await?;
+        self.announce(&[Invalidation::Role(role.name().to_owned())])
+            .await;
+        Ok(())
+    }
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
+        self.inner.list_roles().await
+    }
+    async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
+        self.inner.record_usage(usage).await
+    }
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.inner.append_audit(event).await
+    }
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        self.inner.list_audit(filter, page).await
+    }
+}

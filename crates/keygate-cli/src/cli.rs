@@ -42,7 +42,7 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
     /// Create a key; it is printed once.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List a tenant's keys.
     List(ListArgs),
     /// Show one key.

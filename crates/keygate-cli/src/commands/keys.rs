@@ -17,7 +17,7 @@ pub(crate) async fn run(
     cmd: KeysCommand,
 ) -> Result<ExitCode, Failure> {
     match cmd {
-        KeysCommand::Create(args) => create(store, out, args).await,
+        KeysCommand::Create(args) => create(store, out, *args).await,
         KeysCommand::List(args) => list(store, out, args).await,
         KeysCommand::Show(args) => {
             let record = store

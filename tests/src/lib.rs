@@ -16,8 +16,8 @@
 
 pub mod admin;
 pub mod cases;
-pub mod process;
 mod fixture;
+pub mod process;
 mod runner;
 
 pub use cases::{cases, Case, Expect};

@@ -39,7 +39,10 @@ pub fn binary(name: &str) -> PathBuf {
             }
             let out = cmd.output().map_err(|e| format!("cargo build: {e}"))?;
             if !out.status.success() {
-                return Err(format!("cargo build failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+                return Err(format!(
+                    "cargo build failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
             }
             target_dir()
         })
@@ -63,11 +66,19 @@ fn workspace_packages() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     ["crates", "examples"]
         .iter()
-        .flat_map(|d| std::fs::read_dir(root.join(d)).into_iter().flatten().flatten())
+        .flat_map(|d| {
+            std::fs::read_dir(root.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("Cargo.toml")).ok())
         .filter_map(|toml| {
-            toml.lines()
-                .find_map(|l| l.strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')).map(str::to_owned))
+            toml.lines().find_map(|l| {
+                l.strip_prefix("name = \"")
+                    .and_then(|r| r.strip_suffix('"'))
+                    .map(str::to_owned)
+            })
         })
         .collect()
 }
@@ -83,7 +94,11 @@ pub struct TempDb {
 impl TempDb {
     /// A fresh, empty database file for `name`.
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("keygate-e2e-{name}-{}-{}", std::process::id(), rand_suffix()));
+        let dir = std::env::temp_dir().join(format!(
+            "keygate-e2e-{name}-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("temp dir: {e}"));
         let url = format!("sqlite://{}", dir.join("keygate.db").display());
@@ -110,7 +125,8 @@ impl TempDb {
             "keygate {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("keygate {args:?}: not JSON: {e}"))
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("keygate {args:?}: not JSON: {e}"))
     }
 
     /// `keygate keys create <args> --json`: returns `(key, id)`.
@@ -118,7 +134,11 @@ impl TempDb {
         let mut all = vec!["keys", "create"];
         all.extend_from_slice(args);
         let v = self.keygate_json(&all);
-        let field = |f: &str| v[f].as_str().unwrap_or_else(|| panic!("no {f} in {v}")).to_owned();
+        let field = |f: &str| {
+            v[f].as_str()
+                .unwrap_or_else(|| panic!("no {f} in {v}"))
+                .to_owned()
+        };
         (field("key"), field("id"))
     }
 }
@@ -158,7 +178,10 @@ impl RunningService {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("{name}: no stdout"));
+        let stdout = child
+            .stdout
+            .take()
+            .unwrap_or_else(|| panic!("{name}: no stdout"));
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -226,11 +249,18 @@ pub struct Reply {
 impl Reply {
     /// Sends `request` and reads the whole reply.
     pub async fn of(request: reqwest::RequestBuilder) -> Self {
-        let res = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+        let res = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.text().await.unwrap_or_default();
-        Self { status, headers, body }
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// The body as JSON (null if it is not JSON).

@@ -141,7 +141,10 @@ fn key_lifecycle() {
         .filter_map(|e| e["action"].as_str())
         .collect();
     // The refused `verify` of the revoked key is audited too.
-    assert_eq!(actions, vec!["key.create", "key.rotate", "key.revoke", "key.verify"]);
+    assert_eq!(
+        actions,
+        vec!["key.create", "key.rotate", "key.revoke", "key.verify"]
+    );
 }
 
 #[test]

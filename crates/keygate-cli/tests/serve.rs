@@ -19,8 +19,14 @@ async fn serve_exposes_the_admin_api_over_the_store() {
             .output()
             .unwrap_or_else(|e| panic!("{e}"))
     };
-    let created = cli(&["keys", "create", "--name", "ops", "--scopes", "*", "--tenant", "acme", "--json"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = cli(&[
+        "keys", "create", "--name", "ops", "--scopes", "*", "--tenant", "acme", "--json",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap_or_default();
     let key = created["key"].as_str().unwrap_or_default().to_owned();
 
@@ -39,13 +45,19 @@ async fn serve_exposes_the_admin_api_over_the_store() {
             }
         }
     });
-    let base = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("keygate serve did not start");
-    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("keygate serve did not start");
+        });
 
     let client = reqwest::Client::new();
-    let me = client.get(format!("{base}/v1/auth/me")).bearer_auth(&key).send().await;
+    let me = client
+        .get(format!("{base}/v1/auth/me"))
+        .bearer_auth(&key)
+        .send()
+        .await;
     let me: serde_json::Value = match me {
         Ok(r) => r.json().await.unwrap_or_default(),
         Err(e) => panic!("{e}"),
@@ -60,7 +72,12 @@ async fn serve_exposes_the_admin_api_over_the_store() {
         .map(|r| r.status().as_u16())
         .unwrap_or(0);
     assert_eq!(made, 201);
-    let denied = client.get(format!("{base}/v1/api-keys")).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+    let denied = client
+        .get(format!("{base}/v1/api-keys"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
     assert_eq!(denied, 401);
     let _ = child.kill();
     let _ = child.wait();
@@ -68,7 +85,12 @@ async fn serve_exposes_the_admin_api_over_the_store() {
     // The key made over HTTP is in the same store the CLI reads.
     let listed = cli(&["keys", "list", "--tenant", "acme", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
-    let names: Vec<&str> = listed.as_array().into_iter().flatten().filter_map(|k| k["name"].as_str()).collect();
+    let names: Vec<&str> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k["name"].as_str())
+        .collect();
     assert!(names.contains(&"from http"), "{names:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,12 +7,12 @@
 //! curl -X POST -H "X-API-KEY: <key>" http://127.0.0.1:3000/items
 //! ```
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{get, post, App, HttpResponse, HttpServer};
-use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, ScopeSet};
+use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, ScopeSet};
 use keygate_actix::{require_scope, ApiKeyAuth, Principal};
+use keygate_moka::CachedStore;
 use serde_json::json;
 
 /// Any valid key.
@@ -34,7 +34,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
 
-    let store = Arc::new(MemoryStore::new());
+    // The embedded default: a SQLite file, created and migrated on first use.
+    let url =
+        std::env::var("KEYGATE_DATABASE_URL").unwrap_or_else(|_| "sqlite://keygate.db".to_owned());
+    let db = keygate_sqlx::connect_any(&url).await?;
+    println!("key store: {}", db.backend());
+    let store = CachedStore::new(db.clone());
+    // Revokes and edits made by other processes (the keygate CLI) reach this cache.
+    store.follow(db.invalidations());
     let (key, record) =
         KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "demo", "demo-tenant")?;
     store

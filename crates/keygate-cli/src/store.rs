@@ -37,10 +37,8 @@ pub(crate) async fn open(url: &str) -> Result<Store, Failure> {
     let store = keygate_sqlx::connect_any(url)
         .await
         .map_err(|e| Failure(format!("cannot open the store at {}: {e}", redact(url))))?;
-    let hasher = match std::env::var("KEYGATE_PEPPER") {
-        Ok(pepper) if !pepper.is_empty() => KeyHasher::hmac_sha256(pepper.into_bytes()),
-        _ => KeyHasher::Sha256,
-    };
+    // Services must hash the same way: they use KeyHasher::from_env too.
+    let hasher = KeyHasher::from_env();
     Ok(Store {
         store: Arc::new(store),
         hasher,

@@ -105,6 +105,23 @@ impl KeyHasher {
         Self::HmacSha256(Arc::new(SecretSlice::from(pepper)))
     }
 
+    /// The hasher every keygate process must agree on: HMAC-SHA256 with the pepper in
+    /// the `KEYGATE_PEPPER` environment variable when it is set and not empty, else
+    /// SHA-256. The `keygate` CLI and the examples use it, so keys made by one verify in
+    /// the others.
+    ///
+    /// ```
+    /// // With KEYGATE_PEPPER unset:
+    /// # std::env::remove_var("KEYGATE_PEPPER");
+    /// assert_eq!(keygate::KeyHasher::from_env().hash("k"), keygate::KeyHasher::Sha256.hash("k"));
+    /// ```
+    pub fn from_env() -> Self {
+        match std::env::var("KEYGATE_PEPPER") {
+            Ok(pepper) if !pepper.is_empty() => Self::hmac_sha256(pepper.into_bytes()),
+            _ => Self::Sha256,
+        }
+    }
+
     /// The digest of `key`.
     pub fn hash(&self, key: &str) -> KeyHash {
         match self {

@@ -189,11 +189,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = CachedStore::builder(db.clone()).ttl(Duration::ZERO).build();
     let _feed = store.follow(db.invalidations());
 
-    // Hash like the CLI that made the keys: with KEYGATE_PEPPER when it is set.
-    let hasher = match std::env::var("KEYGATE_PEPPER") {
-        Ok(pepper) if !pepper.is_empty() => KeyHasher::hmac_sha256(pepper.into_bytes()),
-        _ => KeyHasher::Sha256,
-    };
+    // Hash like the CLI that made the keys (KEYGATE_PEPPER, when set).
+    let hasher = KeyHasher::from_env();
     let gate = KeyGate::builder(store)
         .hasher(hasher)
         .prefix("atomscale")

@@ -90,11 +90,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let database_url = env_or("KEYGATE_DATABASE_URL", "sqlite://keygate.db");
     let addr = env_or("KEYGATE_ADDR", "127.0.0.1:3000");
-    // Must hash like the CLI that made the keys: KEYGATE_PEPPER, when set, on both.
-    let hasher = match std::env::var("KEYGATE_PEPPER") {
-        Ok(pepper) if !pepper.is_empty() => KeyHasher::hmac_sha256(pepper.into_bytes()),
-        _ => KeyHasher::Sha256,
-    };
+    // Hash like the CLI that made the keys (KEYGATE_PEPPER, when set).
+    let hasher = KeyHasher::from_env();
 
     // Keys in SQL (created and migrated on first use), cached in memory. Changes made
     // by other processes (a `keygate keys revoke`) reach the cache within a second.

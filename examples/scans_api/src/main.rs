@@ -268,11 +268,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         manager.put_role(&Actor::system(), role).await?;
     }
 
-    // Hash like the CLI that made the keys: with KEYGATE_PEPPER when it is set.
-    let hasher = match std::env::var("KEYGATE_PEPPER") {
-        Ok(pepper) if !pepper.is_empty() => KeyHasher::hmac_sha256(pepper.into_bytes()),
-        _ => KeyHasher::Sha256,
-    };
+    // Hash like the CLI that made the keys (KEYGATE_PEPPER, when set).
+    let hasher = KeyHasher::from_env();
     let gate = KeyGate::builder(store)
         .hasher(hasher)
         .prefix("neolens")

@@ -340,3 +340,93 @@ fn key_update(body: UpdateKeyRequest) -> Result<KeyUpdate, ApiError> {
         metadata: body.metadata,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use keygate::{Actor, KeyManager, MemoryStore, NewKey, ScopeSet, Verifier, VerifyRequest};
+
+    use super::*;
+
+    async fn admin_and_principal(management: bool) -> (Admin, Principal) {
+        let store = Arc::new(MemoryStore::new());
+        let manager = KeyManager::builder(store.clone()).build();
+        let created = manager
+            .create(
+                &Actor::system(),
+                NewKey::named("ops")
+                    .tenant("acme")
+                    .scopes(ScopeSet::parse(["*"]).unwrap_or_default()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let principal = Verifier::builder(store)
+            .build()
+            .verify(VerifyRequest::key(created.key.expose()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .principal;
+        (Admin::new(manager).key_management(management), principal)
+    }
+
+    fn json_request<'a>(principal: &'a Principal, body: &'a [u8]) -> AdminRequest<'a> {
+        AdminRequest {
+            principal: Some(principal),
+            content_type: Some("application/json"),
+            body,
+            ..AdminRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn management_off_refuses_key_routes_but_keeps_auth_routes() {
+        let (admin, principal) = admin_and_principal(false).await;
+        let create = admin
+            .handle(
+                Operation::CreateKey,
+                json_request(&principal, br#"{"name":"x"}"#),
+            )
+            .await;
+        assert_eq!(create.status, 403);
+        let body: serde_json::Value = serde_json::from_slice(&create.body).unwrap_or_default();
+        assert_eq!(body["error"]["code"], "key_management_disabled");
+        let list = admin
+            .handle(Operation::ListKeys, json_request(&principal, b""))
+            .await;
+        assert_eq!(list.status, 403);
+        let me = admin
+            .handle(Operation::Me, json_request(&principal, b""))
+            .await;
+        assert_eq!(me.status, 200);
+        let verify = admin
+            .handle(Operation::Verify, json_request(&principal, b""))
+            .await;
+        assert_eq!(verify.status, 200);
+    }
+
+    #[tokio::test]
+    async fn management_on_creates_and_no_principal_is_401() {
+        let (admin, principal) = admin_and_principal(true).await;
+        let create = admin
+            .handle(
+                Operation::CreateKey,
+                json_request(&principal, br#"{"name":"x"}"#),
+            )
+            .await;
+        assert_eq!(create.status, 201);
+        let anonymous = admin.handle(Operation::Me, AdminRequest::default()).await;
+        assert_eq!(anonymous.status, 401);
+    }
+
+    #[tokio::test]
+    async fn the_body_limit_is_enforced_before_parsing() {
+        let (admin, principal) = admin_and_principal(true).await;
+        let small = admin.body_limit(16);
+        let big = vec![b' '; 17];
+        let res = small
+            .handle(Operation::CreateKey, json_request(&principal, &big))
+            .await;
+        assert_eq!(res.status, 413);
+    }
+}

@@ -120,30 +120,7 @@ impl KeyStore for PostgresStore {
             "INSERT INTO keygate_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
              $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         );
-        sqlx::query(&sql)
-            .bind(&k.id)
-            .bind(&k.hash)
-            .bind(&k.hint)
-            .bind(&k.prefix)
-            .bind(&k.env)
-            .bind(&k.name)
-            .bind(&k.description)
-            .bind(&k.tenant)
-            .bind(&k.owner)
-            .bind(&k.kind)
-            .bind(&k.role)
-            .bind(&k.scopes)
-            .bind(k.created_at)
-            .bind(k.expires_at)
-            .bind(k.revoked_at)
-            .bind(k.last_used_at)
-            .bind(&k.replaced_by)
-            .bind(k.grace_until)
-            .bind(&k.allowed_ips)
-            .bind(&k.allowed_referrers)
-            .bind(&k.rate_limit)
-            .bind(&k.metadata)
-            .bind(&k.created_by)
+        bind_fields(sqlx::query(&sql).bind(&k.id).bind(&k.hash), &k)
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
@@ -154,38 +131,24 @@ impl KeyStore for PostgresStore {
     async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
         let k = RawKey::from_record(record)?;
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let stored_hash: Option<Vec<u8>> = sqlx::query_scalar(
-            "UPDATE keygate_keys SET hint = $1, prefix = $2, env = $3, name = $4, \
+        let stored = bind_fields(
+            sqlx::query(
+                "UPDATE keygate_keys SET hint = $1, prefix = $2, env = $3, name = $4, \
              description = $5, tenant = $6, owner = $7, kind = $8, role = $9, scopes = $10, \
              created_at = $11, expires_at = $12, revoked_at = $13, last_used_at = $14, \
              replaced_by = $15, grace_until = $16, allowed_ips = $17, allowed_referrers = $18, \
              rate_limit = $19, metadata = $20, created_by = $21 WHERE id = $22 RETURNING hash",
+            ),
+            &k,
         )
-        .bind(&k.hint)
-        .bind(&k.prefix)
-        .bind(&k.env)
-        .bind(&k.name)
-        .bind(&k.description)
-        .bind(&k.tenant)
-        .bind(&k.owner)
-        .bind(&k.kind)
-        .bind(&k.role)
-        .bind(&k.scopes)
-        .bind(k.created_at)
-        .bind(k.expires_at)
-        .bind(k.revoked_at)
-        .bind(k.last_used_at)
-        .bind(&k.replaced_by)
-        .bind(k.grace_until)
-        .bind(&k.allowed_ips)
-        .bind(&k.allowed_referrers)
-        .bind(&k.rate_limit)
-        .bind(&k.metadata)
-        .bind(&k.created_by)
         .bind(&k.id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(store_error)?;
+        let stored_hash: Option<Vec<u8>> = stored
+            .map(|row| row.try_get("hash"))
+            .transpose()
+            .map_err(store_error)?;
         let stored_hash = codec::key_hash(&stored_hash.ok_or(StoreError::NotFound)?)?;
         self.notify(&mut tx, &stored_hash.to_hex()).await?;
         tx.commit().await.map_err(store_error)
@@ -352,4 +315,33 @@ impl KeyStore for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(codec::page_of(items, limit, |e| (e.at, e.id.clone())))
     }
+}
+
+/// Binds the columns an insert and an update share (`hint` … `created_by`, in
+/// `KEY_COLUMNS` order), so the two statements cannot drift apart.
+fn bind_fields<'q>(
+    q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    k: &'q RawKey,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    q.bind(&k.hint)
+        .bind(&k.prefix)
+        .bind(&k.env)
+        .bind(&k.name)
+        .bind(&k.description)
+        .bind(&k.tenant)
+        .bind(&k.owner)
+        .bind(&k.kind)
+        .bind(&k.role)
+        .bind(&k.scopes)
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(k.revoked_at)
+        .bind(k.last_used_at)
+        .bind(&k.replaced_by)
+        .bind(k.grace_until)
+        .bind(&k.allowed_ips)
+        .bind(&k.allowed_referrers)
+        .bind(&k.rate_limit)
+        .bind(&k.metadata)
+        .bind(&k.created_by)
 }

@@ -121,30 +121,7 @@ impl KeyStore for SqliteStore {
             "INSERT INTO keygate_keys ({KEY_COLUMNS}) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
-        sqlx::query(&sql)
-            .bind(&k.id)
-            .bind(&k.hash)
-            .bind(&k.hint)
-            .bind(&k.prefix)
-            .bind(&k.env)
-            .bind(&k.name)
-            .bind(&k.description)
-            .bind(&k.tenant)
-            .bind(&k.owner)
-            .bind(&k.kind)
-            .bind(&k.role)
-            .bind(&k.scopes)
-            .bind(micros(k.created_at))
-            .bind(opt_micros(k.expires_at))
-            .bind(opt_micros(k.revoked_at))
-            .bind(opt_micros(k.last_used_at))
-            .bind(&k.replaced_by)
-            .bind(opt_micros(k.grace_until))
-            .bind(&k.allowed_ips)
-            .bind(&k.allowed_referrers)
-            .bind(&k.rate_limit)
-            .bind(&k.metadata)
-            .bind(&k.created_by)
+        bind_fields(sqlx::query(&sql).bind(&k.id).bind(&k.hash), &k)
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
@@ -155,38 +132,24 @@ impl KeyStore for SqliteStore {
     async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
         let k = RawKey::from_record(record)?;
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let stored_hash: Option<Vec<u8>> = sqlx::query_scalar(
+        let stored = bind_fields(
+            sqlx::query(
             "UPDATE keygate_keys SET hint = ?, prefix = ?, env = ?, name = ?, description = ?, \
              tenant = ?, owner = ?, kind = ?, role = ?, scopes = ?, created_at = ?, \
              expires_at = ?, revoked_at = ?, last_used_at = ?, replaced_by = ?, grace_until = ?, \
              allowed_ips = ?, allowed_referrers = ?, rate_limit = ?, metadata = ?, created_by = ? \
              WHERE id = ? RETURNING hash",
+            ),
+            &k,
         )
-        .bind(&k.hint)
-        .bind(&k.prefix)
-        .bind(&k.env)
-        .bind(&k.name)
-        .bind(&k.description)
-        .bind(&k.tenant)
-        .bind(&k.owner)
-        .bind(&k.kind)
-        .bind(&k.role)
-        .bind(&k.scopes)
-        .bind(micros(k.created_at))
-        .bind(opt_micros(k.expires_at))
-        .bind(opt_micros(k.revoked_at))
-        .bind(opt_micros(k.last_used_at))
-        .bind(&k.replaced_by)
-        .bind(opt_micros(k.grace_until))
-        .bind(&k.allowed_ips)
-        .bind(&k.allowed_referrers)
-        .bind(&k.rate_limit)
-        .bind(&k.metadata)
-        .bind(&k.created_by)
         .bind(&k.id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(store_error)?;
+        let stored_hash: Option<Vec<u8>> = stored
+            .map(|row| row.try_get("hash"))
+            .transpose()
+            .map_err(store_error)?;
         let stored_hash = codec::key_hash(&stored_hash.ok_or(StoreError::NotFound)?)?;
         record_change(&mut tx, &stored_hash.to_hex()).await?;
         tx.commit().await.map_err(store_error)
@@ -362,4 +325,33 @@ fn role_from_row(row: &SqliteRow) -> Result<Role, StoreError> {
         &row.try_get::<String, _>("scopes").map_err(store_error)?,
         row.try_get("description").map_err(store_error)?,
     )
+}
+
+/// Binds the columns an insert and an update share (`hint` … `created_by`, in
+/// `KEY_COLUMNS` order), so the two statements cannot drift apart.
+fn bind_fields<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    k: &'q RawKey,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    q.bind(&k.hint)
+        .bind(&k.prefix)
+        .bind(&k.env)
+        .bind(&k.name)
+        .bind(&k.description)
+        .bind(&k.tenant)
+        .bind(&k.owner)
+        .bind(&k.kind)
+        .bind(&k.role)
+        .bind(&k.scopes)
+        .bind(micros(k.created_at))
+        .bind(opt_micros(k.expires_at))
+        .bind(opt_micros(k.revoked_at))
+        .bind(opt_micros(k.last_used_at))
+        .bind(&k.replaced_by)
+        .bind(opt_micros(k.grace_until))
+        .bind(&k.allowed_ips)
+        .bind(&k.allowed_referrers)
+        .bind(&k.rate_limit)
+        .bind(&k.metadata)
+        .bind(&k.created_by)
 }

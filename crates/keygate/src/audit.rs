@@ -57,6 +57,14 @@ pub struct AuditEvent {
     pub outcome: Outcome,
     /// Why (for failures), e.g. `revoked`, `insufficient_scope`.
     pub reason: Option<String>,
+    /// How many occurrences this event stands for: failed verifications are aggregated
+    /// (one event per client, reason and window), everything else is 1.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl AuditEvent {
@@ -72,6 +80,7 @@ impl AuditEvent {
             client_ip: None,
             outcome,
             reason: None,
+            count: 1,
         }
     }
 
@@ -114,6 +123,13 @@ impl AuditEvent {
     #[must_use]
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
+        self
+    }
+
+    /// Sets how many occurrences the event stands for.
+    #[must_use]
+    pub fn with_count(mut self, count: u32) -> Self {
+        self.count = count;
         self
     }
 }

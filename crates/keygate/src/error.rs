@@ -70,6 +70,8 @@ pub enum InvalidKeyReason {
     Revoked,
     /// Rotated and past its grace period.
     Rotated,
+    /// A personal key whose owner was deactivated.
+    OwnerDeactivated,
 }
 
 impl InvalidKeyReason {
@@ -82,6 +84,7 @@ impl InvalidKeyReason {
             Self::Unknown => "unknown",
             Self::Revoked => "revoked",
             Self::Rotated => "rotated",
+            Self::OwnerDeactivated => "owner_deactivated",
         }
     }
 }

@@ -208,8 +208,8 @@ impl<T> KeyGateBuilder<T> {
     }
 
     /// Brute-force protection: 429 for a client IP with too many failed
-    /// verifications, before any store lookup. Off by default. See
-    /// [`FailureThrottle`].
+    /// verifications, before any store lookup. On by default (60 failures a minute per
+    /// client); this sets another limit. See [`FailureThrottle`].
     ///
     /// ```
     /// use keygate::{FailureThrottle, KeyGate, MemoryStore, RateLimitSpec};
@@ -222,10 +222,22 @@ impl<T> KeyGateBuilder<T> {
         self.map_verifier(|b| b.failure_throttle(throttle))
     }
 
-    /// Audit every well-formed key refused after lookup (on by default); see
-    /// [`VerifierBuilder::audit_failures`].
+    /// No failure throttle (only behind a proxy that throttles); see
+    /// [`VerifierBuilder::no_failure_throttle`].
+    pub fn no_failure_throttle(self) -> Self {
+        self.map_verifier(VerifierBuilder::no_failure_throttle)
+    }
+
+    /// Audit every well-formed key refused after lookup (on by default, aggregated per
+    /// client, reason and minute); see [`VerifierBuilder::audit_failures`].
     pub fn audit_failures(self, audit: bool) -> Self {
         self.map_verifier(|b| b.audit_failures(audit))
+    }
+
+    /// How long audit events are kept (default 90 days; `None`: forever); see
+    /// [`VerifierBuilder::audit_retention`].
+    pub fn audit_retention(self, retention: Option<chrono::Duration>) -> Self {
+        self.map_verifier(|b| b.audit_retention(retention))
     }
 
     /// Read `Authorization: Bearer <key>`.

@@ -30,6 +30,7 @@ mod clock;
 mod credential;
 mod duration;
 mod error;
+mod failure_audit;
 mod gate;
 mod hash;
 mod id;
@@ -65,6 +66,7 @@ pub use hash::{KeyHash, KeyHasher};
 pub use id::KeyId;
 pub use manager::{
     parse_ip_rule, Actor, CreatedKey, KeyManager, KeyManagerBuilder, KeyUpdate, ManageError, NewKey,
+    OWNER_ADMIN_SCOPE,
 };
 pub use method_policy::MethodPolicy;
 pub use principal::Principal;

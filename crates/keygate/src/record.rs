@@ -118,6 +118,15 @@ pub struct KeyRecord {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The key that created this one, if made through the API.
     pub created_by: Option<KeyId>,
+    /// The row version: the store bumps it on every write, and
+    /// [`KeyStore::update`](crate::KeyStore::update) writes only over the version it was
+    /// read at (optimistic concurrency: no write can silently undo another).
+    #[serde(default)]
+    pub version: u64,
+    /// When the owner of this personal key was deactivated, filled in by the store on
+    /// every read (never written with the key): such a key is refused at verify time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_deactivated_at: Option<DateTime<Utc>>,
 }
 
 impl KeyRecord {
@@ -154,6 +163,8 @@ impl KeyRecord {
             rate_limit: None,
             metadata: serde_json::Map::new(),
             created_by: None,
+            version: 0,
+            owner_deactivated_at: None,
         }
     }
 
@@ -198,6 +209,8 @@ impl KeyRecord {
     pub fn status_at(&self, now: DateTime<Utc>) -> KeyStatus {
         if self.revoked_at.is_some() {
             KeyStatus::Revoked
+        } else if self.kind == KeyKind::Personal && self.owner_deactivated_at.is_some() {
+            KeyStatus::OwnerDeactivated
         } else if self.expires_at.is_some_and(|t| now >= t) {
             KeyStatus::Expired
         } else if self.rotation.as_ref().is_some_and(|r| now >= r.grace_until) {
@@ -224,6 +237,8 @@ pub enum KeyStatus {
     Expired,
     /// Revoked.
     Revoked,
+    /// A personal key whose owner was deactivated.
+    OwnerDeactivated,
 }
 
 impl KeyStatus {
@@ -253,6 +268,12 @@ mod tests {
         assert_eq!(r.status_at(now), KeyStatus::Expired);
         r.revoked_at = Some(now);
         assert_eq!(r.status_at(now), KeyStatus::Revoked);
+        r.revoked_at = None;
+        r.kind = KeyKind::Personal;
+        r.owner_deactivated_at = Some(now);
+        assert_eq!(r.status_at(now), KeyStatus::OwnerDeactivated);
+        r.kind = KeyKind::Service;
+        assert_eq!(r.status_at(now), KeyStatus::Expired, "only personal keys follow their owner");
         assert!(!KeyStatus::Revoked.is_usable());
         assert!(KeyStatus::RotationGrace.is_usable());
     }

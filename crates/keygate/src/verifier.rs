@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::audit::{AuditEvent, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, InvalidKeyReason};
+use crate::failure_audit::{Failure, FailureAudit};
 use crate::hash::KeyHasher;
 use crate::key_format::{self, ParsedKey};
 use crate::principal::Principal;
@@ -59,8 +60,8 @@ pub struct Verification {
 ///    -> 429 (limiter backend down and failing closed -> 503);
 /// 6. role scopes resolved, a [`Principal`] built, last use noted (no I/O).
 ///
-/// With [`VerifierBuilder::failure_throttle`], a client IP with too many failed
-/// verifications gets 429 before step 1.
+/// A client IP with too many failed verifications gets 429 before step 1 (the failure
+/// throttle, on by default).
 ///
 /// ```
 /// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore, Verifier, VerifyRequest, key_format};
@@ -92,7 +93,13 @@ struct Inner {
     rate_limits: Option<RateLimits>,
     failure_throttle: Option<FailureThrottle>,
     audit_failures: bool,
+    failure_audit: FailureAudit,
+    audit_retention: Option<chrono::Duration>,
+    last_prune: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
+
+/// How often [`Verifier::flush_usage`] prunes the audit log, at most.
+const PRUNE_EVERY: chrono::Duration = chrono::Duration::hours(1);
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -120,7 +127,23 @@ pub struct VerifierBuilder {
     rate_limits: Option<RateLimits>,
     failure_throttle: Option<FailureThrottle>,
     audit_failures: bool,
+    audit_window: chrono::Duration,
+    audit_retention: Option<chrono::Duration>,
 }
+
+/// The failure throttle every verifier starts with: 60 failed verifications a minute
+/// per client IP (burst 60), then 429 before any lookup.
+pub(crate) fn default_failure_throttle() -> FailureThrottle {
+    FailureThrottle::new(crate::RateLimitSpec {
+        requests: 60,
+        per_seconds: 60,
+        burst: Some(60),
+        daily_quota: None,
+    })
+}
+
+/// How long audit events are kept by default: 90 days.
+pub(crate) const DEFAULT_AUDIT_RETENTION: chrono::Duration = chrono::Duration::days(90);
 
 impl std::fmt::Debug for VerifierBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -188,7 +211,9 @@ impl VerifierBuilder {
     }
 
     /// Refuse (429) client IPs with too many failed verifications, before any store
-    /// lookup, and audit it. Off by default. See [`FailureThrottle`].
+    /// lookup, and audit it. On by default (60 failures a minute per client,
+    /// burst 60); set another one here, or turn it off with
+    /// [`VerifierBuilder::no_failure_throttle`]. See [`FailureThrottle`].
     ///
     /// ```
     /// use keygate::{FailureThrottle, MemoryStore, RateLimitSpec, Verifier};
@@ -202,12 +227,33 @@ impl VerifierBuilder {
         self
     }
 
-    /// Record a `key.verify` failure audit event for every well-formed key refused after
-    /// lookup (unknown, revoked, expired, rotated, wrong environment, IP, referrer).
-    /// On by default; pair it with [`VerifierBuilder::failure_throttle`] on public
-    /// endpoints so a flood of made-up keys cannot become a flood of audit writes.
+    /// No failure throttle: every failed verification reaches the store. Only for
+    /// services that throttle in front of keygate.
+    pub fn no_failure_throttle(mut self) -> Self {
+        self.failure_throttle = None;
+        self
+    }
+
+    /// Audit failed verifications of well-formed keys refused after lookup (unknown,
+    /// revoked, expired, rotated, wrong environment, owner deactivated, IP, referrer).
+    /// On by default, aggregated: the first failure of a client, reason and key in a
+    /// window ([`VerifierBuilder::audit_window`], 60 s) is written at once, the rest of
+    /// the window as one event with a `count` at the next [`Verifier::flush_usage`].
     pub fn audit_failures(mut self, audit: bool) -> Self {
         self.audit_failures = audit;
+        self
+    }
+
+    /// The aggregation window of failure audit events (default 60 s).
+    pub fn audit_window(mut self, window: chrono::Duration) -> Self {
+        self.audit_window = window;
+        self
+    }
+
+    /// Delete audit events older than `retention` (checked at most hourly by
+    /// [`Verifier::flush_usage`]); `None` keeps them forever. Default: 90 days.
+    pub fn audit_retention(mut self, retention: Option<chrono::Duration>) -> Self {
+        self.audit_retention = retention;
         self
     }
 
@@ -225,6 +271,9 @@ impl VerifierBuilder {
                 rate_limits: self.rate_limits,
                 failure_throttle: self.failure_throttle,
                 audit_failures: self.audit_failures,
+                failure_audit: FailureAudit::new(self.audit_window, 10_000),
+                audit_retention: self.audit_retention,
+                last_prune: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -241,8 +290,10 @@ impl Verifier {
             envs: Vec::new(),
             accept_legacy: false,
             rate_limits: None,
-            failure_throttle: None,
+            failure_throttle: Some(default_failure_throttle()),
             audit_failures: true,
+            audit_window: chrono::Duration::seconds(60),
+            audit_retention: Some(DEFAULT_AUDIT_RETENTION),
         }
     }
 
@@ -267,9 +318,46 @@ impl Verifier {
         &self.inner.usage
     }
 
-    /// Writes noted last-used times to the store in one batch.
+    /// Writes noted last-used times to the store in one batch, the counts of
+    /// aggregated failure audit events whose window has ended, and prunes audit events
+    /// past the retention (at most hourly). Returns how many last-used times were
+    /// written.
     pub async fn flush_usage(&self) -> Result<usize, crate::StoreError> {
-        self.inner.usage.flush(self.inner.store.as_ref()).await
+        self.flush(false).await
+    }
+
+    /// [`Verifier::flush_usage`], also writing the failure counts of windows still
+    /// open: for shutdown.
+    pub async fn flush_all(&self) -> Result<usize, crate::StoreError> {
+        self.flush(true).await
+    }
+
+    async fn flush(&self, all: bool) -> Result<usize, crate::StoreError> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        for event in inner.failure_audit.drain(now, all) {
+            inner.store.append_audit(&event).await?;
+        }
+        if let Some(retention) = inner.audit_retention {
+            let due = {
+                let mut last = inner
+                    .last_prune
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let due = last.is_none_or(|at| now >= at + PRUNE_EVERY);
+                if due {
+                    *last = Some(now);
+                }
+                due
+            };
+            if due {
+                let pruned = inner.store.prune_audit(now - retention).await?;
+                if pruned > 0 {
+                    tracing::info!(pruned, "keygate: pruned audit events past retention");
+                }
+            }
+        }
+        inner.usage.flush(inner.store.as_ref()).await
     }
 
     /// Runs the pipeline on one request.
@@ -368,6 +456,9 @@ impl Verifier {
             KeyStatus::Active | KeyStatus::RotationGrace => {}
             KeyStatus::Revoked => return Err(invalid(InvalidKeyReason::Revoked)),
             KeyStatus::Rotated => return Err(invalid(InvalidKeyReason::Rotated)),
+            KeyStatus::OwnerDeactivated => {
+                return Err(invalid(InvalidKeyReason::OwnerDeactivated))
+            }
             KeyStatus::Expired => return Err(AuthError::ExpiredKey),
         }
         if !record.env.is_empty() && !env_accepted(&record.env) {
@@ -400,17 +491,17 @@ impl Verifier {
             AuthError::InvalidKey(reason) => reason.as_str(),
             other => other.code(),
         };
-        let mut event = AuditEvent::new("key.verify", Outcome::Failure)
-            .at(self.inner.clock.now())
-            .with_client_ip(request.client_ip)
-            .with_reason(reason);
-        if let Some(record) = record {
-            event = event
-                .with_target(record.id.clone())
-                .with_tenant(record.tenant.clone());
-        }
-        if let Err(e) = self.inner.store.append_audit(&event).await {
-            tracing::warn!(error = %e, "keygate: could not audit a failed verification");
+        let events = self.inner.failure_audit.note(&Failure {
+            client_ip: request.client_ip,
+            reason,
+            target: record.map(|r| &r.id),
+            tenant: record.map(|r| r.tenant.as_str()),
+            at: self.inner.clock.now(),
+        });
+        for event in events {
+            if let Err(e) = self.inner.store.append_audit(&event).await {
+                tracing::warn!(error = %e, "keygate: could not audit a failed verification");
+            }
         }
     }
 

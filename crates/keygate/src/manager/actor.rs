@@ -1,7 +1,6 @@
 use std::net::IpAddr;
 
 use crate::principal::Principal;
-use crate::scope_set::ScopeSet;
 
 /// Who asks the [`KeyManager`](super::KeyManager) for a change.
 ///
@@ -58,17 +57,5 @@ impl Actor {
     /// The actor's tenant (`None` for the system actor).
     pub fn tenant(&self) -> Option<&str> {
         self.principal.as_ref().map(Principal::tenant)
-    }
-
-    /// Whether the actor may see keys of `tenant`.
-    pub(crate) fn sees_tenant(&self, tenant: &str) -> bool {
-        self.tenant().is_none_or(|t| t == tenant)
-    }
-
-    /// Whether the actor holds every scope in `wanted` (the system actor holds all).
-    pub(crate) fn covers(&self, wanted: &ScopeSet) -> bool {
-        self.principal
-            .as_ref()
-            .is_none_or(|p| p.scopes().covers(wanted))
     }
 }

@@ -4,6 +4,7 @@
 mod actor;
 mod error;
 mod new_key;
+mod policy;
 mod update;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use chrono::Duration;
 pub use actor::Actor;
 pub use error::ManageError;
 pub use new_key::{parse_ip_rule, NewKey};
+pub use policy::OWNER_ADMIN_SCOPE;
 pub use update::KeyUpdate;
 
 use crate::audit::{AuditEvent, AuditFilter, Outcome};
@@ -20,11 +22,16 @@ use crate::clock::{Clock, SystemClock};
 use crate::hash::KeyHasher;
 use crate::id::KeyId;
 use crate::key_format;
-use crate::record::{KeyKind, KeyRecord, Rotation};
+use crate::record::{KeyKind, KeyRecord};
 use crate::role::Role;
 use crate::scope_set::ScopeSet;
 use crate::secret::ApiKeySecret;
-use crate::store::{KeyFilter, KeyStore, Page, PageRequest};
+use crate::store::{KeyFilter, KeyStore, Page, PageRequest, StoreError};
+use policy::{authorize, Action, Subject};
+
+/// How often an update that lost a race to a concurrent write is tried again (each time
+/// on a fresh read, re-checked by the policy).
+const UPDATE_ATTEMPTS: usize = 4;
 
 /// A key just made (by create or rotate): the plaintext, shown once, and its record.
 #[derive(Debug, Clone)]
@@ -35,8 +42,28 @@ pub struct CreatedKey {
     pub record: KeyRecord,
 }
 
-/// Manages keys over any [`KeyStore`], enforcing tenant isolation and the privilege
-/// ceiling (a key never gets more than its creator holds), and auditing every change.
+/// Manages keys over any [`KeyStore`], auditing every change.
+///
+/// # The management policy
+/// Every operation asks one policy function whether this actor may do this to this key
+/// before it touches the store. The [`Actor::system`] (the CLI, a seed script) may do
+/// anything. An [`Actor::key`] (an admin-API caller):
+/// - sees and acts on keys of **its own tenant and environment** only (others are
+///   [`ManageError::NotFound`]); a new key's environment defaults to the caller's, and
+///   another environment is refused;
+/// - acts only on keys whose **effective scopes** (own + role) it covers, and can never
+///   give a key (created, updated or rotated) a scope it does not hold; it may always
+///   revoke itself;
+/// - cannot make a key that **outlives** it (when it expires itself), and changing
+///   **itself** may tighten but never loosen its expiry, IP and referrer allow-lists and
+///   rate limit;
+/// - needs [`OWNER_ADMIN_SCOPE`] (`admin:api-keys`) to make personal keys for another
+///   owner and to deactivate owners; roles are system-only (they are shared by tenants).
+///
+/// The store keeps the rest true under concurrency: updates are conditional on the
+/// version read (a lost race is re-read and re-checked, never written over), revocation
+/// is monotonic, a key has at most one successor, and a deactivated owner's personal
+/// keys are refused at verify time.
 ///
 /// ```
 /// use keygate::{Actor, KeyManager, MemoryStore, NewKey, ScopeSet};
@@ -200,17 +227,18 @@ impl KeyManager {
         new_key::check_metadata(&new.metadata)?;
         new_key::check_restrictions(&new.allowed_ips, &new.allowed_referrers)?;
         let tenant = match (actor.tenant(), new.tenant) {
-            (Some(own), Some(asked)) if own != asked => {
-                return Err(ManageError::Forbidden(
-                    "a key can only create keys in its own tenant".into(),
-                ))
-            }
-            (Some(own), _) => own.to_owned(),
-            (None, Some(asked)) if !asked.trim().is_empty() && asked.len() <= 200 => asked,
+            (Some(own), None) => own.to_owned(),
+            (_, Some(asked)) if !asked.trim().is_empty() && asked.len() <= 200 => asked,
+            (Some(_), Some(_)) => return Err(ManageError::invalid("invalid tenant")),
             (None, _) => return Err(ManageError::invalid("tenant is required")),
         };
         let prefix = new.prefix.unwrap_or_else(|| self.inner.prefix.clone());
-        let env = new.env.unwrap_or_else(|| self.inner.env.clone());
+        // A caller's new key is of the caller's environment unless it asks otherwise
+        // (and the policy refuses another); the system actor gets the default.
+        let env = new
+            .env
+            .or_else(|| actor.principal().map(|p| p.env().to_owned()))
+            .unwrap_or_else(|| self.inner.env.clone());
         if !self.inner.envs.is_empty() && !self.inner.envs.contains(&env) {
             return Err(ManageError::invalid(format!(
                 "env must be one of {}",
@@ -225,17 +253,6 @@ impl KeyManager {
             },
             (_, None) => None,
         };
-        if let (KeyKind::Personal, Some(p), Some(owner)) =
-            (new.kind, actor.principal(), owner.as_deref())
-        {
-            if p.owner().is_some_and(|own| own != owner) && !p.has_scope("*") {
-                return Err(ManageError::Forbidden(
-                    "only an admin may create personal keys for others".into(),
-                ));
-            }
-        }
-        self.check_ceiling(actor, &new.scopes, new.role.as_deref())
-            .await?;
 
         let (key, mut record) =
             KeyRecord::generate(&self.inner.hasher, &prefix, &env, new.name, tenant)
@@ -252,37 +269,62 @@ impl KeyManager {
         record.rate_limit = new.rate_limit;
         record.metadata = new.metadata;
         record.created_by = actor.principal().map(|p| p.key_id().clone());
+
+        let scopes = self.effective_scopes_of_new(&record).await?;
+        authorize(
+            actor,
+            Action::Create(Subject {
+                record: &record,
+                scopes: &scopes,
+            }),
+        )?;
+        if let (KeyKind::Personal, Some(owner)) = (record.kind, record.owner.as_deref()) {
+            if self
+                .inner
+                .store
+                .owner_deactivated_at(&record.tenant, owner)
+                .await?
+                .is_some()
+            {
+                return Err(ManageError::invalid(format!(
+                    "owner {owner} is deactivated: reactivate the owner before issuing personal keys"
+                )));
+            }
+        }
         self.inner.store.insert(&record).await?;
         Ok(CreatedKey { key, record })
     }
 
-    /// The role must exist, and the actor must hold every scope the key would get.
-    async fn check_ceiling(
-        &self,
-        actor: &Actor,
-        scopes: &ScopeSet,
-        role: Option<&str>,
-    ) -> Result<(), ManageError> {
-        let mut wanted = scopes.clone();
-        if let Some(role) = role {
+    /// The scopes a key being created or changed would hold: its own plus its role's.
+    /// The role must exist.
+    async fn effective_scopes_of_new(&self, record: &KeyRecord) -> Result<ScopeSet, ManageError> {
+        let mut scopes = record.scopes.clone();
+        if let Some(role) = &record.role {
             let role = self
                 .inner
                 .store
                 .get_role(role)
                 .await?
                 .ok_or_else(|| ManageError::invalid(format!("unknown role {role:?}")))?;
-            wanted.extend(&role.scopes);
+            scopes.extend(&role.scopes);
         }
-        if actor.covers(&wanted) {
-            Ok(())
-        } else {
-            Err(ManageError::Forbidden(
-                "a key cannot be given scopes its creator does not hold".into(),
-            ))
-        }
+        Ok(scopes)
     }
 
-    /// Keys of the actor's tenant (or `tenant` for the system actor), oldest first.
+    /// The scopes a stored key holds: its own plus its role's (a role missing from the
+    /// store adds none, as at verify time).
+    async fn effective_scopes(&self, record: &KeyRecord) -> Result<ScopeSet, ManageError> {
+        let mut scopes = record.scopes.clone();
+        if let Some(role) = &record.role {
+            if let Some(role) = self.inner.store.get_role(role).await? {
+                scopes.extend(&role.scopes);
+            }
+        }
+        Ok(scopes)
+    }
+
+    /// Keys the actor may see: those of its tenant and environment (any tenant given
+    /// in `tenant` for the system actor), oldest first.
     pub async fn list(
         &self,
         actor: &Actor,
@@ -291,28 +333,35 @@ impl KeyManager {
         include_revoked: bool,
         page: &PageRequest,
     ) -> Result<Page<KeyRecord>, ManageError> {
-        let tenant = match (actor.tenant(), tenant) {
-            (Some(own), _) => own.to_owned(),
-            (None, Some(t)) => t.to_owned(),
+        let mut filter = match (actor.principal(), tenant) {
+            (Some(p), _) => KeyFilter::tenant(p.tenant()).env(p.env()),
+            (None, Some(t)) => KeyFilter::tenant(t),
             (None, None) => return Err(ManageError::invalid("tenant is required")),
         };
-        let filter = KeyFilter {
-            tenant,
-            owner: owner.map(str::to_owned),
-            include_revoked,
-        };
-        Ok(self.inner.store.list(&filter, page).await?)
+        if let Some(owner) = owner {
+            filter = filter.owner(owner);
+        }
+        filter = filter.include_revoked(include_revoked);
+        let mut page = self.inner.store.list(&filter, page).await?;
+        page.items
+            .retain(|r| authorize(actor, Action::See(r)).is_ok());
+        Ok(page)
     }
 
     /// One key, if the actor may see it.
     pub async fn get(&self, actor: &Actor, id: &KeyId) -> Result<KeyRecord, ManageError> {
         match self.inner.store.get(id).await? {
-            Some(record) if actor.sees_tenant(&record.tenant) => Ok(record),
-            _ => Err(ManageError::NotFound),
+            Some(record) => {
+                authorize(actor, Action::See(&record))?;
+                Ok(record)
+            }
+            None => Err(ManageError::NotFound),
         }
     }
 
-    /// Changes a key's settings.
+    /// Changes a key's settings. A write that races another change of the same key is
+    /// re-read and re-checked, never written over it; a key revoked meanwhile stays
+    /// revoked and the update is refused.
     pub async fn update(
         &self,
         actor: &Actor,
@@ -335,54 +384,87 @@ impl KeyManager {
         id: &KeyId,
         update: KeyUpdate,
     ) -> Result<KeyRecord, ManageError> {
-        let mut record = self.get(actor, id).await?;
-        if record.revoked_at.is_some() {
-            return Err(ManageError::invalid("a revoked key cannot be changed"));
+        for _ in 0..UPDATE_ATTEMPTS {
+            let before = self.get(actor, id).await?;
+            let after = self.apply_update(&before, &update)?;
+            let before_scopes = self.effective_scopes(&before).await?;
+            let after_scopes = if update.scopes.is_some() || update.role.is_some() {
+                self.effective_scopes_of_new(&after).await?
+            } else {
+                before_scopes.clone()
+            };
+            authorize(
+                actor,
+                Action::Update {
+                    before: Subject {
+                        record: &before,
+                        scopes: &before_scopes,
+                    },
+                    after: Subject {
+                        record: &after,
+                        scopes: &after_scopes,
+                    },
+                },
+            )?;
+            match self.inner.store.update(&after).await {
+                Ok(()) => {
+                    let mut stored = after;
+                    stored.version += 1;
+                    return Ok(stored);
+                }
+                Err(StoreError::VersionConflict) => continue,
+                Err(StoreError::Revoked) => return Err(revoked_cannot_change()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::VersionConflict.into())
+    }
+
+    /// `before` with `update` applied and validated (no I/O).
+    fn apply_update(&self, before: &KeyRecord, update: &KeyUpdate) -> Result<KeyRecord, ManageError> {
+        if before.revoked_at.is_some() {
+            return Err(revoked_cannot_change());
         }
         let now = self.inner.clock.now();
-        if let Some(name) = update.name {
-            new_key::check_name(&name)?;
-            record.name = name;
+        let mut record = before.clone();
+        if let Some(name) = &update.name {
+            new_key::check_name(name)?;
+            record.name.clone_from(name);
         }
-        if let Some(description) = update.description {
+        if let Some(description) = &update.description {
             new_key::check_description(description.as_deref())?;
-            record.description = description;
+            record.description.clone_from(description);
         }
         if let Some(expires_at) = update.expires_at {
             new_key::check_expiry(expires_at, now)?;
             record.expires_at = expires_at;
         }
-        if let Some(ips) = update.allowed_ips {
-            record.allowed_ips = ips;
+        if let Some(ips) = &update.allowed_ips {
+            record.allowed_ips.clone_from(ips);
         }
-        if let Some(referrers) = update.allowed_referrers {
-            record.allowed_referrers = referrers;
+        if let Some(referrers) = &update.allowed_referrers {
+            record.allowed_referrers.clone_from(referrers);
         }
         new_key::check_restrictions(&record.allowed_ips, &record.allowed_referrers)?;
         if let Some(rate_limit) = update.rate_limit {
             record.rate_limit = rate_limit;
         }
-        if let Some(metadata) = update.metadata {
-            new_key::check_metadata(&metadata)?;
-            record.metadata = metadata;
+        if let Some(metadata) = &update.metadata {
+            new_key::check_metadata(metadata)?;
+            record.metadata.clone_from(metadata);
         }
-        let scopes_change = update.scopes.is_some() || update.role.is_some();
-        if let Some(scopes) = update.scopes {
-            record.scopes = scopes;
+        if let Some(scopes) = &update.scopes {
+            record.scopes.clone_from(scopes);
         }
-        if let Some(role) = update.role {
-            record.role = role;
+        if let Some(role) = &update.role {
+            record.role.clone_from(role);
         }
-        if scopes_change {
-            self.check_ceiling(actor, &record.scopes, record.role.as_deref())
-                .await?;
-        }
-        self.inner.store.update(&record).await?;
         Ok(record)
     }
 
     /// Issues a replacement key now; the old one keeps working for `grace` (default:
-    /// the manager's, 24 h), then is refused. The new key copies every setting.
+    /// the manager's, 24 h), then is refused. The new key copies every setting. A key
+    /// has at most one successor: a second (or concurrent) rotation is refused.
     pub async fn rotate(
         &self,
         actor: &Actor,
@@ -413,13 +495,21 @@ impl KeyManager {
                 "grace period must be between 0 and 30 days",
             ));
         }
-        let mut old = self.get(actor, id).await?;
+        let old = self.get(actor, id).await?;
         let now = self.inner.clock.now();
         if !old.status_at(now).is_usable() || old.rotation.is_some() {
             return Err(ManageError::invalid(
                 "only an active, not yet rotated key can be rotated",
             ));
         }
+        let scopes = self.effective_scopes(&old).await?;
+        authorize(
+            actor,
+            Action::Rotate(Subject {
+                record: &old,
+                scopes: &scopes,
+            }),
+        )?;
         let prefix = if old.prefix.is_empty() {
             self.inner.prefix.clone()
         } else {
@@ -453,16 +543,19 @@ impl KeyManager {
             .principal()
             .map(|p| p.key_id().clone())
             .or_else(|| old.created_by.clone());
-        self.inner.store.insert(&new).await?;
-        old.rotation = Some(Rotation {
-            replaced_by: new.id.clone(),
-            grace_until: now + grace,
-        });
-        self.inner.store.update(&old).await?;
-        Ok(CreatedKey { key, record: new })
+        match self.inner.store.rotate(&old, now + grace, &new).await {
+            Ok(()) => Ok(CreatedKey { key, record: new }),
+            Err(StoreError::Revoked) => Err(ManageError::invalid(
+                "only an active, not yet rotated key can be rotated",
+            )),
+            Err(StoreError::VersionConflict) => Err(ManageError::Store(StoreError::Conflict(
+                "the key changed or was rotated meanwhile: read it again".into(),
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    /// Revokes a key now and for good.
+    /// Revokes a key now and for good (revoking a revoked key changes nothing).
     pub async fn revoke(&self, actor: &Actor, id: &KeyId) -> Result<KeyRecord, ManageError> {
         let result = self.revoke_inner(actor, id).await;
         self.audit_result(
@@ -475,28 +568,79 @@ impl KeyManager {
     }
 
     async fn revoke_inner(&self, actor: &Actor, id: &KeyId) -> Result<KeyRecord, ManageError> {
-        let mut record = self.get(actor, id).await?;
-        if record.revoked_at.is_none() {
-            record.revoked_at = Some(self.inner.clock.now());
-            self.inner.store.update(&record).await?;
+        let record = self.get(actor, id).await?;
+        let scopes = self.effective_scopes(&record).await?;
+        authorize(
+            actor,
+            Action::Revoke(Subject {
+                record: &record,
+                scopes: &scopes,
+            }),
+        )?;
+        if record.revoked_at.is_some() {
+            return Ok(record);
         }
-        Ok(record)
+        Ok(self.inner.store.revoke(id, self.inner.clock.now()).await?)
     }
 
-    /// Revokes every personal key of `owner` (in the actor's tenant, or `tenant` for the
-    /// system actor). Returns the revoked ids.
+    /// Deactivates `owner` of the actor's tenant (or `tenant` for the system actor): a
+    /// persistent state, so the owner's personal keys are refused at verify time (in
+    /// every environment, including keys issued in a race with this call) and no new
+    /// personal key can be issued for the owner until [`KeyManager::reactivate_owner`].
+    /// Its personal keys are also revoked. Returns the revoked ids.
     pub async fn deactivate_owner(
         &self,
         actor: &Actor,
         tenant: Option<&str>,
         owner: &str,
     ) -> Result<Vec<KeyId>, ManageError> {
+        let result = self.deactivate_owner_inner(actor, tenant, owner).await;
+        let outcome = if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let mut event = self.event(actor, "owner.deactivate", outcome);
+        if let Some(tenant) = actor.tenant().or(tenant) {
+            event = event.with_tenant(tenant);
+        }
+        event = match &result {
+            Ok(revoked) => event.with_reason(format!(
+                "owner {owner}: {} personal keys revoked",
+                revoked.len()
+            )),
+            Err(e) => event.with_reason(format!("owner {owner}: {e}")),
+        };
+        self.append(event).await;
+        result
+    }
+
+    async fn deactivate_owner_inner(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+        owner: &str,
+    ) -> Result<Vec<KeyId>, ManageError> {
+        let tenant = self.owner_tenant(actor, tenant, owner)?;
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .deactivate_owner(&tenant, owner, now)
+            .await?;
+        // Every environment: deactivation is about the person, not the environment.
         let mut revoked = Vec::new();
         let mut page = PageRequest::first(500);
+        let filter = KeyFilter::tenant(tenant.clone()).owner(owner);
         loop {
-            let batch = self.list(actor, tenant, Some(owner), false, &page).await?;
+            let batch = self.inner.store.list(&filter, &page).await?;
             for record in batch.items.iter().filter(|r| r.kind == KeyKind::Personal) {
-                self.revoke(actor, &record.id).await?;
+                self.inner.store.revoke(&record.id, now).await?;
+                let event = self
+                    .event(actor, "key.revoke", Outcome::Success)
+                    .with_target(record.id.clone())
+                    .with_tenant(tenant.clone())
+                    .with_reason(format!("owner {owner} deactivated"));
+                self.append(event).await;
                 revoked.push(record.id.clone());
             }
             match batch.next_cursor {
@@ -504,32 +648,72 @@ impl KeyManager {
                 None => break,
             }
         }
-        let tenant = actor.tenant().or(tenant).unwrap_or_default().to_owned();
-        let event = self
-            .event(actor, "owner.deactivate", Outcome::Success)
-            .with_tenant(tenant)
-            .with_reason(format!(
-                "owner {owner}: {} personal keys revoked",
-                revoked.len()
-            ));
-        self.append(event).await;
         Ok(revoked)
     }
 
-    /// Creates or replaces a role. An API caller may only define roles within its own
-    /// scopes.
+    /// Lifts an owner's deactivation: new personal keys may be issued again. Keys
+    /// revoked by the deactivation stay revoked.
+    pub async fn reactivate_owner(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+        owner: &str,
+    ) -> Result<(), ManageError> {
+        let result = match self.owner_tenant(actor, tenant, owner) {
+            Ok(tenant) => self
+                .inner
+                .store
+                .reactivate_owner(&tenant, owner)
+                .await
+                .map_err(ManageError::from),
+            Err(e) => Err(e),
+        };
+        let outcome = if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let mut event = self
+            .event(actor, "owner.reactivate", outcome)
+            .with_reason(format!("owner {owner}"));
+        if let Some(tenant) = actor.tenant().or(tenant) {
+            event = event.with_tenant(tenant);
+        }
+        self.append(event).await;
+        result
+    }
+
+    /// The tenant an owner operation is about, once the policy allows it.
+    fn owner_tenant(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+        owner: &str,
+    ) -> Result<String, ManageError> {
+        if owner.trim().is_empty() {
+            return Err(ManageError::invalid("owner is required"));
+        }
+        let tenant = match (actor.tenant(), tenant) {
+            (Some(own), None) => own.to_owned(),
+            (_, Some(t)) => t.to_owned(),
+            (None, None) => return Err(ManageError::invalid("tenant is required")),
+        };
+        authorize(actor, Action::ManageOwner { tenant: &tenant })?;
+        Ok(tenant)
+    }
+
+    /// Creates or replaces a role. Roles are shared by every tenant, so only the system
+    /// actor may define them.
     pub async fn put_role(&self, actor: &Actor, role: Role) -> Result<Role, ManageError> {
-        let result = if actor.covers(&role.scopes) {
-            self.inner
+        let result = match authorize(actor, Action::PutRole) {
+            Ok(()) => self
+                .inner
                 .store
                 .put_role(&role)
                 .await
                 .map(|()| role)
-                .map_err(ManageError::from)
-        } else {
-            Err(ManageError::Forbidden(
-                "a role cannot hold scopes its creator does not hold".into(),
-            ))
+                .map_err(ManageError::from),
+            Err(e) => Err(e),
         };
         let outcome = if result.is_ok() {
             Outcome::Success
@@ -550,6 +734,7 @@ impl KeyManager {
     }
 
     /// Audit events the actor may see (its tenant's; all for the system actor).
+    /// (Audit events carry no environment: a caller sees its whole tenant's.)
     pub async fn audit_log(
         &self,
         actor: &Actor,
@@ -602,6 +787,10 @@ impl KeyManager {
             tracing::error!(error = %e, action = %event.action, "keygate: could not write audit event");
         }
     }
+}
+
+fn revoked_cannot_change() -> ManageError {
+    ManageError::invalid("a revoked key cannot be changed")
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use super::{decode_cursor, encode_cursor, KeyFilter, KeyStore, Page, PageRequest
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::hash::KeyHash;
 use crate::id::KeyId;
-use crate::record::KeyRecord;
+use crate::record::{KeyKind, KeyRecord, Rotation};
 use crate::role::Role;
 
 /// A [`KeyStore`] in process memory: for tests, demos and single-process services
@@ -31,10 +31,50 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    keys: HashMap<KeyId, KeyRecord>,
+    keys: HashMap<KeyId, Arc<KeyRecord>>,
     by_hash: HashMap<KeyHash, KeyId>,
     roles: BTreeMap<String, Role>,
+    /// Deactivated owners: `(tenant, owner)` -> when.
+    owners: HashMap<(String, String), DateTime<Utc>>,
     audit: Vec<AuditEvent>,
+}
+
+impl State {
+    /// When the owner of `record` was deactivated, for a personal key.
+    fn owner_deactivated_at(&self, record: &KeyRecord) -> Option<DateTime<Utc>> {
+        match (&record.kind, &record.owner) {
+            (KeyKind::Personal, Some(owner)) => self
+                .owners
+                .get(&(record.tenant.clone(), owner.clone()))
+                .copied(),
+            _ => None,
+        }
+    }
+
+    /// The stored record of `id`, to change in place (copied if shared).
+    fn key_mut(&mut self, id: &KeyId) -> Result<&mut KeyRecord, StoreError> {
+        self.keys
+            .get_mut(id)
+            .map(Arc::make_mut)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Refreshes `owner_deactivated_at` on every personal key of `(tenant, owner)`.
+    fn refresh_owner(&mut self, tenant: &str, owner: &str) {
+        let at = self
+            .owners
+            .get(&(tenant.to_owned(), owner.to_owned()))
+            .copied();
+        for record in self.keys.values_mut() {
+            if record.kind == KeyKind::Personal
+                && record.tenant == tenant
+                && record.owner.as_deref() == Some(owner)
+                && record.owner_deactivated_at != at
+            {
+                Arc::make_mut(record).owner_deactivated_at = at;
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +142,7 @@ fn page_of<T: Clone>(
 
 #[async_trait]
 impl KeyStore for MemoryStore {
-    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         let state = self.read()?;
         Ok(state
             .by_hash
@@ -112,7 +152,7 @@ impl KeyStore for MemoryStore {
     }
 
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(self.read()?.keys.get(id).cloned())
+        Ok(self.read()?.keys.get(id).map(|r| KeyRecord::clone(r)))
     }
 
     async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
@@ -123,17 +163,74 @@ impl KeyStore for MemoryStore {
         if state.by_hash.contains_key(&record.hash) {
             return Err(StoreError::Conflict("a key with this hash exists".into()));
         }
+        let mut stored = record.clone();
+        stored.owner_deactivated_at = state.owner_deactivated_at(&stored);
         state.by_hash.insert(record.hash, record.id.clone());
-        state.keys.insert(record.id.clone(), record.clone());
+        state.keys.insert(record.id.clone(), Arc::new(stored));
         Ok(())
     }
 
     async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
         let mut state = self.write()?;
-        let existing = state.keys.get_mut(&record.id).ok_or(StoreError::NotFound)?;
-        let mut updated = record.clone();
-        updated.hash = existing.hash;
-        *existing = updated;
+        let existing = state.key_mut(&record.id)?;
+        if existing.revoked_at.is_some() {
+            return Err(StoreError::Revoked);
+        }
+        if existing.version != record.version {
+            return Err(StoreError::VersionConflict);
+        }
+        existing.name.clone_from(&record.name);
+        existing.description.clone_from(&record.description);
+        existing.role.clone_from(&record.role);
+        existing.scopes.clone_from(&record.scopes);
+        existing.expires_at = record.expires_at;
+        existing.allowed_ips.clone_from(&record.allowed_ips);
+        existing.allowed_referrers.clone_from(&record.allowed_referrers);
+        existing.rate_limit = record.rate_limit;
+        existing.metadata.clone_from(&record.metadata);
+        existing.version = record.version + 1;
+        Ok(())
+    }
+
+    async fn revoke(&self, id: &KeyId, at: DateTime<Utc>) -> Result<KeyRecord, StoreError> {
+        let mut state = self.write()?;
+        let existing = state.key_mut(id)?;
+        if existing.revoked_at.is_none() {
+            existing.revoked_at = Some(at);
+        }
+        existing.version += 1;
+        Ok(existing.clone())
+    }
+
+    async fn rotate(
+        &self,
+        old: &KeyRecord,
+        grace_until: DateTime<Utc>,
+        new: &KeyRecord,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        {
+            let existing = state.keys.get(&old.id).ok_or(StoreError::NotFound)?;
+            if existing.revoked_at.is_some() {
+                return Err(StoreError::Revoked);
+            }
+            if existing.version != old.version || existing.rotation.is_some() {
+                return Err(StoreError::VersionConflict);
+            }
+        }
+        if state.keys.contains_key(&new.id) || state.by_hash.contains_key(&new.hash) {
+            return Err(StoreError::Conflict("a key with this id or hash exists".into()));
+        }
+        let existing = state.key_mut(&old.id)?;
+        existing.rotation = Some(Rotation {
+            replaced_by: new.id.clone(),
+            grace_until,
+        });
+        existing.version += 1;
+        let mut stored = new.clone();
+        stored.owner_deactivated_at = state.owner_deactivated_at(&stored);
+        state.by_hash.insert(new.hash, new.id.clone());
+        state.keys.insert(new.id.clone(), Arc::new(stored));
         Ok(())
     }
 
@@ -143,7 +240,12 @@ impl KeyStore for MemoryStore {
         page: &PageRequest,
     ) -> Result<Page<KeyRecord>, StoreError> {
         let state = self.read()?;
-        let items = state.keys.values().filter(|r| filter.matches(r)).collect();
+        let items = state
+            .keys
+            .values()
+            .map(|r| &**r)
+            .filter(|r| filter.matches(r))
+            .collect();
         page_of(items, page, |r| (r.created_at, r.id.to_string()))
     }
 
@@ -162,12 +264,46 @@ impl KeyStore for MemoryStore {
         Ok(self.read()?.roles.values().cloned().collect())
     }
 
+    async fn deactivate_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        state
+            .owners
+            .entry((tenant.to_owned(), owner.to_owned()))
+            .or_insert(at);
+        state.refresh_owner(tenant, owner);
+        Ok(())
+    }
+
+    async fn reactivate_owner(&self, tenant: &str, owner: &str) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        state.owners.remove(&(tenant.to_owned(), owner.to_owned()));
+        state.refresh_owner(tenant, owner);
+        Ok(())
+    }
+
+    async fn owner_deactivated_at(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .read()?
+            .owners
+            .get(&(tenant.to_owned(), owner.to_owned()))
+            .copied())
+    }
+
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         let mut state = self.write()?;
         for (id, at) in usage {
             if let Some(record) = state.keys.get_mut(id) {
                 if record.last_used_at.is_none_or(|prev| *at > prev) {
-                    record.last_used_at = Some(*at);
+                    Arc::make_mut(record).last_used_at = Some(*at);
                 }
             }
         }
@@ -187,6 +323,13 @@ impl KeyStore for MemoryStore {
         let state = self.read()?;
         let items = state.audit.iter().filter(|e| filter.matches(e)).collect();
         page_of(items, page, |e| (e.at, e.id.clone()))
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut state = self.write()?;
+        let len = state.audit.len();
+        state.audit.retain(|e| e.at >= before);
+        Ok((len - state.audit.len()) as u64)
     }
 }
 

@@ -37,6 +37,13 @@ pub enum StoreError {
     /// Stored data could not be read back (a bug or a hand-edited row).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A conditional write lost a race: the key changed (another update, a rotation or a
+    /// revocation) since the version the caller read. Nothing was written; read again.
+    #[error("the key changed since it was read")]
+    VersionConflict,
+    /// The key is revoked: its settings can no longer change, and it cannot be rotated.
+    #[error("the key is revoked")]
+    Revoked,
 }
 
 impl StoreError {
@@ -87,9 +94,12 @@ pub struct Page<T> {
 
 /// Which keys to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyFilter {
     /// Only this tenant's keys (always required: listings never cross tenants).
     pub tenant: String,
+    /// Only this environment's keys.
+    pub env: Option<String>,
     /// Only this owner's keys.
     pub owner: Option<String>,
     /// Include revoked keys.
@@ -101,14 +111,37 @@ impl KeyFilter {
     pub fn tenant(tenant: impl Into<String>) -> Self {
         Self {
             tenant: tenant.into(),
+            env: None,
             owner: None,
             include_revoked: false,
         }
     }
 
+    /// Only keys of `env`.
+    #[must_use]
+    pub fn env(mut self, env: impl Into<String>) -> Self {
+        self.env = Some(env.into());
+        self
+    }
+
+    /// Only keys of `owner`.
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Revoked keys too.
+    #[must_use]
+    pub fn include_revoked(mut self, include: bool) -> Self {
+        self.include_revoked = include;
+        self
+    }
+
     /// Whether `record` passes the filter.
     pub fn matches(&self, record: &KeyRecord) -> bool {
         record.tenant == self.tenant
+            && self.env.as_ref().is_none_or(|e| record.env == *e)
             && self
                 .owner
                 .as_ref()
@@ -117,31 +150,76 @@ impl KeyFilter {
     }
 }
 
-/// Storage for keys, roles, usage and audit events.
+/// Storage for keys, roles, owners, usage and audit events.
 ///
 /// Every implementation must pass the conformance suite in
 /// `keygate::testing::conformance` (feature `testing`). Timestamps must round-trip
 /// with at least microsecond precision; listings are ordered by `(created_at, id)`.
+///
+/// # The write invariants
+/// Management correctness rests on the store, not on its callers being careful:
+/// - **Versions.** Every key has a [`KeyRecord::version`]. [`update`](KeyStore::update)
+///   writes only if the stored version is still the one the caller read, and bumps it;
+///   [`revoke`](KeyStore::revoke) and [`rotate`](KeyStore::rotate) bump it too. A write
+///   that lost a race fails with [`StoreError::VersionConflict`] instead of overwriting.
+/// - **Revocation is monotonic.** Only [`revoke`](KeyStore::revoke) sets `revoked_at`,
+///   the first time wins, and no write path clears it.
+/// - **At most one successor.** [`rotate`](KeyStore::rotate) marks the old key and
+///   inserts the new one in one atomic step, only if the old key is neither revoked nor
+///   already rotated.
+/// - **Owner deactivation is a state**, read with every key: a personal key's
+///   [`KeyRecord::owner_deactivated_at`] is filled in from it on every read.
 ///
 /// ```
 /// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// let hash = KeyHasher::Sha256.hash("sk_live_x");
-/// store.insert(&KeyRecord::new(hash, "hint", "sk", "live", "ci", "acme")).await?;
+/// let record = KeyRecord::new(hash, "hint", "sk", "live", "ci", "acme");
+/// store.insert(&record).await?;
 /// assert!(store.find_by_hash(&hash).await?.is_some());
+///
+/// let revoked = store.revoke(&record.id, chrono::Utc::now()).await?;
+/// assert!(revoked.revoked_at.is_some());
+/// // An update made from the record read before the revoke loses:
+/// assert!(store.update(&record).await.is_err());
 /// # Ok::<(), keygate::StoreError>(()) }).unwrap();
 /// ```
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
-    /// The key with this hash (the hot path).
-    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError>;
+    /// The key with this hash (the hot path): a shared record, so a cache can hand out
+    /// the same one to every request.
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError>;
     /// The key with this id.
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
-    /// Adds a key; [`StoreError::Conflict`] if its id or hash exists.
+    /// Adds a key, every field as given; [`StoreError::Conflict`] if its id or hash
+    /// exists.
     async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError>;
-    /// Replaces a key by id (its hash never changes); [`StoreError::NotFound`] if absent.
+    /// Writes a key's settings (name, description, role, scopes, expiry, IP and
+    /// referrer rules, rate limit, metadata) if the stored
+    /// [`version`](KeyRecord::version) is still `record.version`; the stored version
+    /// becomes `record.version + 1`. Never writes the id, hash, prefix, environment,
+    /// tenant, owner, kind, creation, revocation, rotation or last-used fields.
+    ///
+    /// Errors: [`StoreError::NotFound`] if absent, [`StoreError::Revoked`] if revoked,
+    /// [`StoreError::VersionConflict`] if the version moved on.
     async fn update(&self, record: &KeyRecord) -> Result<(), StoreError>;
+    /// Revokes a key at `at`, unless it is revoked already (the first time stays), and
+    /// bumps its version. Returns the record as stored afterwards;
+    /// [`StoreError::NotFound`] if absent.
+    async fn revoke(&self, id: &KeyId, at: DateTime<Utc>) -> Result<KeyRecord, StoreError>;
+    /// Atomically marks `old` (at version `old.version`) as replaced by `new` until
+    /// `grace_until`, bumping its version, and inserts `new`: both or neither.
+    ///
+    /// Errors: [`StoreError::NotFound`], [`StoreError::Revoked`],
+    /// [`StoreError::VersionConflict`] if `old` changed or was already rotated, and
+    /// [`StoreError::Conflict`] if `new`'s id or hash exists.
+    async fn rotate(
+        &self,
+        old: &KeyRecord,
+        grace_until: DateTime<Utc>,
+        new: &KeyRecord,
+    ) -> Result<(), StoreError>;
     /// Keys matching `filter`, ordered by `(created_at, id)`, paged.
     async fn list(
         &self,
@@ -154,6 +232,23 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn put_role(&self, role: &Role) -> Result<(), StoreError>;
     /// Every role, by name.
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError>;
+    /// Marks `owner` of `tenant` deactivated at `at` (idempotent: the first time stays).
+    /// From then on every read of that owner's personal keys carries
+    /// [`KeyRecord::owner_deactivated_at`].
+    async fn deactivate_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Clears an owner's deactivation (keys revoked meanwhile stay revoked).
+    async fn reactivate_owner(&self, tenant: &str, owner: &str) -> Result<(), StoreError>;
+    /// When `owner` of `tenant` was deactivated, if it is.
+    async fn owner_deactivated_at(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Records last-used times in one batch; a time never moves a key's
     /// `last_used_at` backwards; unknown ids are ignored.
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError>;
@@ -165,11 +260,13 @@ pub trait KeyStore: Send + Sync + 'static {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, StoreError>;
+    /// Deletes audit events older than `before`; returns how many.
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 #[async_trait]
 impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
-    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         (**self).find_by_hash(hash).await
     }
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -180,6 +277,17 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
     }
     async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
         (**self).update(record).await
+    }
+    async fn revoke(&self, id: &KeyId, at: DateTime<Utc>) -> Result<KeyRecord, StoreError> {
+        (**self).revoke(id, at).await
+    }
+    async fn rotate(
+        &self,
+        old: &KeyRecord,
+        grace_until: DateTime<Utc>,
+        new: &KeyRecord,
+    ) -> Result<(), StoreError> {
+        (**self).rotate(old, grace_until, new).await
     }
     async fn list(
         &self,
@@ -197,6 +305,24 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
         (**self).list_roles().await
     }
+    async fn deactivate_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        (**self).deactivate_owner(tenant, owner, at).await
+    }
+    async fn reactivate_owner(&self, tenant: &str, owner: &str) -> Result<(), StoreError> {
+        (**self).reactivate_owner(tenant, owner).await
+    }
+    async fn owner_deactivated_at(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        (**self).owner_deactivated_at(tenant, owner).await
+    }
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         (**self).record_usage(usage).await
     }
@@ -209,6 +335,9 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, StoreError> {
         (**self).list_audit(filter, page).await
+    }
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        (**self).prune_audit(before).await
     }
 }
 

@@ -15,6 +15,8 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
+use futures_util::future::join_all;
+
 use crate::{
     AuditEvent, AuditFilter, KeyFilter, KeyHasher, KeyId, KeyKind, KeyRecord, KeyStore, Outcome,
     PageRequest, RateLimitSpec, Role, Rotation, ScopeSet, StoreError,
@@ -30,8 +32,16 @@ where
     insert_then_find(&make().await).await;
     unknown_hash_is_none(&make().await).await;
     duplicate_id_or_hash_conflicts(&make().await).await;
-    update_round_trips_every_field(&make().await).await;
+    update_round_trips_every_setting(&make().await).await;
     update_of_missing_key_is_not_found(&make().await).await;
+    update_is_conditional_on_the_version(&make().await).await;
+    revocation_is_monotonic(&make().await).await;
+    concurrent_updates_never_undo_a_revoke(&make().await).await;
+    rotation_is_atomic_with_one_successor(&make().await).await;
+    concurrent_rotations_make_one_successor(&make().await).await;
+    owner_deactivation_is_read_with_every_key(&make().await).await;
+    list_filters_env(&make().await).await;
+    audit_counts_and_pruning(&make().await).await;
     list_is_per_tenant_ordered_and_paged(&make().await).await;
     list_filters_owner_and_revoked(&make().await).await;
     bad_cursor_is_an_error(&make().await).await;
@@ -103,7 +113,7 @@ async fn insert_then_find(store: &impl KeyStore) {
         .await
         .unwrap_or_else(|e| panic!("insert_then_find: {e}"));
     assert_eq!(
-        found.as_ref(),
+        found.as_deref(),
         Some(&r),
         "insert_then_find: find_by_hash returns the record"
     );
@@ -153,55 +163,443 @@ async fn duplicate_id_or_hash_conflicts(store: &impl KeyStore) {
     );
 }
 
-async fn update_round_trips_every_field(store: &impl KeyStore) {
+/// `record`'s settings (what `update` writes) copied onto `onto`.
+fn with_settings_of(mut onto: KeyRecord, from: &KeyRecord) -> KeyRecord {
+    onto.name.clone_from(&from.name);
+    onto.description.clone_from(&from.description);
+    onto.role.clone_from(&from.role);
+    onto.scopes.clone_from(&from.scopes);
+    onto.expires_at = from.expires_at;
+    onto.allowed_ips.clone_from(&from.allowed_ips);
+    onto.allowed_referrers.clone_from(&from.allowed_referrers);
+    onto.rate_limit = from.rate_limit;
+    onto.metadata.clone_from(&from.metadata);
+    onto
+}
+
+async fn get_or_panic(store: &impl KeyStore, id: &KeyId, case: &str) -> KeyRecord {
+    store
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: get: {e}"))
+        .unwrap_or_else(|| panic!("{case}: the key is gone"))
+}
+
+async fn update_round_trips_every_setting(store: &impl KeyStore) {
     let plain = record("sk_live_full", "acme", 1);
     store
         .insert(&plain)
         .await
         .unwrap_or_else(|e| panic!("update_round_trips: insert: {e}"));
+    // The update carries every field; only the settings may be written.
     let mut full = full_record();
     full.id = plain.id.clone();
     full.hash = plain.hash;
+    full.version = plain.version;
     store
         .update(&full)
         .await
         .unwrap_or_else(|e| panic!("update_round_trips: update: {e}"));
-    let got = store
-        .get(&full.id)
-        .await
-        .unwrap_or_else(|e| panic!("update_round_trips: {e}"));
+    let mut expected = with_settings_of(plain.clone(), &full);
+    expected.version = plain.version + 1;
+    let got = get_or_panic(store, &full.id, "update_round_trips").await;
     assert_eq!(
-        got.as_ref(),
-        Some(&full),
-        "update_round_trips: every field survives"
+        got, expected,
+        "update_round_trips: every setting survives, and nothing else is written \
+         (revocation, rotation, last use, owner, kind stay as they were)"
     );
     let by_hash = store
         .find_by_hash(&full.hash)
         .await
         .unwrap_or_else(|e| panic!("update_round_trips: {e}"));
     assert_eq!(
-        by_hash.as_ref(),
-        Some(&full),
+        by_hash.as_deref(),
+        Some(&expected),
         "update_round_trips: find_by_hash sees the update"
     );
 
-    // A full record inserted directly round-trips too.
+    // A full record inserted directly round-trips, every field.
     let mut other = full_record();
     other.id = KeyId::generate();
     other.hash = KeyHasher::Sha256.hash("sk_live_full_2");
+    other.version = 7;
     store
         .insert(&other)
         .await
         .unwrap_or_else(|e| panic!("update_round_trips: insert full: {e}"));
-    let got = store
-        .get(&other.id)
+    let got = get_or_panic(store, &other.id, "update_round_trips").await;
+    assert_eq!(got, other, "update_round_trips: inserted full record");
+}
+
+async fn update_is_conditional_on_the_version(store: &impl KeyStore) {
+    let case = "update_conditional";
+    let r = record("sk_live_cas", "acme", 0);
+    store
+        .insert(&r)
         .await
-        .unwrap_or_else(|e| panic!("update_round_trips: {e}"));
-    assert_eq!(
-        got.as_ref(),
-        Some(&other),
-        "update_round_trips: inserted full record"
+        .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    let mut first = r.clone();
+    first.name = "first".into();
+    store
+        .update(&first)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: first update: {e}"));
+    let mut stale = r.clone();
+    stale.name = "stale".into();
+    let res = store.update(&stale).await;
+    assert!(
+        matches!(res, Err(StoreError::VersionConflict)),
+        "{case}: an update from a stale read must fail, got {res:?}"
     );
+    let got = get_or_panic(store, &r.id, case).await;
+    assert_eq!(
+        (got.name.as_str(), got.version),
+        ("first", r.version + 1),
+        "{case}: the stale update wrote nothing"
+    );
+    let mut next = got.clone();
+    next.name = "second".into();
+    store
+        .update(&next)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: update at the current version: {e}"));
+    assert_eq!(
+        get_or_panic(store, &r.id, case).await.version,
+        r.version + 2,
+        "{case}: each write bumps the version"
+    );
+}
+
+async fn revocation_is_monotonic(store: &impl KeyStore) {
+    let case = "revocation_monotonic";
+    let r = record("sk_live_rev", "acme", 0);
+    store
+        .insert(&r)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    let revoked = store
+        .revoke(&r.id, t(10))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: revoke: {e}"));
+    assert_eq!(revoked.revoked_at, Some(t(10)), "{case}: revoke returns the state");
+    assert!(revoked.version > r.version, "{case}: revoke bumps the version");
+    let again = store
+        .revoke(&r.id, t(20))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: second revoke: {e}"));
+    assert_eq!(again.revoked_at, Some(t(10)), "{case}: the first revocation stays");
+
+    // An update carrying the current version still cannot touch a revoked key, and no
+    // field of the update can clear the revocation.
+    let mut current = get_or_panic(store, &r.id, case).await;
+    current.revoked_at = None;
+    current.name = "revived".into();
+    let res = store.update(&current).await;
+    assert!(
+        matches!(res, Err(StoreError::Revoked)),
+        "{case}: update of a revoked key must fail with Revoked, got {res:?}"
+    );
+    let got = get_or_panic(store, &r.id, case).await;
+    assert_eq!(got.revoked_at, Some(t(10)), "{case}: still revoked");
+    assert_ne!(got.name, "revived", "{case}: nothing written");
+    let hit = store
+        .find_by_hash(&r.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        hit.and_then(|h| h.revoked_at),
+        Some(t(10)),
+        "{case}: find_by_hash sees the revocation"
+    );
+    let res = store.revoke(&KeyId::generate(), t(10)).await;
+    assert!(
+        matches!(res, Err(StoreError::NotFound)),
+        "{case}: revoke of an unknown key, got {res:?}"
+    );
+}
+
+async fn concurrent_updates_never_undo_a_revoke(store: &impl KeyStore) {
+    let case = "concurrent_updates_vs_revoke";
+    for round in 0..10 {
+        let r = record(&format!("sk_live_race{round}"), "acme", round);
+        store
+            .insert(&r)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+        // Writers that read the key and write it back, racing one revoke.
+        let writers = (0..4).map(|i| {
+            let id = r.id.clone();
+            async move {
+                for _ in 0..3 {
+                    let Ok(Some(mut read)) = store.get(&id).await else {
+                        return;
+                    };
+                    read.name = format!("writer {i}");
+                    match store.update(&read).await {
+                        Ok(()) | Err(StoreError::VersionConflict | StoreError::Revoked) => {}
+                        Err(e) => panic!("{case}: unexpected update error: {e}"),
+                    }
+                }
+            }
+        });
+        let revoke = async {
+            store
+                .revoke(&r.id, t(100))
+                .await
+                .unwrap_or_else(|e| panic!("{case}: revoke: {e}"));
+        };
+        let writers = join_all(writers);
+        let ((), _) = futures_util::future::join(revoke, writers).await;
+        let got = get_or_panic(store, &r.id, case).await;
+        assert_eq!(
+            got.revoked_at,
+            Some(t(100)),
+            "{case}: round {round}: the key must stay revoked"
+        );
+    }
+}
+
+async fn rotation_is_atomic_with_one_successor(store: &impl KeyStore) {
+    let case = "rotation_atomic";
+    let old = record("sk_live_old", "acme", 0);
+    store
+        .insert(&old)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    let new = record("sk_live_new", "acme", 1);
+    store
+        .rotate(&old, t(500), &new)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: rotate: {e}"));
+    let got_old = get_or_panic(store, &old.id, case).await;
+    assert_eq!(
+        got_old.rotation,
+        Some(Rotation {
+            replaced_by: new.id.clone(),
+            grace_until: t(500)
+        }),
+        "{case}: old key points at its successor"
+    );
+    assert!(got_old.version > old.version, "{case}: version bumped");
+    assert_eq!(get_or_panic(store, &new.id, case).await, new, "{case}: successor stored");
+
+    // A second rotation, from the current version, is refused: one successor only.
+    let third = record("sk_live_third", "acme", 2);
+    let res = store.rotate(&got_old, t(600), &third).await;
+    assert!(
+        matches!(res, Err(StoreError::VersionConflict)),
+        "{case}: a rotated key cannot be rotated again, got {res:?}"
+    );
+    assert_eq!(
+        store.get(&third.id).await.ok().flatten(),
+        None,
+        "{case}: the refused successor was not inserted"
+    );
+    assert!(
+        store.find_by_hash(&third.hash).await.ok().flatten().is_none(),
+        "{case}: the refused successor's hash does not verify"
+    );
+
+    // A revoked key cannot be rotated.
+    let victim = record("sk_live_victim", "acme", 3);
+    store
+        .insert(&victim)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    let revoked = store
+        .revoke(&victim.id, t(5))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: revoke: {e}"));
+    let fourth = record("sk_live_fourth", "acme", 4);
+    let res = store.rotate(&revoked, t(600), &fourth).await;
+    assert!(
+        matches!(res, Err(StoreError::Revoked)),
+        "{case}: a revoked key cannot be rotated, got {res:?}"
+    );
+    assert_eq!(store.get(&fourth.id).await.ok().flatten(), None, "{case}: nothing inserted");
+    // A stale version is refused too.
+    let fifth = record("sk_live_fifth", "acme", 5);
+    let stale = victim.clone();
+    let res = store.rotate(&stale, t(600), &fifth).await;
+    assert!(
+        matches!(res, Err(StoreError::Revoked | StoreError::VersionConflict)),
+        "{case}: a stale rotation is refused, got {res:?}"
+    );
+}
+
+async fn concurrent_rotations_make_one_successor(store: &impl KeyStore) {
+    let case = "concurrent_rotations";
+    for round in 0..5 {
+        let old = record(&format!("sk_live_rot{round}"), "acme", round);
+        store
+            .insert(&old)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+        let successors: Vec<KeyRecord> = (0..4)
+            .map(|i| record(&format!("sk_live_rot{round}_succ{i}"), "acme", 100 + i))
+            .collect();
+        let results = join_all(
+            successors
+                .iter()
+                .map(|new| async { store.rotate(&old, t(1000), new).await }),
+        )
+        .await;
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "{case}: round {round}: exactly one rotation wins: {results:?}");
+        let mut stored = 0;
+        for new in &successors {
+            if store.get(&new.id).await.ok().flatten().is_some() {
+                stored += 1;
+            }
+        }
+        assert_eq!(stored, 1, "{case}: round {round}: exactly one successor exists");
+    }
+}
+
+async fn owner_deactivation_is_read_with_every_key(store: &impl KeyStore) {
+    let case = "owner_deactivation";
+    let mut personal = record("sk_live_alice", "acme", 0);
+    personal.kind = KeyKind::Personal;
+    personal.owner = Some("alice".into());
+    let mut service = record("sk_live_alice_svc", "acme", 1);
+    service.owner = Some("alice".into());
+    let mut elsewhere = record("sk_live_alice_globex", "globex", 2);
+    elsewhere.kind = KeyKind::Personal;
+    elsewhere.owner = Some("alice".into());
+    for r in [&personal, &service, &elsewhere] {
+        store
+            .insert(r)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    }
+    assert_eq!(
+        store.owner_deactivated_at("acme", "alice").await.ok(),
+        Some(None),
+        "{case}: active at first"
+    );
+    store
+        .deactivate_owner("acme", "alice", t(50))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: deactivate: {e}"));
+    store
+        .deactivate_owner("acme", "alice", t(60))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: deactivate again: {e}"));
+    assert_eq!(
+        store.owner_deactivated_at("acme", "alice").await.ok(),
+        Some(Some(t(50))),
+        "{case}: the first deactivation stays"
+    );
+    let hit = store
+        .find_by_hash(&personal.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        hit.and_then(|r| r.owner_deactivated_at),
+        Some(t(50)),
+        "{case}: find_by_hash carries the owner's deactivation"
+    );
+    assert_eq!(
+        get_or_panic(store, &personal.id, case).await.owner_deactivated_at,
+        Some(t(50)),
+        "{case}: get carries it"
+    );
+    assert_eq!(
+        get_or_panic(store, &service.id, case).await.owner_deactivated_at,
+        None,
+        "{case}: only personal keys follow their owner"
+    );
+    assert_eq!(
+        get_or_panic(store, &elsewhere.id, case).await.owner_deactivated_at,
+        None,
+        "{case}: owners are per tenant"
+    );
+    // A personal key inserted afterwards (a race with deactivation) carries it too.
+    let mut late = record("sk_live_alice_late", "acme", 3);
+    late.kind = KeyKind::Personal;
+    late.owner = Some("alice".into());
+    store
+        .insert(&late)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: insert late: {e}"));
+    let hit = store
+        .find_by_hash(&late.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        hit.and_then(|r| r.owner_deactivated_at),
+        Some(t(50)),
+        "{case}: a key inserted after deactivation is refused too"
+    );
+    store
+        .reactivate_owner("acme", "alice")
+        .await
+        .unwrap_or_else(|e| panic!("{case}: reactivate: {e}"));
+    assert_eq!(
+        store.owner_deactivated_at("acme", "alice").await.ok(),
+        Some(None),
+        "{case}: reactivated"
+    );
+    let hit = store
+        .find_by_hash(&personal.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        hit.map(|r| r.owner_deactivated_at),
+        Some(None),
+        "{case}: reactivation is read with the key"
+    );
+}
+
+async fn list_filters_env(store: &impl KeyStore) {
+    let live = record("sk_live_env", "acme", 0);
+    let mut test = record("sk_test_env", "acme", 1);
+    test.env = "test".into();
+    for r in [&live, &test] {
+        store
+            .insert(r)
+            .await
+            .unwrap_or_else(|e| panic!("list_env: insert: {e}"));
+    }
+    let got = store
+        .list(&KeyFilter::tenant("acme").env("test"), &PageRequest::first(10))
+        .await
+        .unwrap_or_else(|e| panic!("list_env: {e}"));
+    assert_eq!(
+        got.items.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&test.id],
+        "list_env: only the environment's keys"
+    );
+}
+
+async fn audit_counts_and_pruning(store: &impl KeyStore) {
+    let case = "audit_counts_pruning";
+    let old = AuditEvent::new("key.verify", Outcome::Failure)
+        .at(t(0))
+        .with_reason("unknown")
+        .with_count(1234);
+    let new = AuditEvent::new("key.create", Outcome::Success).at(t(100));
+    for e in [&old, &new] {
+        store
+            .append_audit(e)
+            .await
+            .unwrap_or_else(|err| panic!("{case}: {err}"));
+    }
+    let all = store
+        .list_audit(&AuditFilter::default(), &PageRequest::first(10))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(all.items, vec![old.clone(), new.clone()], "{case}: count round-trips");
+    let pruned = store
+        .prune_audit(t(50))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: prune: {e}"));
+    assert_eq!(pruned, 1, "{case}: one event older than the cut");
+    let all = store
+        .list_audit(&AuditFilter::default(), &PageRequest::first(10))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(all.items, vec![new], "{case}: the newer event stays");
 }
 
 async fn update_of_missing_key_is_not_found(store: &impl KeyStore) {

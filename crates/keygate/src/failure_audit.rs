@@ -121,8 +121,7 @@ impl FailureAudit {
 }
 
 fn summary(key: &FailureKey, open: &Window) -> Option<AuditEvent> {
-    (open.suppressed > 0)
-        .then(|| event(key, open.tenant.as_deref(), open.last_at, open.suppressed))
+    (open.suppressed > 0).then(|| event(key, open.tenant.as_deref(), open.last_at, open.suppressed))
 }
 
 fn event(key: &FailureKey, tenant: Option<&str>, at: DateTime<Utc>, count: u32) -> AuditEvent {
@@ -165,14 +164,21 @@ mod tests {
         for i in 0..3000 {
             written.extend(audit.note(&failure("203.0.113.7", i / 100)));
         }
-        assert_eq!(written.len(), 1, "only the first is written during the window");
+        assert_eq!(
+            written.len(),
+            1,
+            "only the first is written during the window"
+        );
         assert_eq!(written[0].count, 1);
         assert!(audit.drain(at(29), false).is_empty(), "window still open");
         let summaries = audit.drain(at(60), false);
         assert_eq!(summaries.len(), 1);
         assert_eq!(summaries[0].count, 2999);
         assert_eq!(summaries[0].reason.as_deref(), Some("unknown"));
-        assert!(audit.drain(at(1000), true).is_empty(), "nothing counted twice");
+        assert!(
+            audit.drain(at(1000), true).is_empty(),
+            "nothing counted twice"
+        );
     }
 
     #[test]
@@ -200,6 +206,9 @@ mod tests {
         let summaries = audit.drain(at(0), true);
         let overflow: Vec<_> = summaries.iter().filter(|e| e.client_ip.is_none()).collect();
         assert_eq!(overflow.len(), 1);
-        assert_eq!(overflow[0].count, 46, "47 overflowed, the first written at once");
+        assert_eq!(
+            overflow[0].count, 46,
+            "47 overflowed, the first written at once"
+        );
     }
 }

@@ -65,8 +65,8 @@ pub use gate::{KeyGate, KeyGateBuilder};
 pub use hash::{KeyHash, KeyHasher};
 pub use id::KeyId;
 pub use manager::{
-    parse_ip_rule, Actor, CreatedKey, KeyManager, KeyManagerBuilder, KeyUpdate, ManageError, NewKey,
-    OWNER_ADMIN_SCOPE,
+    parse_ip_rule, Actor, CreatedKey, KeyManager, KeyManagerBuilder, KeyUpdate, ManageError,
+    NewKey, OWNER_ADMIN_SCOPE,
 };
 pub use method_policy::MethodPolicy;
 pub use principal::Principal;

@@ -273,7 +273,11 @@ mod tests {
         r.owner_deactivated_at = Some(now);
         assert_eq!(r.status_at(now), KeyStatus::OwnerDeactivated);
         r.kind = KeyKind::Service;
-        assert_eq!(r.status_at(now), KeyStatus::Expired, "only personal keys follow their owner");
+        assert_eq!(
+            r.status_at(now),
+            KeyStatus::Expired,
+            "only personal keys follow their owner"
+        );
         assert!(!KeyStatus::Revoked.is_usable());
         assert!(KeyStatus::RotationGrace.is_usable());
     }

@@ -456,9 +456,7 @@ impl Verifier {
             KeyStatus::Active | KeyStatus::RotationGrace => {}
             KeyStatus::Revoked => return Err(invalid(InvalidKeyReason::Revoked)),
             KeyStatus::Rotated => return Err(invalid(InvalidKeyReason::Rotated)),
-            KeyStatus::OwnerDeactivated => {
-                return Err(invalid(InvalidKeyReason::OwnerDeactivated))
-            }
+            KeyStatus::OwnerDeactivated => return Err(invalid(InvalidKeyReason::OwnerDeactivated)),
             KeyStatus::Expired => return Err(AuthError::ExpiredKey),
         }
         if !record.env.is_empty() && !env_accepted(&record.env) {

@@ -421,7 +421,11 @@ impl KeyManager {
     }
 
     /// `before` with `update` applied and validated (no I/O).
-    fn apply_update(&self, before: &KeyRecord, update: &KeyUpdate) -> Result<KeyRecord, ManageError> {
+    fn apply_update(
+        &self,
+        before: &KeyRecord,
+        update: &KeyUpdate,
+    ) -> Result<KeyRecord, ManageError> {
         if before.revoked_at.is_some() {
             return Err(revoked_cannot_change());
         }
@@ -793,5 +797,9 @@ fn revoked_cannot_change() -> ManageError {
     ManageError::invalid("a revoked key cannot be changed")
 }
 
+#[cfg(test)]
+mod adversarial_tests;
+#[cfg(test)]
+mod policy_proptest;
 #[cfg(test)]
 mod tests;

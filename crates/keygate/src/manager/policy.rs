@@ -69,12 +69,11 @@ pub(crate) fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), ManageE
     let Some(p) = actor.principal() else {
         return Ok(()); // the system actor
     };
-    let visible =
-        |r: &KeyRecord| -> bool { r.tenant == p.tenant() && (r.env == p.env() || r.env.is_empty()) };
-    let covers = |s: &Subject<'_>| p.scopes().covers(s.scopes);
-    let owner_admin = || {
-        Scope::parse(OWNER_ADMIN_SCOPE).is_ok_and(|s| p.scopes().grants(&s))
+    let visible = |r: &KeyRecord| -> bool {
+        r.tenant == p.tenant() && (r.env == p.env() || r.env.is_empty())
     };
+    let covers = |s: &Subject<'_>| p.scopes().covers(s.scopes);
+    let owner_admin = || Scope::parse(OWNER_ADMIN_SCOPE).is_ok_and(|s| p.scopes().grants(&s));
     match action {
         Action::See(record) => visible(record).then_some(()).ok_or(ManageError::NotFound),
         Action::Create(new) => {
@@ -233,10 +232,7 @@ fn check_not_loosened(before: &KeyRecord, after: &KeyRecord) -> Result<(), Manag
 /// every address).
 fn ips_within(before: &[IpNet], after: &[IpNet]) -> bool {
     before.is_empty()
-        || (!after.is_empty()
-            && after
-                .iter()
-                .all(|a| before.iter().any(|b| b.contains(a))))
+        || (!after.is_empty() && after.iter().all(|a| before.iter().any(|b| b.contains(a))))
 }
 
 /// Whether `after` allows no more than `before` (no limit allows everything).
@@ -272,10 +268,22 @@ mod tests {
     #[test]
     fn rate_limits_compare_by_rate_burst_and_quota() {
         let base = spec(100, 60, None, Some(1000));
-        assert!(rate_within(Some(&base), Some(&spec(50, 60, None, Some(10)))));
-        assert!(rate_within(Some(&base), Some(&spec(1, 1, Some(1), Some(1)))));
-        assert!(!rate_within(Some(&base), Some(&spec(2, 1, None, Some(1)))), "faster");
-        assert!(!rate_within(Some(&base), Some(&spec(100, 60, None, None))), "quota dropped");
+        assert!(rate_within(
+            Some(&base),
+            Some(&spec(50, 60, None, Some(10)))
+        ));
+        assert!(rate_within(
+            Some(&base),
+            Some(&spec(1, 1, Some(1), Some(1)))
+        ));
+        assert!(
+            !rate_within(Some(&base), Some(&spec(2, 1, None, Some(1)))),
+            "faster"
+        );
+        assert!(
+            !rate_within(Some(&base), Some(&spec(100, 60, None, None))),
+            "quota dropped"
+        );
         assert!(!rate_within(Some(&base), None), "limit removed");
         assert!(rate_within(None, None));
         assert!(rate_within(None, Some(&base)));
@@ -287,6 +295,9 @@ mod tests {
         assert!(ips_within(&[], &nets(&["0.0.0.0/0"])));
         assert!(ips_within(&nets(&["10.0.0.0/8"]), &nets(&["10.1.0.0/16"])));
         assert!(!ips_within(&nets(&["10.0.0.0/8"]), &nets(&["11.0.0.0/8"])));
-        assert!(!ips_within(&nets(&["10.0.0.0/8"]), &[]), "emptied = any address");
+        assert!(
+            !ips_within(&nets(&["10.0.0.0/8"]), &[]),
+            "emptied = any address"
+        );
     }
 }

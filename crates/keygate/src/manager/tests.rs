@@ -7,14 +7,14 @@ use crate::{
     AuthError, InvalidKeyReason, ManualClock, MemoryStore, Principal, Verifier, VerifyRequest,
 };
 
-struct Fixture {
-    store: Arc<MemoryStore>,
-    clock: ManualClock,
-    manager: KeyManager,
-    verifier: Verifier,
+pub(super) struct Fixture {
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) clock: ManualClock,
+    pub(super) manager: KeyManager,
+    pub(super) verifier: Verifier,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let store = Arc::new(MemoryStore::new());
     let clock = ManualClock::at_unix(1_700_000_000);
     let manager = KeyManager::builder(store.clone())
@@ -31,12 +31,12 @@ fn fixture() -> Fixture {
     }
 }
 
-fn scopes(list: &[&str]) -> ScopeSet {
+pub(super) fn scopes(list: &[&str]) -> ScopeSet {
     ScopeSet::parse(list).unwrap_or_default()
 }
 
 impl Fixture {
-    async fn create(&self, actor: &Actor, new: NewKey) -> CreatedKey {
+    pub(super) async fn create(&self, actor: &Actor, new: NewKey) -> CreatedKey {
         self.manager
             .create(actor, new)
             .await
@@ -44,14 +44,14 @@ impl Fixture {
     }
 
     /// A key acting for `tenant` with `scopes`, as the admin API would see it.
-    async fn actor(&self, tenant: &str, owner: Option<&str>, list: &[&str]) -> Actor {
+    pub(super) async fn actor(&self, tenant: &str, owner: Option<&str>, list: &[&str]) -> Actor {
         let mut new = NewKey::named("actor").tenant(tenant).scopes(scopes(list));
         new.owner = owner.map(str::to_owned);
         let created = self.create(&Actor::system(), new).await;
         Actor::key(self.principal(created.key.expose()).await)
     }
 
-    async fn principal(&self, key: &str) -> Principal {
+    pub(super) async fn principal(&self, key: &str) -> Principal {
         self.verifier
             .verify(VerifyRequest::key(key))
             .await
@@ -59,7 +59,7 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("verify: {e}"))
     }
 
-    async fn verify(&self, key: &str) -> Result<(), AuthError> {
+    pub(super) async fn verify(&self, key: &str) -> Result<(), AuthError> {
         self.verifier
             .verify(VerifyRequest::key(key))
             .await

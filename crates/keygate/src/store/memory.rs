@@ -185,7 +185,9 @@ impl KeyStore for MemoryStore {
         existing.scopes.clone_from(&record.scopes);
         existing.expires_at = record.expires_at;
         existing.allowed_ips.clone_from(&record.allowed_ips);
-        existing.allowed_referrers.clone_from(&record.allowed_referrers);
+        existing
+            .allowed_referrers
+            .clone_from(&record.allowed_referrers);
         existing.rate_limit = record.rate_limit;
         existing.metadata.clone_from(&record.metadata);
         existing.version = record.version + 1;
@@ -219,7 +221,9 @@ impl KeyStore for MemoryStore {
             }
         }
         if state.keys.contains_key(&new.id) || state.by_hash.contains_key(&new.hash) {
-            return Err(StoreError::Conflict("a key with this id or hash exists".into()));
+            return Err(StoreError::Conflict(
+                "a key with this id or hash exists".into(),
+            ));
         }
         let existing = state.key_mut(&old.id)?;
         existing.rotation = Some(Rotation {

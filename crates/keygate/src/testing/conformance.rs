@@ -281,13 +281,24 @@ async fn revocation_is_monotonic(store: &impl KeyStore) {
         .revoke(&r.id, t(10))
         .await
         .unwrap_or_else(|e| panic!("{case}: revoke: {e}"));
-    assert_eq!(revoked.revoked_at, Some(t(10)), "{case}: revoke returns the state");
-    assert!(revoked.version > r.version, "{case}: revoke bumps the version");
+    assert_eq!(
+        revoked.revoked_at,
+        Some(t(10)),
+        "{case}: revoke returns the state"
+    );
+    assert!(
+        revoked.version > r.version,
+        "{case}: revoke bumps the version"
+    );
     let again = store
         .revoke(&r.id, t(20))
         .await
         .unwrap_or_else(|e| panic!("{case}: second revoke: {e}"));
-    assert_eq!(again.revoked_at, Some(t(10)), "{case}: the first revocation stays");
+    assert_eq!(
+        again.revoked_at,
+        Some(t(10)),
+        "{case}: the first revocation stays"
+    );
 
     // An update carrying the current version still cannot touch a revoked key, and no
     // field of the update can clear the revocation.
@@ -381,7 +392,11 @@ async fn rotation_is_atomic_with_one_successor(store: &impl KeyStore) {
         "{case}: old key points at its successor"
     );
     assert!(got_old.version > old.version, "{case}: version bumped");
-    assert_eq!(get_or_panic(store, &new.id, case).await, new, "{case}: successor stored");
+    assert_eq!(
+        get_or_panic(store, &new.id, case).await,
+        new,
+        "{case}: successor stored"
+    );
 
     // A second rotation, from the current version, is refused: one successor only.
     let third = record("sk_live_third", "acme", 2);
@@ -396,7 +411,12 @@ async fn rotation_is_atomic_with_one_successor(store: &impl KeyStore) {
         "{case}: the refused successor was not inserted"
     );
     assert!(
-        store.find_by_hash(&third.hash).await.ok().flatten().is_none(),
+        store
+            .find_by_hash(&third.hash)
+            .await
+            .ok()
+            .flatten()
+            .is_none(),
         "{case}: the refused successor's hash does not verify"
     );
 
@@ -416,7 +436,11 @@ async fn rotation_is_atomic_with_one_successor(store: &impl KeyStore) {
         matches!(res, Err(StoreError::Revoked)),
         "{case}: a revoked key cannot be rotated, got {res:?}"
     );
-    assert_eq!(store.get(&fourth.id).await.ok().flatten(), None, "{case}: nothing inserted");
+    assert_eq!(
+        store.get(&fourth.id).await.ok().flatten(),
+        None,
+        "{case}: nothing inserted"
+    );
     // A stale version is refused too.
     let fifth = record("sk_live_fifth", "acme", 5);
     let stale = victim.clone();
@@ -445,14 +469,20 @@ async fn concurrent_rotations_make_one_successor(store: &impl KeyStore) {
         )
         .await;
         let won = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!(won, 1, "{case}: round {round}: exactly one rotation wins: {results:?}");
+        assert_eq!(
+            won, 1,
+            "{case}: round {round}: exactly one rotation wins: {results:?}"
+        );
         let mut stored = 0;
         for new in &successors {
             if store.get(&new.id).await.ok().flatten().is_some() {
                 stored += 1;
             }
         }
-        assert_eq!(stored, 1, "{case}: round {round}: exactly one successor exists");
+        assert_eq!(
+            stored, 1,
+            "{case}: round {round}: exactly one successor exists"
+        );
     }
 }
 
@@ -500,17 +530,23 @@ async fn owner_deactivation_is_read_with_every_key(store: &impl KeyStore) {
         "{case}: find_by_hash carries the owner's deactivation"
     );
     assert_eq!(
-        get_or_panic(store, &personal.id, case).await.owner_deactivated_at,
+        get_or_panic(store, &personal.id, case)
+            .await
+            .owner_deactivated_at,
         Some(t(50)),
         "{case}: get carries it"
     );
     assert_eq!(
-        get_or_panic(store, &service.id, case).await.owner_deactivated_at,
+        get_or_panic(store, &service.id, case)
+            .await
+            .owner_deactivated_at,
         None,
         "{case}: only personal keys follow their owner"
     );
     assert_eq!(
-        get_or_panic(store, &elsewhere.id, case).await.owner_deactivated_at,
+        get_or_panic(store, &elsewhere.id, case)
+            .await
+            .owner_deactivated_at,
         None,
         "{case}: owners are per tenant"
     );
@@ -562,7 +598,10 @@ async fn list_filters_env(store: &impl KeyStore) {
             .unwrap_or_else(|e| panic!("list_env: insert: {e}"));
     }
     let got = store
-        .list(&KeyFilter::tenant("acme").env("test"), &PageRequest::first(10))
+        .list(
+            &KeyFilter::tenant("acme").env("test"),
+            &PageRequest::first(10),
+        )
         .await
         .unwrap_or_else(|e| panic!("list_env: {e}"));
     assert_eq!(
@@ -589,7 +628,11 @@ async fn audit_counts_and_pruning(store: &impl KeyStore) {
         .list_audit(&AuditFilter::default(), &PageRequest::first(10))
         .await
         .unwrap_or_else(|e| panic!("{case}: {e}"));
-    assert_eq!(all.items, vec![old.clone(), new.clone()], "{case}: count round-trips");
+    assert_eq!(
+        all.items,
+        vec![old.clone(), new.clone()],
+        "{case}: count round-trips"
+    );
     let pruned = store
         .prune_audit(t(50))
         .await

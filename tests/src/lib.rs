@@ -15,6 +15,7 @@
 //!   with what the handler saw (null when absent): credentials must be hidden.
 
 pub mod admin;
+pub mod adversarial;
 pub mod cases;
 mod fixture;
 pub mod process;

@@ -53,8 +53,11 @@ pub(crate) enum KeysCommand {
     Rotate(RotateArgs),
     /// Revoke a key now and for good.
     Revoke(IdArg),
-    /// Revoke every personal key of an owner.
+    /// Deactivate an owner: their personal keys are revoked and refused, and no new
+    /// personal key can be issued for them until reactivated.
     DeactivateOwner(DeactivateArgs),
+    /// Lift an owner's deactivation (revoked keys stay revoked).
+    ReactivateOwner(DeactivateArgs),
 }
 
 #[derive(Debug, Args)]

@@ -50,7 +50,8 @@ pub struct KeyView {
     pub scopes: Vec<String>,
     /// Rate limit override (null: the environment default).
     pub rate_limit: Option<RateLimitView>,
-    /// `active`, `rotation_grace`, `rotated`, `expired` or `revoked`.
+    /// `active`, `rotation_grace`, `rotated`, `expired`, `revoked` or
+    /// `owner_deactivated`.
     pub status: String,
     /// Created.
     pub created_at: DateTime<Utc>,

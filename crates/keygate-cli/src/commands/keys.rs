@@ -40,6 +40,7 @@ pub(crate) async fn run(
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::DeactivateOwner(args) => deactivate(store, out, args).await,
+        KeysCommand::ReactivateOwner(args) => reactivate(store, out, args).await,
     }
 }
 
@@ -250,5 +251,21 @@ async fn deactivate(
     out.show(&serde_json::json!({ "revoked": ids }), || {
         format!("revoked {} personal key(s) of {}", ids.len(), args.owner)
     });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reactivate(
+    store: &Store,
+    out: &Output,
+    args: DeactivateArgs,
+) -> Result<ExitCode, Failure> {
+    store
+        .manager("sk", "live")?
+        .reactivate_owner(&Actor::system(), Some(&args.tenant), &args.owner)
+        .await?;
+    out.show(
+        &serde_json::json!({ "owner": args.owner, "tenant": args.tenant, "active": true }),
+        || format!("owner {} of {} is active again", args.owner, args.tenant),
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,244 @@
+//! Issue 11's concurrency suite over HTTP against real SQLite and PostgreSQL: parallel
+//! PATCHes and rotations race one DELETE, round after round; afterwards the key is
+//! revoked in the store and refused over HTTP. Parallel rotations of one key mint
+//! exactly one successor.
+//!
+//! PostgreSQL is found through `KEYGATE_TEST_POSTGRES_URL`; without it the PostgreSQL
+//! half is skipped with a reason, except under `CI=true`, where it fails.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keygate::{Actor, KeyGate, KeyManager, KeyStore, NewKey, ScopeSet};
+use keygate_admin::Admin;
+use keygate_tower::ApiKeyLayer;
+use serde_json::Value;
+
+const ROUNDS: usize = 15;
+const WRITERS: usize = 4;
+
+struct Server {
+    base: String,
+    admin_key: String,
+    manager: KeyManager,
+    client: reqwest::Client,
+}
+
+async fn serve(store: Arc<dyn KeyStore>) -> Server {
+    let manager = KeyManager::builder(store.clone()).build();
+    let admin_key = manager
+        .create(
+            &Actor::system(),
+            NewKey::named("admin")
+                .tenant("acme")
+                .scopes(ScopeSet::parse(["*"]).unwrap_or_default()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("admin key: {e}"))
+        .key
+        .expose()
+        .to_owned();
+    let gate = KeyGate::builder(store).build();
+    let app = keygate_admin::axum::router(Admin::new(manager.clone())).layer(ApiKeyLayer::new(gate));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Server {
+        base: format!("http://{addr}"),
+        admin_key,
+        manager,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+impl Server {
+    async fn create(&self, name: &str) -> (String, String) {
+        let res = self
+            .client
+            .post(format!("{}/v1/api-keys", self.base))
+            .bearer_auth(&self.admin_key)
+            .json(&serde_json::json!({"name": name, "scopes": ["read:items"]}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        assert_eq!(res.status().as_u16(), 201);
+        let body: Value = res.json().await.unwrap_or_default();
+        (
+            body["id"].as_str().unwrap_or_default().to_owned(),
+            body["key"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    async fn status(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> u16 {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    async fn verifies(&self, key: &str) -> bool {
+        self.client
+            .get(format!("{}/v1/auth/verify", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .map(|r| r.status().as_u16() == 200)
+            .unwrap_or(false)
+    }
+}
+
+/// Each round: WRITERS tasks PATCH the key in a loop, one rotates it, one DELETEs it.
+async fn revocation_survives_concurrent_writers(server: Arc<Server>, backend: &str) {
+    for round in 0..ROUNDS {
+        let (id, key) = server.create(&format!("victim {round}")).await;
+        let mut tasks = Vec::new();
+        for w in 0..WRITERS {
+            let (server, id) = (server.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..4 {
+                    let body = serde_json::json!({"name": format!("writer {w}.{i}")});
+                    let status = server
+                        .status(reqwest::Method::PATCH, &format!("/v1/api-keys/{id}"), Some(body))
+                        .await;
+                    assert!(
+                        matches!(status, 200 | 409 | 422),
+                        "PATCH answered {status}"
+                    );
+                }
+            }));
+        }
+        {
+            let (server, id) = (server.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                let body = serde_json::json!({"gracePeriod": "1h"});
+                let status = server
+                    .status(reqwest::Method::POST, &format!("/v1/api-keys/{id}/rotate"), Some(body))
+                    .await;
+                assert!(matches!(status, 201 | 409 | 422), "rotate answered {status}");
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let deleted = server
+            .status(reqwest::Method::DELETE, &format!("/v1/api-keys/{id}"), None)
+            .await;
+        assert_eq!(deleted, 200, "{backend} round {round}: DELETE");
+        for task in tasks {
+            task.await.unwrap_or_else(|e| panic!("{backend}: {e}"));
+        }
+        let stored = server
+            .manager
+            .get(&Actor::system(), &id.parse().unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            stored.revoked_at.is_some(),
+            "{backend} round {round}: the revoke was undone by a concurrent write"
+        );
+        assert!(
+            !server.verifies(&key).await,
+            "{backend} round {round}: the revoked key is accepted over HTTP"
+        );
+    }
+}
+
+/// Parallel rotations of one key: exactly one answers 201, exactly one successor exists.
+async fn parallel_rotations_make_one_successor(server: Arc<Server>, backend: &str) {
+    for round in 0..5 {
+        let (id, _) = server.create(&format!("rotated {round}")).await;
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (server, id) = (server.clone(), id.clone());
+                tokio::spawn(async move {
+                    server
+                        .status(reqwest::Method::POST, &format!("/v1/api-keys/{id}/rotate"), None)
+                        .await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            let status = task.await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(matches!(status, 201 | 409 | 422), "{backend}: rotate answered {status}");
+            created += usize::from(status == 201);
+        }
+        assert_eq!(created, 1, "{backend} round {round}: one rotation wins");
+        let keys = server
+            .manager
+            .list(&Actor::system(), Some("acme"), None, true, &keygate::PageRequest::first(1000))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let successors = keys
+            .items
+            .iter()
+            .filter(|r| r.name == format!("rotated {round}"))
+            .count();
+        assert_eq!(successors, 2, "{backend} round {round}: the key and one successor");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_holds_revocation_and_rotation_under_concurrency() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}", dir.path().join("keygate.db").display());
+    let store = keygate_sqlx::SqliteStore::builder(&url)
+        .max_connections(8)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("sqlite: {e}"));
+    let server = Arc::new(serve(Arc::new(store)).await);
+    revocation_survives_concurrent_writers(server.clone(), "sqlite").await;
+    parallel_rotations_make_one_successor(server, "sqlite").await;
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_holds_revocation_and_rotation_under_concurrency() {
+    let Ok(url) = std::env::var("KEYGATE_TEST_POSTGRES_URL") else {
+        assert!(!in_ci(), "KEYGATE_TEST_POSTGRES_URL is required when CI=true");
+        eprintln!("skipping: KEYGATE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let schema = format!("kg_conc_{}", std::process::id());
+    let store = match keygate_sqlx::PostgresStore::builder(&url)
+        .schema(schema.clone())
+        .max_connections(8)
+        .connect()
+        .await
+    {
+        Ok(store) => store,
+        Err(e) if !in_ci() => {
+            eprintln!("skipping: PostgreSQL unreachable: {e}");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL is required when CI=true: {e}"),
+    };
+    let pool = store.pool().clone();
+    let server = Arc::new(serve(Arc::new(store)).await);
+    revocation_survives_concurrent_writers(server.clone(), "postgres").await;
+    parallel_rotations_make_one_successor(server, "postgres").await;
+    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&pool)
+        .await;
+}

@@ -1,7 +1,7 @@
 //! Who made the request: what a verified key resolves to.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 
@@ -135,5 +135,45 @@ impl fmt::Debug for Principal {
             .field("role", &self.0.role)
             .field("scopes", &self.0.scopes.to_strings())
             .finish_non_exhaustive()
+    }
+}
+
+/// A shared record's [`Principal`], built on its first verification and reused by every
+/// later one (so a cache hit neither copies the record nor looks its role up again).
+/// Empty in every clone: a changed record starts without one.
+#[derive(Default)]
+pub(crate) struct PrincipalMemo(OnceLock<Principal>);
+
+impl PrincipalMemo {
+    /// The principal, if built.
+    pub(crate) fn get(&self) -> Option<&Principal> {
+        self.0.get()
+    }
+
+    /// Keeps `principal` (the first one kept wins).
+    pub(crate) fn set(&self, principal: Principal) {
+        let _ = self.0.set(principal);
+    }
+}
+
+impl Clone for PrincipalMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for PrincipalMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for PrincipalMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "resolved"
+        } else {
+            "unresolved"
+        })
     }
 }

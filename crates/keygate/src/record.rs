@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::hash::{KeyHash, KeyHasher};
 use crate::id::KeyId;
 use crate::key_format::{self, KeyFormatError, ParsedKey};
+use crate::principal::PrincipalMemo;
 use crate::rate_limit::RateLimitSpec;
 use crate::scope_set::ScopeSet;
 use crate::secret::ApiKeySecret;
@@ -127,6 +128,10 @@ pub struct KeyRecord {
     /// every read (never written with the key): such a key is refused at verify time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_deactivated_at: Option<DateTime<Utc>>,
+    /// The principal of this (shared, unchanging) record once verified; see
+    /// [`KeyRecord::clear_resolved`].
+    #[serde(skip)]
+    pub(crate) resolved: PrincipalMemo,
 }
 
 impl KeyRecord {
@@ -165,7 +170,15 @@ impl KeyRecord {
             created_by: None,
             version: 0,
             owner_deactivated_at: None,
+            resolved: PrincipalMemo::default(),
         }
+    }
+
+    /// Forgets the principal built from this record by an earlier verification. A
+    /// store that changes a record in place (rather than replacing its `Arc`) calls
+    /// this, so the next verification sees the change; clones start without one.
+    pub fn clear_resolved(&mut self) {
+        self.resolved = PrincipalMemo::default();
     }
 
     /// Mints a new key from the OS CSPRNG and its record (a service key, no scopes,

@@ -27,18 +27,33 @@ use crate::store::{KeyStore, StoreError};
 /// ```
 #[derive(Debug, Default)]
 pub struct UsageRecorder {
-    pending: Mutex<HashMap<KeyId, DateTime<Utc>>>,
+    /// Every key seen, with its latest time and whether that time is unwritten. Entries
+    /// stay after a flush, so noting a known key never allocates.
+    pending: Mutex<HashMap<KeyId, Noted>>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Noted {
+    at: DateTime<Utc>,
+    unwritten: bool,
+}
+
+/// Past this many known keys, a flush forgets the written ones.
+const KEEP_KNOWN: usize = 100_000;
+
 impl UsageRecorder {
-    /// Notes that `key` was used at `at` (keeps the latest time per key).
+    /// Notes that `key` was used at `at` (keeps the latest time per key). Allocates only
+    /// the first time a key is seen.
     pub fn note(&self, key: &KeyId, at: DateTime<Utc>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         match pending.get_mut(key) {
-            Some(t) if *t >= at => {}
-            Some(t) => *t = at,
+            Some(noted) if noted.at >= at => {}
+            Some(noted) => {
+                noted.at = at;
+                noted.unwritten = true;
+            }
             None => {
-                pending.insert(key.clone(), at);
+                pending.insert(key.clone(), Noted { at, unwritten: true });
             }
         }
     }
@@ -48,7 +63,9 @@ impl UsageRecorder {
         self.pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .values()
+            .filter(|n| n.unwritten)
+            .count()
     }
 
     /// Writes every noted time to `store` in one batch. On failure the times are kept
@@ -56,7 +73,17 @@ impl UsageRecorder {
     pub async fn flush(&self, store: &dyn KeyStore) -> Result<usize, StoreError> {
         let batch: Vec<(KeyId, DateTime<Utc>)> = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            pending.drain().collect()
+            if pending.len() > KEEP_KNOWN {
+                pending.retain(|_, n| n.unwritten);
+            }
+            pending
+                .iter_mut()
+                .filter(|(_, n)| n.unwritten)
+                .map(|(id, n)| {
+                    n.unwritten = false;
+                    (id.clone(), n.at)
+                })
+                .collect()
         };
         if batch.is_empty() {
             return Ok(0);
@@ -64,8 +91,14 @@ impl UsageRecorder {
         match store.record_usage(&batch).await {
             Ok(()) => Ok(batch.len()),
             Err(e) => {
-                for (key, at) in &batch {
-                    self.note(key, *at);
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                for (key, at) in batch {
+                    let noted = pending.entry(key).or_insert(Noted {
+                        at,
+                        unwritten: true,
+                    });
+                    noted.unwritten = true;
+                    noted.at = noted.at.max(at);
                 }
                 Err(e)
             }

@@ -434,11 +434,20 @@ impl Verifier {
             None => None,
         };
 
-        // 6. Effective scopes and the principal.
-        let scopes = self.effective_scopes(&record).await?;
+        // 6. The principal: built once per shared record (role resolved then), reused
+        //    by every later verification of the same record.
+        let principal = match record.resolved.get() {
+            Some(principal) => principal.clone(),
+            None => {
+                let scopes = self.effective_scopes(&record).await?;
+                let principal = Principal::from_record(&record, scopes);
+                record.resolved.set(principal.clone());
+                principal
+            }
+        };
         inner.usage.note(&record.id, now);
         Ok(Verification {
-            principal: Principal::from_record(&record, scopes),
+            principal,
             rate_limit,
         })
     }

@@ -53,10 +53,13 @@ impl State {
 
     /// The stored record of `id`, to change in place (copied if shared).
     fn key_mut(&mut self, id: &KeyId) -> Result<&mut KeyRecord, StoreError> {
-        self.keys
+        let record = self
+            .keys
             .get_mut(id)
             .map(Arc::make_mut)
-            .ok_or(StoreError::NotFound)
+            .ok_or(StoreError::NotFound)?;
+        record.clear_resolved();
+        Ok(record)
     }
 
     /// Refreshes `owner_deactivated_at` on every personal key of `(tenant, owner)`.
@@ -71,7 +74,9 @@ impl State {
                 && record.owner.as_deref() == Some(owner)
                 && record.owner_deactivated_at != at
             {
-                Arc::make_mut(record).owner_deactivated_at = at;
+                let record = Arc::make_mut(record);
+                record.owner_deactivated_at = at;
+                record.clear_resolved();
             }
         }
     }
@@ -258,9 +263,14 @@ impl KeyStore for MemoryStore {
     }
 
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
-        self.write()?
-            .roles
-            .insert(role.name().to_owned(), role.clone());
+        let mut state = self.write()?;
+        state.roles.insert(role.name().to_owned(), role.clone());
+        // Keys holding the role resolve it again on their next verification.
+        for record in state.keys.values_mut() {
+            if record.role.as_deref() == Some(role.name()) {
+                Arc::make_mut(record).clear_resolved();
+            }
+        }
         Ok(())
     }
 

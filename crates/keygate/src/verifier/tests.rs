@@ -658,3 +658,31 @@ async fn failed_verifications_of_well_formed_keys_are_audited() {
         .map(|p| p.items.len());
     assert_eq!(after.ok(), Some(2), "audit_failures(false) writes nothing");
 }
+
+#[tokio::test]
+async fn the_principal_is_built_once_per_record_and_rebuilt_when_it_changes() {
+    let f = fixture();
+    let (key, _) = f.key("live", |_| {}).await;
+    let first = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}")).principal;
+    let again = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}")).principal;
+    assert!(
+        std::ptr::eq(first.scopes(), again.scopes()),
+        "a second verification reuses the principal"
+    );
+    // A change written in place is seen by the next verification.
+    let hash = f.verifier.hasher().hash(&key);
+    let mut record = f
+        .store
+        .find_by_hash(&hash)
+        .await
+        .ok()
+        .flatten()
+        .map(|r| KeyRecord::clone(&r))
+        .unwrap_or_else(|| panic!("stored"));
+    drop((first, again));
+    record.scopes = ScopeSet::parse(["write:exports"]).unwrap_or_default();
+    f.store.update(&record).await.unwrap_or_else(|e| panic!("{e}"));
+    let changed = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}")).principal;
+    assert!(changed.has_scope("write:exports"));
+    assert!(!changed.has_scope("read:scans"));
+}

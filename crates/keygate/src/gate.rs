@@ -99,6 +99,28 @@ impl KeyGate {
         &self.inner.verifier
     }
 
+    /// A [`KeyManager`](crate::KeyManager) over the same store, hasher, clock, prefix and
+    /// environments as this gate: keys it makes are the keys this gate accepts.
+    ///
+    /// ```
+    /// use keygate::{Actor, KeyGate, MemoryStore, NewKey, VerifyRequest};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let gate = KeyGate::builder(MemoryStore::new()).prefix("neo_sk").envs(["prod"]).build();
+    /// let made = gate.manager().create(&Actor::system(), NewKey::named("ci").tenant("acme")).await?;
+    /// assert!(made.key.expose().starts_with("neo_sk_prod_"));
+    /// assert!(gate.verify(VerifyRequest::key(made.key.expose())).await.is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub fn manager(&self) -> crate::KeyManager {
+        crate::KeyManager::builder_for(&self.inner.verifier).build()
+    }
+
+    /// Writes everything noted (last-used times, audit counts) to the store: call once
+    /// after the server stopped. The rest of the time the verifier's own task flushes.
+    pub async fn shutdown(&self) -> Result<usize, crate::StoreError> {
+        self.inner.verifier.shutdown().await
+    }
+
     /// Where credentials are read from, in order.
     pub fn sources(&self) -> &[CredentialSource] {
         &self.inner.sources
@@ -232,6 +254,12 @@ impl<T> KeyGateBuilder<T> {
     /// client, reason and minute); see [`VerifierBuilder::audit_failures`].
     pub fn audit_failures(self, audit: bool) -> Self {
         self.map_verifier(|b| b.audit_failures(audit))
+    }
+
+    /// How often usage and audit counts are written by the verifier's own task (default
+    /// 5 s; `None`: never); see [`VerifierBuilder::flush_interval`].
+    pub fn flush_interval(self, every: Option<std::time::Duration>) -> Self {
+        self.map_verifier(|b| b.flush_interval(every))
     }
 
     /// How long audit events are kept (default 90 days; `None`: forever); see

@@ -53,7 +53,13 @@ impl UsageRecorder {
                 noted.unwritten = true;
             }
             None => {
-                pending.insert(key.clone(), Noted { at, unwritten: true });
+                pending.insert(
+                    key.clone(),
+                    Noted {
+                        at,
+                        unwritten: true,
+                    },
+                );
             }
         }
     }

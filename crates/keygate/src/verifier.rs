@@ -129,7 +129,11 @@ pub struct VerifierBuilder {
     audit_failures: bool,
     audit_window: chrono::Duration,
     audit_retention: Option<chrono::Duration>,
+    flush_every: Option<std::time::Duration>,
 }
+
+/// How often the verifier's own task writes last-used times and audit counts.
+pub(crate) const DEFAULT_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The failure throttle every verifier starts with: 60 failed verifications a minute
 /// per client IP (burst 60), then 429 before any lookup.
@@ -257,9 +261,21 @@ impl VerifierBuilder {
         self
     }
 
-    /// The verifier.
+    /// How often the verifier writes last-used times and aggregated audit counts to the
+    /// store on its own task (default every 5 s; `None`: never, call
+    /// [`Verifier::flush_usage`] yourself). The task is started by
+    /// [`build`](VerifierBuilder::build) when a tokio runtime is running (feature
+    /// `tokio`, on by default) and stops when the last clone of the verifier is dropped.
+    pub fn flush_interval(mut self, every: Option<std::time::Duration>) -> Self {
+        self.flush_every = every;
+        self
+    }
+
+    /// The verifier. Inside a tokio runtime this also starts its flush task (see
+    /// [`VerifierBuilder::flush_interval`]).
     pub fn build(self) -> Verifier {
-        Verifier {
+        let flush_every = self.flush_every;
+        let verifier = Verifier {
             inner: Arc::new(Inner {
                 store: self.store,
                 hasher: self.hasher,
@@ -271,11 +287,15 @@ impl VerifierBuilder {
                 rate_limits: self.rate_limits,
                 failure_throttle: self.failure_throttle,
                 audit_failures: self.audit_failures,
-                failure_audit: FailureAudit::new(self.audit_window, 10_000),
+                failure_audit: FailureAudit::new(self.audit_window, 1024),
                 audit_retention: self.audit_retention,
                 last_prune: std::sync::Mutex::new(None),
             }),
+        };
+        if let Some(every) = flush_every {
+            verifier.spawn_flusher(every);
         }
+        verifier
     }
 }
 
@@ -294,6 +314,7 @@ impl Verifier {
             audit_failures: true,
             audit_window: chrono::Duration::seconds(60),
             audit_retention: Some(DEFAULT_AUDIT_RETENTION),
+            flush_every: Some(DEFAULT_FLUSH_INTERVAL),
         }
     }
 
@@ -312,6 +333,16 @@ impl Verifier {
         &self.inner.hasher
     }
 
+    /// The accepted prefixes (empty: any).
+    pub fn prefixes(&self) -> &[String] {
+        &self.inner.prefixes
+    }
+
+    /// The accepted environments (empty: any).
+    pub fn envs(&self) -> &[String] {
+        &self.inner.envs
+    }
+
     /// Last-used times waiting to be written; flush them with
     /// [`Verifier::flush_usage`].
     pub fn usage(&self) -> &Arc<UsageRecorder> {
@@ -326,11 +357,38 @@ impl Verifier {
         self.flush(false).await
     }
 
-    /// [`Verifier::flush_usage`], also writing the failure counts of windows still
-    /// open: for shutdown.
-    pub async fn flush_all(&self) -> Result<usize, crate::StoreError> {
+    /// Writes everything noted (last-used times, every audit count) before the process
+    /// exits. Call it once after the server stopped; the periodic flush task handles
+    /// the rest of the time.
+    pub async fn shutdown(&self) -> Result<usize, crate::StoreError> {
         self.flush(true).await
     }
+
+    #[cfg(feature = "tokio")]
+    fn spawn_flusher(&self, every: std::time::Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::debug!(
+                "keygate: no tokio runtime at build time; call Verifier::flush_usage yourself"
+            );
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let verifier = Verifier { inner };
+                if let Err(e) = verifier.flush(false).await {
+                    tracing::warn!(error = %e, "keygate: could not flush usage and audit counts; retrying");
+                }
+            }
+        });
+    }
+
+    #[cfg(not(feature = "tokio"))]
+    fn spawn_flusher(&self, _every: std::time::Duration) {}
 
     async fn flush(&self, all: bool) -> Result<usize, crate::StoreError> {
         let inner = &*self.inner;

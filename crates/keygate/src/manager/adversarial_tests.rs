@@ -443,7 +443,7 @@ async fn a_flood_of_unknown_keys_writes_a_bounded_number_of_audit_rows() {
     );
     f.clock.advance(Duration::minutes(5));
     f.verifier
-        .flush_all()
+        .shutdown()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let events = f

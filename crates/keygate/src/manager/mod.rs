@@ -177,9 +177,31 @@ impl KeyManagerBuilder {
 impl KeyManager {
     /// Starts a builder over `store`.
     pub fn builder(store: impl KeyStore) -> KeyManagerBuilder {
+        Self::builder_shared(Arc::new(store))
+    }
+
+    /// A builder with everything the verifier knows: its store, hasher, clock, first
+    /// prefix and first environment (the default of new keys), and accepted
+    /// environments. What [`KeyGate::manager`](crate::KeyGate::manager) uses, so the
+    /// manager and the verifier cannot disagree.
+    pub fn builder_for(verifier: &crate::Verifier) -> KeyManagerBuilder {
+        let mut builder = Self::builder_shared(verifier.store().clone())
+            .hasher(verifier.hasher().clone())
+            .envs(verifier.envs().iter().cloned());
+        builder.inner.clock = verifier.clock().clone();
+        if let Some(prefix) = verifier.prefixes().first() {
+            builder = builder.prefix(prefix.clone());
+        }
+        if let Some(env) = verifier.envs().first() {
+            builder = builder.env(env.clone());
+        }
+        builder
+    }
+
+    fn builder_shared(store: Arc<dyn KeyStore>) -> KeyManagerBuilder {
         KeyManagerBuilder {
             inner: Inner {
-                store: Arc::new(store),
+                store,
                 hasher: KeyHasher::default(),
                 clock: Arc::new(SystemClock),
                 prefix: "sk".to_owned(),

@@ -663,8 +663,16 @@ async fn failed_verifications_of_well_formed_keys_are_audited() {
 async fn the_principal_is_built_once_per_record_and_rebuilt_when_it_changes() {
     let f = fixture();
     let (key, _) = f.key("live", |_| {}).await;
-    let first = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}")).principal;
-    let again = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}")).principal;
+    let first = f
+        .verify(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .principal;
+    let again = f
+        .verify(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .principal;
     assert!(
         std::ptr::eq(first.scopes(), again.scopes()),
         "a second verification reuses the principal"
@@ -681,8 +689,55 @@ async fn the_principal_is_built_once_per_record_and_rebuilt_when_it_changes() {
         .unwrap_or_else(|| panic!("stored"));
     drop((first, again));
     record.scopes = ScopeSet::parse(["write:exports"]).unwrap_or_default();
-    f.store.update(&record).await.unwrap_or_else(|e| panic!("{e}"));
-    let changed = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}")).principal;
+    f.store
+        .update(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let changed = f
+        .verify(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .principal;
     assert!(changed.has_scope("write:exports"));
     assert!(!changed.has_scope("read:scans"));
+}
+
+#[tokio::test]
+async fn the_verifier_flushes_last_use_on_its_own() {
+    let store = Arc::new(MemoryStore::new());
+    let verifier = Verifier::builder(store.clone())
+        .flush_interval(Some(std::time::Duration::from_millis(20)))
+        .build();
+    let key = crate::key_format::generate("sk", "live").unwrap_or_else(|e| panic!("{e}"));
+    let record = KeyRecord::new(
+        verifier.hasher().hash(key.expose()),
+        "h",
+        "sk",
+        "live",
+        "n",
+        "t",
+    );
+    store
+        .insert(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    verifier
+        .verify(VerifyRequest::key(key.expose()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // No flush call here: the verifier's task writes it (polled, bounded to 5 s).
+    let mut written = None;
+    for _ in 0..250 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        written = store
+            .get(&record.id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.last_used_at);
+        if written.is_some() {
+            break;
+        }
+    }
+    assert!(written.is_some(), "last use was never written");
 }

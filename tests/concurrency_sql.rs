@@ -40,7 +40,8 @@ async fn serve(store: Arc<dyn KeyStore>) -> Server {
         .expose()
         .to_owned();
     let gate = KeyGate::builder(store).build();
-    let app = keygate_admin::axum::router(Admin::new(manager.clone())).layer(ApiKeyLayer::new(gate));
+    let app =
+        keygate_admin::axum::router(Admin::new(manager.clone())).layer(ApiKeyLayer::new(gate));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));
@@ -117,12 +118,13 @@ async fn revocation_survives_concurrent_writers(server: Arc<Server>, backend: &s
                 for i in 0..4 {
                     let body = serde_json::json!({"name": format!("writer {w}.{i}")});
                     let status = server
-                        .status(reqwest::Method::PATCH, &format!("/v1/api-keys/{id}"), Some(body))
+                        .status(
+                            reqwest::Method::PATCH,
+                            &format!("/v1/api-keys/{id}"),
+                            Some(body),
+                        )
                         .await;
-                    assert!(
-                        matches!(status, 200 | 409 | 422),
-                        "PATCH answered {status}"
-                    );
+                    assert!(matches!(status, 200 | 409 | 422), "PATCH answered {status}");
                 }
             }));
         }
@@ -131,9 +133,16 @@ async fn revocation_survives_concurrent_writers(server: Arc<Server>, backend: &s
             tasks.push(tokio::spawn(async move {
                 let body = serde_json::json!({"gracePeriod": "1h"});
                 let status = server
-                    .status(reqwest::Method::POST, &format!("/v1/api-keys/{id}/rotate"), Some(body))
+                    .status(
+                        reqwest::Method::POST,
+                        &format!("/v1/api-keys/{id}/rotate"),
+                        Some(body),
+                    )
                     .await;
-                assert!(matches!(status, 201 | 409 | 422), "rotate answered {status}");
+                assert!(
+                    matches!(status, 201 | 409 | 422),
+                    "rotate answered {status}"
+                );
             }));
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -146,7 +155,10 @@ async fn revocation_survives_concurrent_writers(server: Arc<Server>, backend: &s
         }
         let stored = server
             .manager
-            .get(&Actor::system(), &id.parse().unwrap_or_else(|e| panic!("{e}")))
+            .get(
+                &Actor::system(),
+                &id.parse().unwrap_or_else(|e| panic!("{e}")),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(
@@ -169,7 +181,11 @@ async fn parallel_rotations_make_one_successor(server: Arc<Server>, backend: &st
                 let (server, id) = (server.clone(), id.clone());
                 tokio::spawn(async move {
                     server
-                        .status(reqwest::Method::POST, &format!("/v1/api-keys/{id}/rotate"), None)
+                        .status(
+                            reqwest::Method::POST,
+                            &format!("/v1/api-keys/{id}/rotate"),
+                            None,
+                        )
                         .await
                 })
             })
@@ -177,13 +193,22 @@ async fn parallel_rotations_make_one_successor(server: Arc<Server>, backend: &st
         let mut created = 0;
         for task in tasks {
             let status = task.await.unwrap_or_else(|e| panic!("{e}"));
-            assert!(matches!(status, 201 | 409 | 422), "{backend}: rotate answered {status}");
+            assert!(
+                matches!(status, 201 | 409 | 422),
+                "{backend}: rotate answered {status}"
+            );
             created += usize::from(status == 201);
         }
         assert_eq!(created, 1, "{backend} round {round}: one rotation wins");
         let keys = server
             .manager
-            .list(&Actor::system(), Some("acme"), None, true, &keygate::PageRequest::first(1000))
+            .list(
+                &Actor::system(),
+                Some("acme"),
+                None,
+                true,
+                &keygate::PageRequest::first(1000),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let successors = keys
@@ -191,7 +216,10 @@ async fn parallel_rotations_make_one_successor(server: Arc<Server>, backend: &st
             .iter()
             .filter(|r| r.name == format!("rotated {round}"))
             .count();
-        assert_eq!(successors, 2, "{backend} round {round}: the key and one successor");
+        assert_eq!(
+            successors, 2,
+            "{backend} round {round}: the key and one successor"
+        );
     }
 }
 
@@ -216,7 +244,10 @@ fn in_ci() -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_holds_revocation_and_rotation_under_concurrency() {
     let Ok(url) = std::env::var("KEYGATE_TEST_POSTGRES_URL") else {
-        assert!(!in_ci(), "KEYGATE_TEST_POSTGRES_URL is required when CI=true");
+        assert!(
+            !in_ci(),
+            "KEYGATE_TEST_POSTGRES_URL is required when CI=true"
+        );
         eprintln!("skipping: KEYGATE_TEST_POSTGRES_URL is not set");
         return;
     };

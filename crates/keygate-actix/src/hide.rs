@@ -5,7 +5,7 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::uri::PathAndQuery;
 use actix_web::http::Uri;
-use keygate::CredentialSource;
+use keygate::{CredentialSource, FoundIn, KeyGate};
 
 /// The request URI could not be rebuilt without the credential (it cannot happen for
 /// a URI that parsed); the caller then refuses the request rather than pass the key on.
@@ -16,10 +16,10 @@ pub(crate) struct HideFailed;
 /// the named header, or the query parameter (the URI is rewritten).
 pub(crate) fn hide_credentials(
     req: &mut ServiceRequest,
-    sources: &[CredentialSource],
-    found_in: &[usize],
+    gate: &KeyGate,
+    found_in: FoundIn,
 ) -> Result<(), HideFailed> {
-    for source in found_in.iter().filter_map(|&i| sources.get(i)) {
+    for source in gate.sources_in(found_in) {
         match source {
             CredentialSource::Bearer => {
                 req.headers_mut().remove(AUTHORIZATION);
@@ -34,12 +34,9 @@ pub(crate) fn hide_credentials(
 }
 
 /// Marks the credential headers sensitive, so loggers that print headers hide them.
-pub(crate) fn mark_sensitive(req: &mut ServiceRequest, sources: &[CredentialSource]) {
+pub(crate) fn mark_sensitive(req: &mut ServiceRequest, gate: &KeyGate) {
     req.headers_mut().retain(|name, value| {
-        if sources
-            .iter()
-            .any(|s| s.header_name() == Some(name.as_str()))
-        {
+        if gate.is_credential_header(name.as_str()) {
             value.set_sensitive(true);
         }
         true
@@ -77,12 +74,13 @@ mod tests {
 
     use super::*;
 
-    fn sources() -> Vec<CredentialSource> {
-        vec![
-            CredentialSource::Bearer,
-            CredentialSource::header("x-api-key"),
-            CredentialSource::query("api_key"),
-        ]
+    fn sources() -> KeyGate {
+        KeyGate::builder(keygate::MemoryStore::new())
+            .bearer()
+            .header("x-api-key")
+            .query("api_key")
+            .hide_credentials(true)
+            .build()
     }
 
     #[test]
@@ -93,7 +91,7 @@ mod tests {
             .insert_header(("x-api-key", "k"))
             .insert_header(("other", "kept"))
             .to_srv_request();
-        hide_credentials(&mut req, &sources(), &[0, 1, 2]).unwrap_or_else(|e| panic!("{e:?}"));
+        hide_credentials(&mut req, &sources(), FoundIn::default().with(0).with(1).with(2)).unwrap_or_else(|e| panic!("{e:?}"));
         assert!(req.headers().get("authorization").is_none());
         assert!(req.headers().get("x-api-key").is_none());
         assert!(req.headers().get("other").is_some());
@@ -108,7 +106,7 @@ mod tests {
             .uri("/p?api_key=k")
             .insert_header(("authorization", "Basic abc"))
             .to_srv_request();
-        hide_credentials(&mut req, &sources(), &[2]).unwrap_or_else(|e| panic!("{e:?}"));
+        hide_credentials(&mut req, &sources(), FoundIn::default().with(2)).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(
             req.headers().get("authorization").map(|v| v.as_bytes()),
             Some(&b"Basic abc"[..])

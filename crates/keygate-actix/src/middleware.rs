@@ -6,9 +6,9 @@ use std::rc::Rc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderName, HeaderValue, REFERER};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
-use keygate::{AuthError, KeyGate, RateLimitStatus, Verification, VerifyRequest};
+use keygate::{AuthError, Authenticated, KeyGate, RateLimitStatus};
 
 use crate::hide::{hide_credentials, mark_sensitive};
 use crate::parts::ActixParts;
@@ -23,15 +23,15 @@ use crate::rejection::AuthRejection;
 ///    is refused at once;
 /// 2. verifies it, with the connection's peer address as client IP and the `Referer`
 ///    header as referrer;
-/// 3. on success, removes the credential when the gate hides credentials (or marks the
-///    headers sensitive otherwise), puts the [`keygate::Principal`] and the gate's
+/// 3. on success, removes the credential when the gate hides credentials (credential
+///    headers are marked sensitive in any case), puts the [`keygate::Principal`] and the gate's
 ///    [`SharedRenderer`](keygate::SharedRenderer) into request extensions, calls the
 ///    inner service, and adds the `X-RateLimit-*` headers to its response;
 /// 4. on failure, answers with the rendered error (400/401/403/429/503), never calling
 ///    the inner service.
 ///
-/// The client IP is the TCP peer. Behind a reverse proxy that is the proxy: keys with
-/// IP restrictions then need the proxy's address, or a proxy-aware front.
+/// The client IP is a [`keygate::ClientIp`] put into the request's extensions by an
+/// earlier middleware (behind a trusted proxy), else the TCP peer.
 ///
 /// ```
 /// use actix_web::{test, web, App};
@@ -163,27 +163,25 @@ async fn authenticate<S, B>(
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
 {
-    let (verification, found_in) = match verify(&gate, &req).await {
-        Ok(verified) => verified,
+    mark_sensitive(&mut req, &gate);
+    let authenticated = match verify(&gate, &req).await {
+        Ok(authenticated) => authenticated,
         Err(error) => {
             let response = AuthRejection::new(error, gate.renderer().clone()).error_response();
             return Ok(req.into_response(response).map_into_right_body());
         }
     };
-    if gate.hides_credentials() {
-        if hide_credentials(&mut req, gate.sources(), &found_in).is_err() {
-            // Never hand the key to the inner service: refuse instead.
-            tracing::error!("keygate: could not remove the API key from the request URI");
-            let response = HttpResponse::InternalServerError().finish();
-            return Ok(req.into_response(response).map_into_right_body());
-        }
-    } else {
-        mark_sensitive(&mut req, gate.sources());
+    if hide_credentials(&mut req, &gate, authenticated.hide).is_err() {
+        // Never hand the key to the inner service: refuse instead.
+        tracing::error!("keygate: could not remove the API key from the request URI");
+        let response = HttpResponse::InternalServerError().finish();
+        return Ok(req.into_response(response).map_into_right_body());
     }
-    let Verification {
+    let Authenticated {
         principal,
         rate_limit,
-    } = verification;
+        ..
+    } = authenticated;
     {
         let mut extensions = req.extensions_mut();
         extensions.insert(principal);
@@ -199,38 +197,16 @@ where
     Ok(response.map_into_left_body())
 }
 
-/// Finds and verifies the credential; returns where it was found, for hiding.
-async fn verify(
-    gate: &KeyGate,
-    req: &ServiceRequest,
-) -> Result<(Verification, Vec<usize>), AuthError> {
-    let credential = gate.extract(&ActixParts {
-        headers: req.headers(),
-        uri: req.uri(),
-    })?;
-    let referrer = req
-        .headers()
-        .get(REFERER)
-        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
-    let verification = gate
-        .verify(VerifyRequest {
-            key: credential.key.expose(),
-            client_ip: req.peer_addr().map(|addr| addr.ip()),
-            referrer,
-        })
-        .await?;
-    Ok((verification, credential.found_in))
+/// The core's request flow: prepare (no I/O), then authenticate.
+async fn verify(gate: &KeyGate, req: &ServiceRequest) -> Result<Authenticated, AuthError> {
+    let prepared = gate.prepare(&ActixParts::of(req))?;
+    gate.authenticate(prepared).await
 }
 
 fn add_rate_limit_headers<B>(response: &mut ServiceResponse<B>, status: &RateLimitStatus) {
     let headers = response.headers_mut();
-    for (name, value) in status.headers() {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            headers.insert(name, value);
-        }
+    for (name, value) in keygate::rate_limit_headers(status) {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
     }
 }
 

@@ -1,13 +1,35 @@
 //! An actix request as keygate's framework-free [`RequestParts`].
 
+use std::net::IpAddr;
+
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::HeaderMap;
 use actix_web::http::Uri;
-use keygate::RequestParts;
+use actix_web::HttpMessage;
+use keygate::{ClientIp, RequestParts};
 
-/// A borrowed view of a request's headers and URI, for credential extraction.
+/// A borrowed view of a request's headers, URI and client IP.
 pub(crate) struct ActixParts<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) uri: &'a Uri,
+    pub(crate) client_ip: Option<IpAddr>,
+}
+
+impl<'a> ActixParts<'a> {
+    /// The parts of `req`; the client IP is a [`ClientIp`] in its extensions (set by an
+    /// earlier middleware), else the connection's peer.
+    pub(crate) fn of(req: &'a ServiceRequest) -> Self {
+        let client_ip = req
+            .extensions()
+            .get::<ClientIp>()
+            .map(|ip| ip.0)
+            .or_else(|| req.peer_addr().map(|addr| addr.ip()));
+        Self {
+            headers: req.headers(),
+            uri: req.uri(),
+            client_ip,
+        }
+    }
 }
 
 impl RequestParts for ActixParts<'_> {
@@ -19,6 +41,10 @@ impl RequestParts for ActixParts<'_> {
 
     fn query(&self) -> Option<&str> {
         self.uri.query()
+    }
+
+    fn client_ip(&self) -> Option<IpAddr> {
+        self.client_ip
     }
 }
 
@@ -47,6 +73,7 @@ mod tests {
         let parts = ActixParts {
             headers: req.headers(),
             uri: req.uri(),
+            client_ip: None,
         };
         let mut seen = Vec::new();
         parts.for_each_header("x-api-key", &mut |v| seen.push(v.to_vec()));
@@ -54,7 +81,7 @@ mod tests {
         assert_eq!(parts.query(), Some("a=1&api_key=k"));
         let found = extract_credential(&sources(), &parts).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(found.key.expose(), "k");
-        assert_eq!(found.found_in, vec![1, 2]);
+        assert_eq!(found.found_in.indexes().collect::<Vec<_>>(), vec![1, 2]);
     }
 
     #[test]
@@ -67,6 +94,7 @@ mod tests {
         let parts = ActixParts {
             headers: req.headers(),
             uri: req.uri(),
+            client_ip: None,
         };
         assert_eq!(parts.query(), None);
         assert_eq!(

@@ -5,14 +5,14 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Either, Full};
-use keygate::{AuthError, KeyGate, RateLimitStatus, SharedRenderer, Verification};
+use keygate::{AuthError, Authenticated, KeyGate, RateLimitStatus, SharedRenderer};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::request_parts::hide_credentials;
 use crate::response::{add_rate_limit_headers, error_response, render, ResponseBody};
 
-type VerifyFuture = Pin<Box<dyn Future<Output = Result<Verification, AuthError>> + Send>>;
+type VerifyFuture = Pin<Box<dyn Future<Output = Result<Authenticated, AuthError>> + Send>>;
 
 pin_project! {
     /// The response future of [`ApiKeyService`](crate::ApiKeyService).
@@ -36,7 +36,6 @@ pin_project! {
             request: Option<Request<ReqBody>>,
             inner: S,
             gate: KeyGate,
-            found_in: Vec<usize>,
         },
         Calling {
             #[pin]
@@ -75,7 +74,6 @@ where
         request: Request<ReqBody>,
         inner: S,
         gate: KeyGate,
-        found_in: Vec<usize>,
     ) -> Self {
         Self {
             state: State::Verifying {
@@ -83,7 +81,6 @@ where
                 request: Some(request),
                 inner,
                 gate,
-                found_in,
             },
         }
     }
@@ -104,10 +101,9 @@ where
                     request,
                     inner,
                     gate,
-                    found_in,
                 } => {
-                    let verification = match ready!(verify.as_mut().poll(cx)) {
-                        Ok(verification) => verification,
+                    let authenticated = match ready!(verify.as_mut().poll(cx)) {
+                        Ok(authenticated) => authenticated,
                         Err(error) => {
                             return Poll::Ready(Ok(error_response(gate.renderer(), &error)))
                         }
@@ -115,9 +111,7 @@ where
                     let mut request = request
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    if gate.hides_credentials()
-                        && hide_credentials(&mut request, gate.sources(), found_in).is_err()
-                    {
+                    if hide_credentials(&mut request, gate, authenticated.hide).is_err() {
                         // Never hand the key to the inner service: refuse instead.
                         tracing::error!(
                             "keygate: could not remove the API key from the request URI"
@@ -126,16 +120,15 @@ where
                         *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
                         return Poll::Ready(Ok(response));
                     }
-                    request.extensions_mut().insert(verification.principal);
-                    if let Some(status) = verification.rate_limit {
-                        request.extensions_mut().insert(status);
+                    let rate_limit = authenticated.rate_limit;
+                    let extensions = request.extensions_mut();
+                    extensions.insert(authenticated.principal);
+                    if let Some(status) = rate_limit {
+                        extensions.insert(status);
                     }
-                    request.extensions_mut().insert(gate.renderer().clone());
+                    extensions.insert(gate.renderer().clone());
                     let future = inner.call(request);
-                    this.state.set(State::Calling {
-                        future,
-                        rate_limit: verification.rate_limit,
-                    });
+                    this.state.set(State::Calling { future, rate_limit });
                 }
                 StateProj::Calling { future, rate_limit } => {
                     let mut response = ready!(future.poll(cx))?;

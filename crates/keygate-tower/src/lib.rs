@@ -30,7 +30,6 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-mod client_ip;
 mod future;
 mod layer;
 mod request_parts;
@@ -41,7 +40,8 @@ mod service;
 #[cfg(feature = "axum")]
 mod extract;
 
-pub use client_ip::{client_ip, ClientIp};
+pub use keygate::ClientIp;
+pub use request_parts::client_ip;
 pub use future::ResponseFuture;
 pub use layer::ApiKeyLayer;
 pub use require_scope::{RequireScope, RequireScopeFuture, RequireScopeService};

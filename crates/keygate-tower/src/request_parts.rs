@@ -1,8 +1,10 @@
 //! `http` requests as keygate's framework-free `RequestParts`, and credential hiding.
 
+use std::net::{IpAddr, SocketAddr};
+
 use http::header::AUTHORIZATION;
 use http::{Request, Uri};
-use keygate::{CredentialSource, RequestParts};
+use keygate::{ClientIp, CredentialSource, FoundIn, KeyGate, RequestParts};
 
 /// A borrowed view of a request for credential extraction.
 pub(crate) struct HttpParts<'a, B>(pub(crate) &'a Request<B>);
@@ -17,16 +19,42 @@ impl<B> RequestParts for HttpParts<'_, B> {
     fn query(&self) -> Option<&str> {
         self.0.uri().query()
     }
+
+    fn client_ip(&self) -> Option<IpAddr> {
+        client_ip(self.0)
+    }
+}
+
+/// The client IP keygate sees for `request`: a [`ClientIp`] in its extensions; with the
+/// `axum` feature, `axum::extract::ConnectInfo<SocketAddr>` (serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`); a bare `SocketAddr`. With
+/// none, a key with IP restrictions is refused (fail closed).
+///
+/// ```
+/// let mut req = http::Request::new(());
+/// assert_eq!(keygate_tower::client_ip(&req), None);
+/// req.extensions_mut().insert(keygate_tower::ClientIp("203.0.113.7".parse().unwrap()));
+/// assert_eq!(keygate_tower::client_ip(&req), "203.0.113.7".parse().ok());
+/// ```
+pub fn client_ip<B>(request: &Request<B>) -> Option<IpAddr> {
+    let ext = request.extensions();
+    if let Some(ClientIp(ip)) = ext.get::<ClientIp>() {
+        return Some(*ip);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(addr)) =
+        ext.get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(addr.ip());
+    }
+    ext.get::<SocketAddr>().map(SocketAddr::ip)
 }
 
 /// Marks credential headers sensitive, so tracing layers (e.g. tower-http's) don't
 /// print them.
-pub(crate) fn mark_sensitive<B>(request: &mut Request<B>, sources: &[CredentialSource]) {
+pub(crate) fn mark_sensitive<B>(request: &mut Request<B>, gate: &KeyGate) {
     for (name, value) in request.headers_mut().iter_mut() {
-        if sources
-            .iter()
-            .any(|s| s.header_name() == Some(name.as_str()))
-        {
+        if gate.is_credential_header(name.as_str()) {
             value.set_sensitive(true);
         }
     }
@@ -37,13 +65,13 @@ pub(crate) fn mark_sensitive<B>(request: &mut Request<B>, sources: &[CredentialS
 #[derive(Debug)]
 pub(crate) struct HideFailed;
 
-/// Removes the credential from every place it was found.
+/// Removes the credential from every place the core says it was found.
 pub(crate) fn hide_credentials<B>(
     request: &mut Request<B>,
-    sources: &[CredentialSource],
-    found_in: &[usize],
+    gate: &KeyGate,
+    found_in: FoundIn,
 ) -> Result<(), HideFailed> {
-    for source in found_in.iter().filter_map(|&i| sources.get(i)) {
+    for source in gate.sources_in(found_in) {
         match source {
             CredentialSource::Bearer => {
                 request.headers_mut().remove(AUTHORIZATION);
@@ -76,14 +104,20 @@ fn strip_query<B>(request: &mut Request<B>, name: &str) -> Result<(), HideFailed
 mod tests {
     use super::*;
     use http::HeaderValue;
+    use keygate::MemoryStore;
+
+    fn gate(hide: bool) -> KeyGate {
+        KeyGate::builder(MemoryStore::new())
+            .bearer()
+            .header("X-Api-Key")
+            .query("api_key")
+            .hide_credentials(hide)
+            .build()
+    }
 
     #[test]
     fn hides_every_place_the_key_was_found() {
-        let sources = vec![
-            CredentialSource::Bearer,
-            CredentialSource::header("x-api-key"),
-            CredentialSource::query("api_key"),
-        ];
+        let gate = gate(true);
         let mut req = Request::builder()
             .uri("http://h/p/q?a=1&api_key=k&b=2")
             .header("authorization", "Bearer k")
@@ -91,7 +125,8 @@ mod tests {
             .header("other", "kept")
             .body(())
             .unwrap_or_default();
-        hide_credentials(&mut req, &sources, &[0, 1, 2]).unwrap_or_else(|e| panic!("{e:?}"));
+        let all = FoundIn::default().with(0).with(1).with(2);
+        hide_credentials(&mut req, &gate, all).unwrap_or_else(|e| panic!("{e:?}"));
         assert!(req.headers().get("authorization").is_none());
         assert!(req.headers().get("x-api-key").is_none());
         assert_eq!(
@@ -104,7 +139,8 @@ mod tests {
             .uri("/x?api_key=k")
             .body(())
             .unwrap_or_default();
-        hide_credentials(&mut only_key, &sources, &[2]).unwrap_or_else(|e| panic!("{e:?}"));
+        hide_credentials(&mut only_key, &gate, FoundIn::default().with(2))
+            .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(only_key.uri().to_string(), "/x");
     }
 
@@ -113,15 +149,10 @@ mod tests {
         let mut req = Request::builder()
             .header("authorization", "Bearer k")
             .header("x-api-key", "k")
+            .header("other", "x")
             .body(())
             .unwrap_or_default();
-        mark_sensitive(
-            &mut req,
-            &[
-                CredentialSource::Bearer,
-                CredentialSource::header("X-Api-Key"),
-            ],
-        );
+        mark_sensitive(&mut req, &gate(false));
         assert!(req
             .headers()
             .get("authorization")
@@ -130,5 +161,17 @@ mod tests {
             .headers()
             .get("x-api-key")
             .is_some_and(HeaderValue::is_sensitive));
+        assert!(!req.headers().get("other").is_some_and(HeaderValue::is_sensitive));
+    }
+
+    #[test]
+    fn explicit_client_ip_wins() {
+        let mut req = Request::new(());
+        assert_eq!(client_ip(&req), None);
+        req.extensions_mut()
+            .insert(SocketAddr::from(([127, 0, 0, 1], 9)));
+        assert_eq!(client_ip(&req), "127.0.0.1".parse().ok());
+        req.extensions_mut().insert(ClientIp(IpAddr::from([10, 0, 0, 1])));
+        assert_eq!(client_ip(&req), "10.0.0.1".parse().ok());
     }
 }

@@ -32,16 +32,16 @@ pub(crate) fn render(renderer: &SharedRenderer, error: &AuthError) -> Response<F
     response
 }
 
-/// Adds `X-RateLimit-*` headers to a successful response.
+/// Adds `X-RateLimit-*` headers to a successful response (static names, integer
+/// values: nothing parsed).
 pub(crate) fn add_rate_limit_headers<B>(
     response: &mut Response<B>,
     status: Option<&keygate::RateLimitStatus>,
 ) {
     if let Some(status) = status {
-        for (name, value) in status.headers() {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(name, value);
-            }
+        let headers = response.headers_mut();
+        for (name, value) in keygate::rate_limit_headers(status) {
+            headers.insert(http::HeaderName::from_static(name), HeaderValue::from(value));
         }
     }
 }

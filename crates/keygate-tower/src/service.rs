@@ -1,11 +1,9 @@
 use std::task::{Context, Poll};
 
-use http::header::REFERER;
 use http::{Request, Response};
-use keygate::{KeyGate, VerifyRequest};
+use keygate::KeyGate;
 use tower_service::Service;
 
-use crate::client_ip::client_ip;
 use crate::future::ResponseFuture;
 use crate::request_parts::{mark_sensitive, HttpParts};
 use crate::response::ResponseBody;
@@ -43,36 +41,16 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        mark_sensitive(&mut request, self.gate.sources());
-        let credential = match self.gate.extract(&HttpParts(&request)) {
-            Ok(credential) => credential,
+        mark_sensitive(&mut request, &self.gate);
+        let prepared = match self.gate.prepare(&HttpParts(&request)) {
+            Ok(prepared) => prepared,
             Err(error) => return ResponseFuture::rejected(self.gate.renderer(), &error),
         };
-        let client_ip = client_ip(&request);
-        let referrer = request
-            .headers()
-            .get(REFERER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         let gate = self.gate.clone();
-        let key = credential.key;
-        let verify = Box::pin(async move {
-            gate.verify(VerifyRequest {
-                key: key.expose(),
-                client_ip,
-                referrer: referrer.as_deref(),
-            })
-            .await
-        });
+        let verify = Box::pin(async move { gate.authenticate(prepared).await });
         // The ready service goes into the future; a fresh clone stays here.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::verifying(
-            verify,
-            request,
-            inner,
-            self.gate.clone(),
-            credential.found_in,
-        )
+        ResponseFuture::verifying(verify, request, inner, self.gate.clone())
     }
 }

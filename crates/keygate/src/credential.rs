@@ -54,6 +54,63 @@ pub trait RequestParts {
     fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8]));
     /// The raw query string, without `?`.
     fn query(&self) -> Option<&str>;
+    /// The client's IP address, for keys with IP restrictions (`None`: unknown, and
+    /// such keys are refused). Adapters give a [`ClientIp`] set by the application
+    /// first, then the connection's peer.
+    fn client_ip(&self) -> Option<std::net::IpAddr> {
+        None
+    }
+}
+
+/// The client's IP address, set by the application in the request's extensions when
+/// keygate cannot see it itself (behind a trusted proxy, from `X-Forwarded-For`, in a
+/// layer or middleware that runs before keygate's). Both adapters prefer it to the
+/// connection's peer address.
+///
+/// ```
+/// let ip = keygate::ClientIp("203.0.113.7".parse().unwrap());
+/// assert_eq!(ip.0.to_string(), "203.0.113.7");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+/// Which of the configured sources carried the credential: a small set of indexes
+/// into the gate's sources (at most 64 sources).
+///
+/// ```
+/// use keygate::FoundIn;
+/// let found = FoundIn::default().with(0).with(2);
+/// assert!(found.contains(2) && !found.contains(1));
+/// assert_eq!(found.indexes().collect::<Vec<_>>(), vec![0, 2]);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FoundIn(u64);
+
+impl FoundIn {
+    /// The set with `index` added (indexes past 63 are ignored).
+    #[must_use]
+    pub fn with(self, index: usize) -> Self {
+        if index < 64 {
+            Self(self.0 | (1 << index))
+        } else {
+            self
+        }
+    }
+
+    /// Whether `index` is in the set.
+    pub fn contains(self, index: usize) -> bool {
+        index < 64 && self.0 & (1 << index) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The indexes, in order.
+    pub fn indexes(self) -> impl Iterator<Item = usize> {
+        (0..64).filter(move |&i| self.contains(i))
+    }
 }
 
 /// The credential found in a request, and which sources carried it.
@@ -61,9 +118,9 @@ pub trait RequestParts {
 pub struct ExtractedCredential {
     /// The key.
     pub key: ApiKeySecret,
-    /// Indexes (into the configured sources) of every source that carried it: the
-    /// places to strip when credentials are hidden from the inner service.
-    pub found_in: Vec<usize>,
+    /// The configured sources that carried it: the places to strip when credentials
+    /// are hidden from the inner service.
+    pub found_in: FoundIn,
 }
 
 /// Finds exactly one credential in `parts`, looking in every source.
@@ -83,7 +140,7 @@ pub struct ExtractedCredential {
 /// let sources = [CredentialSource::Bearer, CredentialSource::query("api_key")];
 /// let found = extract_credential(&sources, &Q("page=2&api_key=sk_live_x"))?;
 /// assert_eq!(found.key.expose(), "sk_live_x");
-/// assert_eq!(found.found_in, vec![1]);
+/// assert_eq!(found.found_in.indexes().collect::<Vec<_>>(), vec![1]);
 /// # Ok::<(), keygate::AuthError>(())
 /// ```
 pub fn extract_credential(
@@ -91,7 +148,7 @@ pub fn extract_credential(
     parts: &impl RequestParts,
 ) -> Result<ExtractedCredential, AuthError> {
     let mut found: Option<String> = None;
-    let mut found_in = Vec::new();
+    let mut found_in = FoundIn::default();
     let mut error: Option<AuthError> = None;
     let malformed = || AuthError::InvalidKey(InvalidKeyReason::Malformed);
 
@@ -108,9 +165,7 @@ pub fn extract_credential(
                     None => found = Some(v.to_owned()),
                 },
             }
-            if !found_in.contains(&index) {
-                found_in.push(index);
-            }
+            found_in = found_in.with(index);
         };
         match source {
             CredentialSource::Bearer => {
@@ -228,7 +283,8 @@ mod tests {
     }
 
     fn get(req: &Req) -> Result<(String, Vec<usize>), AuthError> {
-        extract_credential(&sources(), req).map(|c| (c.key.expose().to_owned(), c.found_in))
+        extract_credential(&sources(), req)
+            .map(|c| (c.key.expose().to_owned(), c.found_in.indexes().collect::<Vec<_>>()))
     }
 
     #[test]

@@ -25,6 +25,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod audit;
+mod authenticate;
 mod base62;
 mod clock;
 mod credential;
@@ -56,8 +57,10 @@ pub mod testing;
 
 pub use audit::{AuditEvent, AuditFilter, Outcome};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use authenticate::{rate_limit_headers, Authenticated, PreparedRequest};
 pub use credential::{
-    extract_credential, strip_query_param, CredentialSource, ExtractedCredential, RequestParts,
+    extract_credential, strip_query_param, ClientIp, CredentialSource, ExtractedCredential,
+    FoundIn, RequestParts,
 };
 pub use duration::{format_duration, parse_duration};
 pub use error::{AuthError, InvalidKeyReason};

@@ -61,7 +61,7 @@ async fn a_file_is_created_migrated_and_survives_a_restart() {
         .find_by_hash(&record.hash)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(got.as_ref(), Some(&record), "the key survives a restart");
+    assert_eq!(got.as_deref(), Some(&record), "the key survives a restart");
     reopened
         .migrate()
         .await
@@ -134,14 +134,13 @@ async fn writes_appear_on_the_change_feed() {
         "the feed starts by dropping everything"
     );
 
-    let (_, mut record) = key("watched");
+    let (_, record) = key("watched");
     writer
         .insert(&record)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    record.revoked_at = Some(chrono::Utc::now());
     writer
-        .update(&record)
+        .revoke(&record.id, chrono::Utc::now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let role = Role::new("viewer", ScopeSet::parse(["read"]).unwrap_or_default())

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use keygate::{BoxError, KeyHash, KeyId};
+use keygate::{BoxError, KeyFilter, KeyHash, KeyId, KeyKind, KeyStore, PageRequest, StoreError};
 
 /// One thing a cache must forget: a key (by hash or id), a role, or everything.
 ///
@@ -32,6 +32,50 @@ pub enum Invalidation {
     Role(String),
     /// Anything may have changed (for instance, messages were missed): drop everything.
     All,
+}
+
+impl Invalidation {
+    /// What a cache must drop after `owner` of `tenant` was deactivated or reactivated:
+    /// each of the owner's personal keys, by hash (read from `store`, revoked keys
+    /// included). By hash rather than by a scan of the cache, so a lookup of one of
+    /// those keys already in flight is not trusted either.
+    ///
+    /// ```
+    /// use keygate::{KeyHasher, KeyKind, KeyRecord, KeyStore, MemoryStore};
+    /// use keygate_moka::Invalidation;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let (_, mut record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "ci", "acme")?;
+    /// record.kind = KeyKind::Personal;
+    /// record.owner = Some("alice".into());
+    /// store.insert(&record).await?;
+    /// let drop = Invalidation::owner_keys(&store, "acme", "alice").await?;
+    /// assert_eq!(drop, vec![Invalidation::Key(record.hash)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub async fn owner_keys<S: KeyStore + ?Sized>(
+        store: &S,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<Vec<Self>, StoreError> {
+        let filter = KeyFilter::tenant(tenant).owner(owner).include_revoked(true);
+        let mut page = PageRequest::first(1000);
+        let mut out = Vec::new();
+        loop {
+            let batch = store.list(&filter, &page).await?;
+            out.extend(
+                batch
+                    .items
+                    .iter()
+                    .filter(|r| r.kind == KeyKind::Personal)
+                    .map(|r| Self::Key(r.hash)),
+            );
+            match batch.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => return Ok(out),
+            }
+        }
+    }
 }
 
 /// A payload that is not an [`Invalidation`].

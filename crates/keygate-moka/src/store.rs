@@ -19,8 +19,10 @@ use crate::stats::CacheStats;
 ///
 /// - Known keys are cached for a TTL, unknown keys for a shorter one.
 /// - Concurrent misses for one key make one store call; the others wait for it.
-/// - Writes made through it (`insert`, `update`, `put_role`) drop what they change;
-///   changes made by other processes arrive through [`CachedStore::follow`].
+/// - Cached records are shared (`Arc<KeyRecord>`): a hit copies nothing.
+/// - Writes made through it (`insert`, `update`, `revoke`, `rotate`, owner
+///   deactivation, `put_role`) drop what they change, in this process, before they
+///   return; changes made by other processes arrive through [`CachedStore::follow`].
 /// - A store error is never cached. With
 ///   [`stale_if_error`](CachedStoreBuilder::stale_if_error), a known key whose entry
 ///   went stale recently is served while the store is unavailable; otherwise the
@@ -142,6 +144,23 @@ impl<S: KeyStore> CachedStore<S> {
         self.apply(&Invalidation::All).await;
     }
 
+    /// Drops the personal keys of `owner` of `tenant` (after its deactivation or
+    /// reactivation), by hash: see [`Invalidation::owner_keys`]. If the store cannot
+    /// list them, drops every key.
+    pub async fn invalidate_owner(&self, tenant: &str, owner: &str) {
+        match Invalidation::owner_keys(&*self.store, tenant, owner).await {
+            Ok(keys) => {
+                for invalidation in &keys {
+                    self.apply(invalidation).await;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "keygate: cannot list an owner's keys; dropping every cached key");
+                self.invalidate_all().await;
+            }
+        }
+    }
+
     /// Applies what `source` yields (Postgres `LISTEN`, a polled change table, a
     /// Redis channel…) in a background task for as long as this cache lives; see
     /// [`Invalidator::follow`].
@@ -175,13 +194,11 @@ impl<S: KeyStore> CachedStore<S> {
 
 #[async_trait]
 impl<S: KeyStore> KeyStore for CachedStore<S> {
-    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
-        let found = self
-            .caches
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        self.caches
             .keys
             .get(hash, self.store.find_by_hash(hash))
-            .await?;
-        Ok(found.map(|record| KeyRecord::clone(&record)))
+            .await
     }
 
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -202,6 +219,31 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
         result
     }
 
+    async fn revoke(&self, id: &KeyId, at: DateTime<Utc>) -> Result<KeyRecord, StoreError> {
+        let result = self.store.revoke(id, at).await;
+        match &result {
+            // By hash: this also distrusts a lookup of the key already in flight.
+            Ok(record) => self.invalidate(&record.hash).await,
+            // It may have committed all the same (a lost reply): drop what is cached.
+            Err(_) => self.invalidate_id(id).await,
+        }
+        result
+    }
+
+    async fn rotate(
+        &self,
+        old: &KeyRecord,
+        grace_until: DateTime<Utc>,
+        new: &KeyRecord,
+    ) -> Result<(), StoreError> {
+        let result = self.store.rotate(old, grace_until, new).await;
+        self.invalidate(&old.hash).await;
+        self.invalidate_id(&old.id).await;
+        // A negative entry may be cached for the successor's hash.
+        self.invalidate(&new.hash).await;
+        result
+    }
+
     async fn list(
         &self,
         filter: &KeyFilter,
@@ -215,7 +257,9 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
         let found = self
             .caches
             .roles
-            .get(&key, self.store.get_role(name))
+            .get(&key, async {
+                Ok(self.store.get_role(name).await?.map(Arc::new))
+            })
             .await?;
         Ok(found.map(|role| Role::clone(&role)))
     }
@@ -228,6 +272,31 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
 
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
         self.store.list_roles().await
+    }
+
+    async fn deactivate_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self.store.deactivate_owner(tenant, owner, at).await;
+        self.invalidate_owner(tenant, owner).await;
+        result
+    }
+
+    async fn reactivate_owner(&self, tenant: &str, owner: &str) -> Result<(), StoreError> {
+        let result = self.store.reactivate_owner(tenant, owner).await;
+        self.invalidate_owner(tenant, owner).await;
+        result
+    }
+
+    async fn owner_deactivated_at(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.store.owner_deactivated_at(tenant, owner).await
     }
 
     /// Passed through; cached entries keep their older `last_used_at` (it plays no part
@@ -246,5 +315,9 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, StoreError> {
         self.store.list_audit(filter, page).await
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.store.prune_audit(before).await
     }
 }

@@ -176,10 +176,11 @@ where
         }
     }
 
-    /// The cached answer for `key`, or `load`'s, shared with concurrent callers.
+    /// The cached answer for `key`, or `load`'s, shared with concurrent callers. The
+    /// value is shared, never copied: every hit hands out the same `Arc`.
     pub(crate) async fn get<F>(&self, key: &K, load: F) -> Result<Option<Arc<V>>, StoreError>
     where
-        F: Future<Output = Result<Option<V>, StoreError>>,
+        F: Future<Output = Result<Option<Arc<V>>, StoreError>>,
     {
         if let Some(slot) = self.main.get(key).await {
             match self.freshness(key, &slot).await {
@@ -197,7 +198,7 @@ where
             self.counters.load();
             match load.await {
                 Ok(value) => Ok(Slot {
-                    value: value.map(Arc::new),
+                    value,
                     loaded_at: self.clock.now(),
                     epoch,
                     seq: self.seq.fetch_add(1, Ordering::Relaxed),

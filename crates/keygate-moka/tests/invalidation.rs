@@ -38,12 +38,11 @@ async fn seeded() -> (
 
 #[tokio::test]
 async fn a_revoke_through_the_cache_applies_at_once() {
-    let (_, cache, plain, mut record) = seeded().await;
+    let (_, cache, plain, record) = seeded().await;
     let gate = KeyGate::builder(cache.clone()).build();
     assert!(gate.verify(VerifyRequest::key(&plain)).await.is_ok());
-    record.revoked_at = Some(chrono::Utc::now());
     cache
-        .update(&record)
+        .revoke(&record.id, chrono::Utc::now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let refused = gate.verify(VerifyRequest::key(&plain)).await;
@@ -81,17 +80,16 @@ async fn invalidate_by_hash_id_and_all() {
 
 #[tokio::test]
 async fn changes_behind_the_cache_arrive_through_a_source() {
-    let (store, cache, plain, mut record) = seeded().await;
+    let (store, cache, plain, record) = seeded().await;
     let gate = KeyGate::builder(cache.clone()).build();
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let follower = cache.follow(rx);
     assert!(gate.verify(VerifyRequest::key(&plain)).await.is_ok());
 
     // Another process revokes the key and announces it.
-    record.revoked_at = Some(chrono::Utc::now());
     store
         .memory
-        .update(&record)
+        .revoke(&record.id, chrono::Utc::now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
@@ -111,7 +109,7 @@ async fn changes_behind_the_cache_arrive_through_a_source() {
 async fn a_load_in_flight_during_an_invalidation_is_not_kept() {
     let gate = Arc::new(Semaphore::new(0));
     let store = CountingStore::held(Arc::clone(&gate));
-    let (_, mut record) = key();
+    let (_, record) = key();
     store
         .memory
         .insert(&record)
@@ -129,10 +127,9 @@ async fn a_load_in_flight_during_an_invalidation_is_not_kept() {
         tokio::task::yield_now().await;
     }
     // ... the key is revoked and invalidated while the answer is on its way ...
-    record.revoked_at = Some(chrono::Utc::now());
     store
         .memory
-        .update(&record)
+        .revoke(&record.id, chrono::Utc::now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     cache.invalidate(&hash).await;
@@ -155,4 +152,82 @@ async fn a_load_in_flight_during_an_invalidation_is_not_kept() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(next.and_then(|r| r.revoked_at).is_some());
     assert_eq!(store.finds(), 2);
+}
+
+#[tokio::test]
+async fn hits_share_one_record() {
+    let (_, cache, _, record) = seeded().await;
+    let first = cache.find_by_hash(&record.hash).await.ok().flatten();
+    let second = cache.find_by_hash(&record.hash).await.ok().flatten();
+    match (first, second) {
+        (Some(a), Some(b)) => assert!(Arc::ptr_eq(&a, &b), "a hit copies nothing"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_through_the_cache_applies_at_once() {
+    let (store, cache, _, record) = seeded().await;
+    let (_, successor) = key();
+    // A negative entry for the successor, and the old key cached as unrotated.
+    assert!(cache
+        .find_by_hash(&successor.hash)
+        .await
+        .ok()
+        .flatten()
+        .is_none());
+    assert!(cache
+        .find_by_hash(&record.hash)
+        .await
+        .ok()
+        .flatten()
+        .is_some());
+    let grace = chrono::Utc::now() + chrono::Duration::hours(1);
+    cache
+        .rotate(&record, grace, &successor)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let old = cache.find_by_hash(&record.hash).await.ok().flatten();
+    assert_eq!(
+        old.and_then(|r| r.rotation.clone()).map(|r| r.replaced_by),
+        Some(successor.id.clone())
+    );
+    assert!(cache
+        .find_by_hash(&successor.hash)
+        .await
+        .ok()
+        .flatten()
+        .is_some());
+    assert_eq!(store.finds(), 4, "both were read again");
+}
+
+#[tokio::test]
+async fn owner_deactivation_through_the_cache_applies_at_once() {
+    let store = CountingStore::new();
+    let (plain, mut record) = key();
+    record.kind = keygate::KeyKind::Personal;
+    record.owner = Some("alice".into());
+    store
+        .memory
+        .insert(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = CachedStore::builder(Arc::clone(&store))
+        .ttl(Duration::from_secs(3600))
+        .build();
+    let gate = KeyGate::builder(cache.clone()).build();
+    assert!(gate.verify(VerifyRequest::key(&plain)).await.is_ok());
+    cache
+        .deactivate_owner("acme", "alice", chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        gate.verify(VerifyRequest::key(&plain)).await.is_err(),
+        "refused at once"
+    );
+    cache
+        .reactivate_owner("acme", "alice")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(gate.verify(VerifyRequest::key(&plain)).await.is_ok());
 }

@@ -52,7 +52,7 @@ async fn known_keys_are_served_from_cache_until_their_ttl() {
             .find_by_hash(&record.hash)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(got.as_ref(), Some(&record));
+        assert_eq!(got.as_deref(), Some(&record));
     }
     assert_eq!(store.finds(), 1);
     let stats = cache.stats();
@@ -99,7 +99,7 @@ async fn unknown_keys_are_cached_briefly() {
         .find_by_hash(&record.hash)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(got.map(|r| r.id), Some(record.id));
+    assert_eq!(got.map(|r| r.id.clone()), Some(record.id));
 }
 
 #[tokio::test]
@@ -116,7 +116,7 @@ async fn inserting_through_the_cache_drops_a_negative_entry() {
         .find_by_hash(&record.hash)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(got.as_ref(), Some(&record));
+    assert_eq!(got.as_deref(), Some(&record));
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! `PublishingStore`: announce every write on Redis so other instances' caches drop it.
 
 use async_trait::async_trait;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use keygate::{
     AuditEvent, AuditFilter, KeyFilter, KeyHash, KeyId, KeyRecord, KeyStore, Page, PageRequest,
@@ -11,7 +13,9 @@ use keygate_moka::Invalidation;
 use crate::RedisInvalidationPublisher;
 
 /// A [`KeyStore`] that publishes an [`Invalidation`] on Redis after each successful
-/// write (key insert/update — so revoke, rotate and edits — and role changes).
+/// write: key insert, update, revoke and rotate (both keys), owner deactivation and
+/// reactivation (each of the owner's personal keys, see
+/// [`Invalidation::owner_keys`]), and role changes.
 ///
 /// Use it where keys are managed (the admin API, the CLI's `serve`), over a store that
 /// has no change feed of its own; every instance's `CachedStore` follows the channel
@@ -52,9 +56,22 @@ impl<S> PublishingStore<S> {
     }
 }
 
+impl<S: KeyStore> PublishingStore<S> {
+    /// Announces the owner's personal keys; everything if they cannot be listed.
+    async fn announce_owner(&self, tenant: &str, owner: &str) {
+        match Invalidation::owner_keys(&self.inner, tenant, owner).await {
+            Ok(keys) => self.announce(&keys).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "keygate-redis: cannot list an owner's keys; invalidating everything");
+                self.announce(&[Invalidation::All]).await;
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl<S: KeyStore> KeyStore for PublishingStore<S> {
-    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         self.inner.find_by_hash(hash).await
     }
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -71,6 +88,27 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
         self.announce(&[
             Invalidation::Key(record.hash),
             Invalidation::Id(record.id.clone()),
+        ])
+        .await;
+        Ok(())
+    }
+    async fn revoke(&self, id: &KeyId, at: DateTime<Utc>) -> Result<KeyRecord, StoreError> {
+        let record = self.inner.revoke(id, at).await?;
+        self.announce(&[Invalidation::Key(record.hash)]).await;
+        Ok(record)
+    }
+    async fn rotate(
+        &self,
+        old: &KeyRecord,
+        grace_until: DateTime<Utc>,
+        new: &KeyRecord,
+    ) -> Result<(), StoreError> {
+        self.inner.rotate(old, grace_until, new).await?;
+        self.announce(&[
+            Invalidation::Key(old.hash),
+            Invalidation::Id(old.id.clone()),
+            // A negative entry for the successor may exist elsewhere.
+            Invalidation::Key(new.hash),
         ])
         .await;
         Ok(())
@@ -94,6 +132,28 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
         self.inner.list_roles().await
     }
+    async fn deactivate_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.deactivate_owner(tenant, owner, at).await?;
+        self.announce_owner(tenant, owner).await;
+        Ok(())
+    }
+    async fn reactivate_owner(&self, tenant: &str, owner: &str) -> Result<(), StoreError> {
+        self.inner.reactivate_owner(tenant, owner).await?;
+        self.announce_owner(tenant, owner).await;
+        Ok(())
+    }
+    async fn owner_deactivated_at(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.owner_deactivated_at(tenant, owner).await
+    }
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         self.inner.record_usage(usage).await
     }
@@ -106,5 +166,8 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, StoreError> {
         self.inner.list_audit(filter, page).await
+    }
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.prune_audit(before).await
     }
 }

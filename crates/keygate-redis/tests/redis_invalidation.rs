@@ -97,10 +97,8 @@ async fn a_cached_store_following_the_channel_forgets_a_revoked_key() {
     assert!(cached.find_by_hash(&hash).await.ok().flatten().is_some());
 
     // Revoked behind the cache's back (another instance did it), then announced.
-    let mut revoked = record.clone();
-    revoked.revoked_at = Some(chrono::Utc::now());
     inner
-        .update(&revoked)
+        .revoke(&record.id, chrono::Utc::now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // Still cached as it was.
@@ -190,4 +188,70 @@ async fn a_revoke_through_one_instance_reaches_the_others_cache() {
     println!("revoke propagation through Redis pub/sub: {elapsed:?}");
     assert!(elapsed < Duration::from_millis(100), "took {elapsed:?}");
     follower.abort();
+}
+
+#[tokio::test]
+async fn a_publishing_store_passes_the_conformance_suite() {
+    let Some(client) = common::redis().await else {
+        return;
+    };
+    let channel = common::unique_prefix("conformance");
+    keygate::testing::conformance::run_all(|| {
+        let publisher = RedisInvalidationPublisher::with_channel(client.clone(), channel.clone());
+        async move { keygate_redis::PublishingStore::new(MemoryStore::new(), publisher) }
+    })
+    .await;
+}
+
+/// Every new write is announced: revoke, rotate (both keys), owner deactivation and
+/// reactivation (the owner's personal keys).
+#[tokio::test]
+async fn a_publishing_store_announces_revoke_rotate_and_owner_changes() {
+    let Some(client) = common::redis().await else {
+        return;
+    };
+    let channel = common::unique_prefix("writes");
+    let mut source = RedisInvalidationSource::with_channel(client.clone(), channel.clone());
+    assert_eq!(next(&mut source).await, vec![Invalidation::All]);
+    let store = keygate_redis::PublishingStore::new(
+        MemoryStore::new(),
+        RedisInvalidationPublisher::with_channel(client, channel),
+    );
+    let (_, mut old) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "k", "acme")
+        .unwrap_or_else(|e| panic!("{e}"));
+    old.kind = keygate::KeyKind::Personal;
+    old.owner = Some("alice".into());
+    let (_, new) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "k2", "acme")
+        .unwrap_or_else(|e| panic!("{e}"));
+    store.insert(&old).await.unwrap_or_else(|e| panic!("{e}"));
+    store
+        .rotate(&old, chrono::Utc::now(), &new)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .revoke(&new.id, chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .deactivate_owner("acme", "alice", chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .reactivate_owner("acme", "alice")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want = vec![
+        Invalidation::Key(old.hash),
+        Invalidation::Key(old.hash),
+        Invalidation::Id(old.id.clone()),
+        Invalidation::Key(new.hash),
+        Invalidation::Key(new.hash),
+        Invalidation::Key(old.hash),
+        Invalidation::Key(old.hash),
+    ];
+    let mut heard = Vec::new();
+    while heard.len() < want.len() {
+        heard.extend(next(&mut source).await);
+    }
+    assert_eq!(heard, want);
 }

@@ -1,5 +1,7 @@
 //! [`connect_any`]: picks the backend from the URL scheme.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keygate::{
@@ -87,7 +89,7 @@ impl AnyStore {
 
 #[async_trait]
 impl KeyStore for AnyStore {
-    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         each!(self, s => s.find_by_hash(hash).await)
     }
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -98,6 +100,17 @@ impl KeyStore for AnyStore {
     }
     async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
         each!(self, s => s.update(record).await)
+    }
+    async fn revoke(&self, id: &KeyId, at: DateTime<Utc>) -> Result<KeyRecord, StoreError> {
+        each!(self, s => s.revoke(id, at).await)
+    }
+    async fn rotate(
+        &self,
+        old: &KeyRecord,
+        grace_until: DateTime<Utc>,
+        new: &KeyRecord,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.rotate(old, grace_until, new).await)
     }
     async fn list(
         &self,
@@ -115,6 +128,24 @@ impl KeyStore for AnyStore {
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
         each!(self, s => s.list_roles().await)
     }
+    async fn deactivate_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.deactivate_owner(tenant, owner, at).await)
+    }
+    async fn reactivate_owner(&self, tenant: &str, owner: &str) -> Result<(), StoreError> {
+        each!(self, s => s.reactivate_owner(tenant, owner).await)
+    }
+    async fn owner_deactivated_at(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        each!(self, s => s.owner_deactivated_at(tenant, owner).await)
+    }
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         each!(self, s => s.record_usage(usage).await)
     }
@@ -127,5 +158,8 @@ impl KeyStore for AnyStore {
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, StoreError> {
         each!(self, s => s.list_audit(filter, page).await)
+    }
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        each!(self, s => s.prune_audit(before).await)
     }
 }

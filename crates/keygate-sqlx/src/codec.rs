@@ -77,12 +77,15 @@ pub(crate) struct RawKey {
     pub(crate) rate_limit: Option<String>,
     pub(crate) metadata: String,
     pub(crate) created_by: Option<String>,
+    pub(crate) version: i64,
+    /// Read from `keygate_owners`, never written with the key.
+    pub(crate) owner_deactivated_at: Option<DateTime<Utc>>,
 }
 
-/// The columns of `keygate_keys`, in the order backends bind and read them.
-pub(crate) const KEY_COLUMNS: &str = "id, hash, hint, prefix, env, name, description, tenant, \
-    owner, kind, role, scopes, created_at, expires_at, revoked_at, last_used_at, replaced_by, \
-    grace_until, allowed_ips, allowed_referrers, rate_limit, metadata, created_by";
+/// A row version as stored (`BIGINT`/`INTEGER`: signed).
+pub(crate) fn version_column(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(|_| corrupt("version", version))
+}
 
 impl RawKey {
     pub(crate) fn from_record(r: &KeyRecord) -> Result<Self, StoreError> {
@@ -114,6 +117,8 @@ impl RawKey {
                 .transpose()?,
             metadata: to_json("metadata", &r.metadata)?,
             created_by: r.created_by.as_ref().map(ToString::to_string),
+            version: version_column(r.version)?,
+            owner_deactivated_at: None,
         })
     }
 
@@ -156,6 +161,8 @@ impl RawKey {
             .transpose()?;
         r.metadata = from_json("metadata", &self.metadata)?;
         r.created_by = opt_key_id("created_by", self.created_by)?;
+        r.version = u64::try_from(self.version).map_err(|_| corrupt("version", self.version))?;
+        r.owner_deactivated_at = self.owner_deactivated_at;
         Ok(r)
     }
 }
@@ -172,11 +179,8 @@ pub(crate) struct RawAudit {
     pub(crate) client_ip: Option<String>,
     pub(crate) outcome: String,
     pub(crate) reason: Option<String>,
+    pub(crate) count: i64,
 }
-
-/// The columns of `keygate_audit`, in the order backends bind and read them.
-pub(crate) const AUDIT_COLUMNS: &str =
-    "id, at, tenant, actor, action, target, client_ip, outcome, reason";
 
 impl RawAudit {
     pub(crate) fn from_event(e: &AuditEvent) -> Self {
@@ -190,6 +194,7 @@ impl RawAudit {
             client_ip: e.client_ip.map(|ip| ip.to_string()),
             outcome: e.outcome.as_str().to_owned(),
             reason: e.reason.clone(),
+            count: i64::from(e.count),
         }
     }
 
@@ -212,6 +217,7 @@ impl RawAudit {
             })
             .transpose()?;
         e.reason = self.reason;
+        e.count = u32::try_from(self.count).map_err(|_| corrupt("count", self.count))?;
         Ok(e)
     }
 }

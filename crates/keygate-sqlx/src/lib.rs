@@ -11,9 +11,12 @@
 //!   revoke reaches every instance's cache within milliseconds.
 //! - [`connect_any`]: picks the backend from the URL scheme.
 //!
-//! Both pass keygate's store conformance suite. Lookups by hash use a unique index
-//! (one B-tree probe at millions of keys); last-used times are written one statement
-//! per batch. The migrations (`migrations/sqlite`, `migrations/postgres`) are embedded
+//! Both pass keygate's store conformance suite, with one implementation: the SQL and
+//! the write invariants (conditional updates on a row version, monotonic revocation,
+//! atomic single-successor rotation, owners read with every key) are written once over
+//! a small dialect (placeholders, timestamp codec, change announcement, usage batch).
+//! Lookups by hash use a unique index (one B-tree probe at millions of keys, plus the
+//! owners table's primary key); last-used times are written one statement per batch. The migrations (`migrations/sqlite`, `migrations/postgres`) are embedded
 //! and applied on connect.
 //!
 //! Put a [`CachedStore`](keygate_moka::CachedStore) in front for the hot path:
@@ -39,6 +42,8 @@ mod error;
 mod migrations;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

@@ -16,18 +16,32 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 pub(crate) type Step = (i64, &'static str, &'static str);
 
 #[cfg(feature = "sqlite")]
-pub(crate) const SQLITE: &[Step] = &[(
-    1,
-    "keygate",
-    include_str!("../migrations/sqlite/0001_keygate.sql"),
-)];
+pub(crate) const SQLITE: &[Step] = &[
+    (
+        1,
+        "keygate",
+        include_str!("../migrations/sqlite/0001_keygate.sql"),
+    ),
+    (
+        2,
+        "versions owners audit counts",
+        include_str!("../migrations/sqlite/0002_versions_owners_audit_counts.sql"),
+    ),
+];
 
 #[cfg(feature = "postgres")]
-pub(crate) const POSTGRES: &[Step] = &[(
-    1,
-    "keygate",
-    include_str!("../migrations/postgres/0001_keygate.sql"),
-)];
+pub(crate) const POSTGRES: &[Step] = &[
+    (
+        1,
+        "keygate",
+        include_str!("../migrations/postgres/0001_keygate.sql"),
+    ),
+    (
+        2,
+        "versions owners audit counts",
+        include_str!("../migrations/postgres/0002_versions_owners_audit_counts.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [Step]);

@@ -26,6 +26,18 @@ async fn passes_the_conformance_suite() {
 }
 
 #[tokio::test]
+async fn a_cache_over_it_passes_the_conformance_suite() {
+    with_postgres("postgres cached conformance", |pg| async move {
+        keygate::testing::conformance::run_all(|| {
+            let pg = pg.clone();
+            async move { keygate_moka::CachedStore::new(pg.store().await) }
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn keys_survive_a_new_connection_and_migrating_again() {
     with_postgres("postgres persistence", |pg| async move {
         let schema = pg.schema();
@@ -43,7 +55,7 @@ async fn keys_survive_a_new_connection_and_migrating_again() {
             .find_by_hash(&record.hash)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(got.as_ref(), Some(&record));
+        assert_eq!(got.as_deref(), Some(&record));
         assert_eq!(second.schema(), Some(schema.as_str()));
     })
     .await;
@@ -96,7 +108,7 @@ async fn every_write_is_announced_after_it_commits() {
         let mut feed = store.invalidations();
         assert_eq!(next(&mut feed).await, vec![Invalidation::All], "connected");
 
-        let (_, mut record) = key("announced");
+        let (_, record) = key("announced");
         store
             .insert(&record)
             .await
@@ -106,9 +118,8 @@ async fn every_write_is_announced_after_it_commits() {
         // A failed write announces nothing; the next one is heard alone.
         let (_, ghost) = key("ghost");
         assert!(store.update(&ghost).await.is_err());
-        record.revoked_at = Some(chrono::Utc::now());
         store
-            .update(&record)
+            .revoke(&record.id, chrono::Utc::now())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(next(&mut feed).await, vec![Invalidation::Key(record.hash)]);
@@ -134,6 +145,42 @@ async fn every_write_is_announced_after_it_commits() {
         let heard = tokio::time::timeout(Duration::from_millis(300), feed.next_batch()).await;
         assert!(heard.is_err(), "heard another schema: {heard:?}");
 
+        store.pool().close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn owner_changes_announce_each_personal_key() {
+    with_postgres("postgres owner notify", |pg| async move {
+        let store = pg.store().await;
+        let mut feed = store.invalidations();
+        assert_eq!(next(&mut feed).await, vec![Invalidation::All], "connected");
+        let (_, mut personal) = key("personal");
+        personal.kind = keygate::KeyKind::Personal;
+        personal.owner = Some("alice".into());
+        let (_, mut service) = key("service");
+        service.owner = Some("alice".into());
+        for r in [&personal, &service] {
+            store.insert(r).await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(next(&mut feed).await, vec![Invalidation::Key(r.hash)]);
+        }
+        store
+            .deactivate_owner("acme", "alice", chrono::Utc::now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            next(&mut feed).await,
+            vec![Invalidation::Key(personal.hash)]
+        );
+        store
+            .reactivate_owner("acme", "alice")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            next(&mut feed).await,
+            vec![Invalidation::Key(personal.hash)]
+        );
         store.pool().close().await;
     })
     .await;

@@ -50,7 +50,7 @@ async fn measure<S: KeyStore + Clone>(
 ) -> Vec<Duration> {
     let mut times = Vec::with_capacity(rounds);
     for i in 0..rounds {
-        let (plain, mut record) = key(&format!("k{i}"));
+        let (plain, record) = key(&format!("k{i}"));
         writer
             .cache
             .insert(&record)
@@ -59,10 +59,9 @@ async fn measure<S: KeyStore + Clone>(
         assert!(writer.accepts(&plain).await);
         assert!(reader.accepts(&plain).await, "cached on the reader now");
 
-        record.revoked_at = Some(chrono::Utc::now());
         writer
             .cache
-            .update(&record)
+            .revoke(&record.id, chrono::Utc::now())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let start = Instant::now();

@@ -36,6 +36,18 @@ async fn a_file_passes_the_conformance_suite() {
 }
 
 #[tokio::test]
+async fn a_cache_over_a_file_passes_the_conformance_suite() {
+    let files: std::sync::Mutex<Vec<TempDb>> = std::sync::Mutex::default();
+    keygate::testing::conformance::run_all(|| {
+        let db = TempDb::new();
+        let url = db.url();
+        files.lock().unwrap_or_else(|e| e.into_inner()).push(db);
+        async move { keygate_moka::CachedStore::new(open(&url).await) }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_file_is_created_migrated_and_survives_a_restart() {
     let db = TempDb::new();
     assert!(!db.path.exists());
@@ -61,7 +73,7 @@ async fn a_file_is_created_migrated_and_survives_a_restart() {
         .find_by_hash(&record.hash)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(got.as_ref(), Some(&record), "the key survives a restart");
+    assert_eq!(got.as_deref(), Some(&record), "the key survives a restart");
     reopened
         .migrate()
         .await
@@ -134,14 +146,13 @@ async fn writes_appear_on_the_change_feed() {
         "the feed starts by dropping everything"
     );
 
-    let (_, mut record) = key("watched");
+    let (_, record) = key("watched");
     writer
         .insert(&record)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    record.revoked_at = Some(chrono::Utc::now());
     writer
-        .update(&record)
+        .revoke(&record.id, chrono::Utc::now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let role = Role::new("viewer", ScopeSet::parse(["read"]).unwrap_or_default())
@@ -181,4 +192,59 @@ async fn an_update_of_a_missing_key_writes_no_change() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(changes, 0, "the failed write rolled back");
+}
+
+#[tokio::test]
+async fn owner_changes_and_rotations_are_on_the_change_feed() {
+    let db = TempDb::new();
+    let store = open(&db.url()).await;
+    let mut feed = store.changes().interval(Duration::from_millis(20));
+    assert_eq!(
+        feed.next_batch()
+            .await
+            .map(|r| r.unwrap_or_else(|e| panic!("{e}"))),
+        Some(vec![Invalidation::All])
+    );
+    let (_, mut personal) = key("personal");
+    personal.kind = keygate::KeyKind::Personal;
+    personal.owner = Some("alice".into());
+    let (_, mut service) = key("service");
+    service.owner = Some("alice".into());
+    let (_, successor) = key("successor");
+    for r in [&personal, &service] {
+        store.insert(r).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let now = chrono::Utc::now();
+    store
+        .deactivate_owner("acme", "alice", now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Already deactivated: nothing changes, nothing is announced.
+    store
+        .deactivate_owner("acme", "alice", now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .reactivate_owner("acme", "alice")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .rotate(&service, now, &successor)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let batch = feed
+        .next_batch()
+        .await
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        batch,
+        Some(vec![
+            Invalidation::Key(personal.hash),
+            Invalidation::Key(service.hash),
+            Invalidation::Key(personal.hash),
+            Invalidation::Key(personal.hash),
+            Invalidation::Key(service.hash),
+            Invalidation::Key(successor.hash),
+        ])
+    );
 }

@@ -65,7 +65,7 @@ impl CountingStore {
 
 #[async_trait]
 impl KeyStore for CountingStore {
-    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         // Read first, answer later: like a query whose reply is still on the wire.
         let answer = self.memory.find_by_hash(hash).await;
         self.finds.fetch_add(1, Ordering::SeqCst);
@@ -80,6 +80,38 @@ impl KeyStore for CountingStore {
     }
     async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
         self.memory.update(record).await
+    }
+    async fn revoke(&self, id: &KeyId, at: DateTime<Utc>) -> Result<KeyRecord, StoreError> {
+        self.memory.revoke(id, at).await
+    }
+    async fn rotate(
+        &self,
+        old: &KeyRecord,
+        grace_until: DateTime<Utc>,
+        new: &KeyRecord,
+    ) -> Result<(), StoreError> {
+        self.memory.rotate(old, grace_until, new).await
+    }
+    async fn deactivate_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.memory.deactivate_owner(tenant, owner, at).await
+    }
+    async fn reactivate_owner(&self, tenant: &str, owner: &str) -> Result<(), StoreError> {
+        self.memory.reactivate_owner(tenant, owner).await
+    }
+    async fn owner_deactivated_at(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.memory.owner_deactivated_at(tenant, owner).await
+    }
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.memory.prune_audit(before).await
     }
     async fn list(
         &self,

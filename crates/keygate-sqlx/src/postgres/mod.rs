@@ -1,7 +1,7 @@
 //! [`PostgresStore`]: keys in PostgreSQL, shared by a fleet of instances.
 
+mod dialect;
 mod listener;
-mod store;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,9 +16,10 @@ use crate::migrations;
 
 /// A [`KeyStore`](keygate::KeyStore) in PostgreSQL: one database for a fleet.
 ///
-/// Every write (insert, update — which is how keys are revoked and rotated — and
-/// `put_role`) calls `pg_notify` in its own transaction, with the changed key's hash
-/// in hex (or `role:<name>`) as payload. [`PostgresStore::invalidations`] listens on
+/// Every write (insert, update, revoke, rotate — both keys —, owner deactivation and
+/// reactivation — each of the owner's personal keys — and `put_role`) calls
+/// `pg_notify` in its own transaction, with the changed key's hash in hex (or
+/// `role:<name>`) as payload. [`PostgresStore::invalidations`] listens on
 /// that channel and feeds a [`CachedStore`](keygate_moka::CachedStore), so a revoke
 /// made on one instance reaches every instance's cache within milliseconds.
 ///

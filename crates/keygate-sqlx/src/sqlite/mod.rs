@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: keys in a SQLite file (or in memory), no server needed.
 
 mod changes;
-mod store;
+mod dialect;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -33,7 +33,7 @@ use crate::migrations;
 /// let (key, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "ci", "acme")?;
 /// store.insert(&record).await?;
 /// let found = store.find_by_hash(&KeyHasher::Sha256.hash(key.expose())).await?;
-/// assert_eq!(found.map(|r| r.id), Some(record.id));
+/// assert_eq!(found.map(|r| r.id.clone()), Some(record.id));
 /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 /// ```
 #[derive(Debug, Clone)]

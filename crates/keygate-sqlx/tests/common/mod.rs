@@ -48,3 +48,23 @@ impl Drop for TempDb {
         }
     }
 }
+
+/// A directory in the temp directory, removed with its contents on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("keygate-test-{}", random_hex(8)));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("{e}"));
+        Self { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

@@ -1,0 +1,480 @@
+//! Every `KeyStore` operation, once, for any [`Dialect`].
+//!
+//! The write invariants of `KeyStore` are held by the statements themselves, never by
+//! a read followed by a write of what was read:
+//! - `update` writes the settings columns only, `WHERE id AND version AND revoked_at IS
+//!   NULL`: a concurrent revoke, rotation or update makes it write nothing;
+//! - `revoke` is `revoked_at = COALESCE(revoked_at, at)`: the first time stays, and no
+//!   statement anywhere writes `revoked_at` otherwise;
+//! - `rotate` marks the old key `WHERE … AND replaced_by IS NULL` and inserts the new
+//!   one in the same transaction: one successor, both or neither;
+//! - a key is always read with its owner's deactivation (a `LEFT JOIN` on the owners
+//!   table), so a key inserted in a race with a deactivation is refused too.
+//!
+//! When a conditional write matches no row, a read in the same transaction says why
+//! (`NotFound`, `Revoked` or `VersionConflict`); the transaction is then dropped, which
+//! rolls it back.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use keygate::{
+    AuditEvent, AuditFilter, KeyFilter, KeyHash, KeyId, KeyRecord, Page, PageRequest, Role,
+    StoreError,
+};
+
+use super::{Change, Columns, Dialect, Value};
+use crate::codec::{self, version_column, RawAudit, RawKey};
+
+/// A key's columns with its owner's deactivation (personal keys only).
+const SELECT_KEY: &str = "SELECT k.id, k.hash, k.hint, k.prefix, k.env, k.name, \
+    k.description, k.tenant, k.owner, k.kind, k.role, k.scopes, k.created_at, k.expires_at, \
+    k.revoked_at, k.last_used_at, k.replaced_by, k.grace_until, k.allowed_ips, \
+    k.allowed_referrers, k.rate_limit, k.metadata, k.created_by, k.version, \
+    o.deactivated_at AS owner_deactivated_at \
+    FROM keygate_keys AS k LEFT JOIN keygate_owners AS o \
+    ON k.kind = 'personal' AND o.tenant = k.tenant AND o.owner = k.owner";
+
+/// Every stored column of a key, in [`key_values`] order.
+const INSERT_KEY: &str = "INSERT INTO keygate_keys (id, hash, hint, prefix, env, name, \
+    description, tenant, owner, kind, role, scopes, created_at, expires_at, revoked_at, \
+    last_used_at, replaced_by, grace_until, allowed_ips, allowed_referrers, rate_limit, \
+    metadata, created_by, version) VALUES (";
+
+fn key_values(k: RawKey) -> [Value; 24] {
+    [
+        k.id.into(),
+        k.hash.into(),
+        k.hint.into(),
+        k.prefix.into(),
+        k.env.into(),
+        k.name.into(),
+        k.description.into(),
+        k.tenant.into(),
+        k.owner.into(),
+        k.kind.into(),
+        k.role.into(),
+        k.scopes.into(),
+        k.created_at.into(),
+        k.expires_at.into(),
+        k.revoked_at.into(),
+        k.last_used_at.into(),
+        k.replaced_by.into(),
+        k.grace_until.into(),
+        k.allowed_ips.into(),
+        k.allowed_referrers.into(),
+        k.rate_limit.into(),
+        k.metadata.into(),
+        k.created_by.into(),
+        k.version.into(),
+    ]
+}
+
+fn required<T>(value: Option<T>, column: &str) -> Result<T, StoreError> {
+    value.ok_or_else(|| StoreError::Corrupt(format!("{column}: unexpected NULL")))
+}
+
+fn key_from_row(row: &impl Columns) -> Result<KeyRecord, StoreError> {
+    let text = |c: &str| required(row.text(c)?, c);
+    RawKey {
+        id: text("id")?,
+        hash: row.bytes("hash")?,
+        hint: text("hint")?,
+        prefix: text("prefix")?,
+        env: text("env")?,
+        name: text("name")?,
+        description: row.text("description")?,
+        tenant: text("tenant")?,
+        owner: row.text("owner")?,
+        kind: text("kind")?,
+        role: row.text("role")?,
+        scopes: text("scopes")?,
+        created_at: required(row.time("created_at")?, "created_at")?,
+        expires_at: row.time("expires_at")?,
+        revoked_at: row.time("revoked_at")?,
+        last_used_at: row.time("last_used_at")?,
+        replaced_by: row.text("replaced_by")?,
+        grace_until: row.time("grace_until")?,
+        allowed_ips: text("allowed_ips")?,
+        allowed_referrers: text("allowed_referrers")?,
+        rate_limit: row.text("rate_limit")?,
+        metadata: text("metadata")?,
+        created_by: row.text("created_by")?,
+        version: required(row.int("version")?, "version")?,
+        owner_deactivated_at: row.time("owner_deactivated_at")?,
+    }
+    .into_record()
+}
+
+fn hash_from_row(row: &impl Columns) -> Result<KeyHash, StoreError> {
+    codec::key_hash(&row.bytes("hash")?)
+}
+
+/// The hot path: one indexed probe, plus the owners primary key for personal keys.
+pub(crate) async fn find_by_hash<D: Dialect>(
+    d: &D,
+    hash: &KeyHash,
+) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+    let mut sql = D::sql(SELECT_KEY);
+    sql.push(" WHERE k.hash = ").bind(hash.as_bytes().to_vec());
+    let row = d.fetch_optional(sql).await?;
+    Ok(row.as_ref().map(key_from_row).transpose()?.map(Arc::new))
+}
+
+pub(crate) async fn get<D: Dialect>(d: &D, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+    let mut sql = D::sql(SELECT_KEY);
+    sql.push(" WHERE k.id = ").bind(id.as_str());
+    d.fetch_optional(sql)
+        .await?
+        .as_ref()
+        .map(key_from_row)
+        .transpose()
+}
+
+async fn get_in<D: Dialect>(tx: &mut D::Tx, id: &KeyId) -> Result<KeyRecord, StoreError> {
+    let mut sql = D::sql(SELECT_KEY);
+    sql.push(" WHERE k.id = ").bind(id.as_str());
+    let row = D::tx_fetch_optional(tx, sql).await?;
+    key_from_row(&required(row, "the key written")?)
+}
+
+async fn insert_in<D: Dialect>(tx: &mut D::Tx, record: &KeyRecord) -> Result<(), StoreError> {
+    let mut sql = D::sql(INSERT_KEY);
+    sql.bind_list(key_values(RawKey::from_record(record)?))
+        .push(")");
+    D::tx_execute(tx, sql).await?;
+    Ok(())
+}
+
+/// Why a conditional write to key `id` matched no row, read in its transaction.
+async fn why_not_written<D: Dialect>(tx: &mut D::Tx, id: &KeyId) -> StoreError {
+    let mut sql = D::sql("SELECT revoked_at FROM keygate_keys WHERE id = ");
+    sql.bind(id.as_str());
+    match D::tx_fetch_optional(tx, sql).await {
+        Ok(None) => StoreError::NotFound,
+        Ok(Some(row)) => match row.time("revoked_at") {
+            Ok(Some(_)) => StoreError::Revoked,
+            Ok(None) => StoreError::VersionConflict,
+            Err(err) => err,
+        },
+        Err(err) => err,
+    }
+}
+
+pub(crate) async fn insert<D: Dialect>(d: &D, record: &KeyRecord) -> Result<(), StoreError> {
+    let mut tx = d.begin().await?;
+    insert_in::<D>(&mut tx, record).await?;
+    d.announce(&mut tx, Change::Key(record.hash)).await?;
+    D::commit(tx).await
+}
+
+pub(crate) async fn update<D: Dialect>(d: &D, record: &KeyRecord) -> Result<(), StoreError> {
+    let k = RawKey::from_record(record)?;
+    let next = version_column(
+        record
+            .version
+            .checked_add(1)
+            .ok_or(StoreError::VersionConflict)?,
+    )?;
+    let mut tx = d.begin().await?;
+    let mut sql = D::sql("UPDATE keygate_keys SET name = ");
+    sql.bind(k.name)
+        .push(", description = ")
+        .bind(k.description)
+        .push(", role = ")
+        .bind(k.role)
+        .push(", scopes = ")
+        .bind(k.scopes)
+        .push(", expires_at = ")
+        .bind(k.expires_at)
+        .push(", allowed_ips = ")
+        .bind(k.allowed_ips)
+        .push(", allowed_referrers = ")
+        .bind(k.allowed_referrers)
+        .push(", rate_limit = ")
+        .bind(k.rate_limit)
+        .push(", metadata = ")
+        .bind(k.metadata)
+        .push(", version = ")
+        .bind(next)
+        .push(" WHERE id = ")
+        .bind(k.id)
+        .push(" AND version = ")
+        .bind(k.version)
+        .push(" AND revoked_at IS NULL RETURNING hash");
+    let Some(row) = D::tx_fetch_optional(&mut tx, sql).await? else {
+        return Err(why_not_written::<D>(&mut tx, &record.id).await);
+    };
+    d.announce(&mut tx, Change::Key(hash_from_row(&row)?))
+        .await?;
+    D::commit(tx).await
+}
+
+pub(crate) async fn revoke<D: Dialect>(
+    d: &D,
+    id: &KeyId,
+    at: DateTime<Utc>,
+) -> Result<KeyRecord, StoreError> {
+    let mut tx = d.begin().await?;
+    let mut sql = D::sql("UPDATE keygate_keys SET revoked_at = COALESCE(revoked_at, ");
+    sql.bind(at)
+        .push("), version = version + 1 WHERE id = ")
+        .bind(id.as_str())
+        .push(" RETURNING hash");
+    let row = D::tx_fetch_optional(&mut tx, sql)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let record = get_in::<D>(&mut tx, id).await?;
+    d.announce(&mut tx, Change::Key(hash_from_row(&row)?))
+        .await?;
+    D::commit(tx).await?;
+    Ok(record)
+}
+
+pub(crate) async fn rotate<D: Dialect>(
+    d: &D,
+    old: &KeyRecord,
+    grace_until: DateTime<Utc>,
+    new: &KeyRecord,
+) -> Result<(), StoreError> {
+    let mut tx = d.begin().await?;
+    let mut sql = D::sql("UPDATE keygate_keys SET replaced_by = ");
+    sql.bind(new.id.to_string())
+        .push(", grace_until = ")
+        .bind(grace_until)
+        .push(", version = version + 1 WHERE id = ")
+        .bind(old.id.as_str())
+        .push(" AND version = ")
+        .bind(version_column(old.version)?)
+        .push(" AND revoked_at IS NULL AND replaced_by IS NULL RETURNING hash");
+    let Some(row) = D::tx_fetch_optional(&mut tx, sql).await? else {
+        return Err(why_not_written::<D>(&mut tx, &old.id).await);
+    };
+    // A conflicting successor (id or hash) fails here; dropping `tx` undoes the mark.
+    insert_in::<D>(&mut tx, new).await?;
+    d.announce(&mut tx, Change::Key(hash_from_row(&row)?))
+        .await?;
+    d.announce(&mut tx, Change::Key(new.hash)).await?;
+    D::commit(tx).await
+}
+
+pub(crate) async fn list<D: Dialect>(
+    d: &D,
+    filter: &KeyFilter,
+    page: &PageRequest,
+) -> Result<Page<KeyRecord>, StoreError> {
+    let after = codec::cursor(page)?;
+    let limit = page.capped_limit();
+    let mut sql = D::sql(SELECT_KEY);
+    sql.push(" WHERE k.tenant = ").bind(filter.tenant.as_str());
+    if let Some(env) = &filter.env {
+        sql.push(" AND k.env = ").bind(env.as_str());
+    }
+    if let Some(owner) = &filter.owner {
+        sql.push(" AND k.owner = ").bind(owner.as_str());
+    }
+    if !filter.include_revoked {
+        sql.push(" AND k.revoked_at IS NULL");
+    }
+    if let Some((at, id)) = after {
+        sql.push(" AND (k.created_at, k.id) > (")
+            .bind(at)
+            .push(", ")
+            .bind(id)
+            .push(")");
+    }
+    sql.push(" ORDER BY k.created_at, k.id LIMIT ")
+        .bind(limit as i64 + 1);
+    let items = d
+        .fetch_all(sql)
+        .await?
+        .iter()
+        .map(key_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(codec::page_of(items, limit, |r| {
+        (r.created_at, r.id.to_string())
+    }))
+}
+
+fn role_from_row(row: &impl Columns) -> Result<Role, StoreError> {
+    codec::role_from(
+        required(row.text("name")?, "name")?,
+        &required(row.text("scopes")?, "scopes")?,
+        row.text("description")?,
+    )
+}
+
+pub(crate) async fn get_role<D: Dialect>(d: &D, name: &str) -> Result<Option<Role>, StoreError> {
+    let mut sql = D::sql("SELECT name, scopes, description FROM keygate_roles WHERE name = ");
+    sql.bind(name);
+    d.fetch_optional(sql)
+        .await?
+        .as_ref()
+        .map(role_from_row)
+        .transpose()
+}
+
+pub(crate) async fn put_role<D: Dialect>(d: &D, role: &Role) -> Result<(), StoreError> {
+    let mut tx = d.begin().await?;
+    let mut sql = D::sql("INSERT INTO keygate_roles (name, scopes, description) VALUES (");
+    sql.bind(role.name())
+        .push(", ")
+        .bind(codec::role_scopes(role)?)
+        .push(", ")
+        .bind(role.description.clone())
+        .push(
+            ") ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes, \
+             description = excluded.description",
+        );
+    D::tx_execute(&mut tx, sql).await?;
+    d.announce(&mut tx, Change::Role(role.name())).await?;
+    D::commit(tx).await
+}
+
+pub(crate) async fn list_roles<D: Dialect>(d: &D) -> Result<Vec<Role>, StoreError> {
+    let sql = D::sql("SELECT name, scopes, description FROM keygate_roles ORDER BY name");
+    d.fetch_all(sql).await?.iter().map(role_from_row).collect()
+}
+
+pub(crate) async fn deactivate_owner<D: Dialect>(
+    d: &D,
+    tenant: &str,
+    owner: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut tx = d.begin().await?;
+    let mut sql = D::sql("INSERT INTO keygate_owners (tenant, owner, deactivated_at) VALUES (");
+    sql.bind(tenant)
+        .push(", ")
+        .bind(owner)
+        .push(", ")
+        .bind(at)
+        .push(") ON CONFLICT (tenant, owner) DO NOTHING");
+    if D::tx_execute(&mut tx, sql).await? > 0 {
+        d.announce(&mut tx, Change::Owner { tenant, owner }).await?;
+    }
+    D::commit(tx).await
+}
+
+pub(crate) async fn reactivate_owner<D: Dialect>(
+    d: &D,
+    tenant: &str,
+    owner: &str,
+) -> Result<(), StoreError> {
+    let mut tx = d.begin().await?;
+    let mut sql = D::sql("DELETE FROM keygate_owners WHERE tenant = ");
+    sql.bind(tenant).push(" AND owner = ").bind(owner);
+    if D::tx_execute(&mut tx, sql).await? > 0 {
+        d.announce(&mut tx, Change::Owner { tenant, owner }).await?;
+    }
+    D::commit(tx).await
+}
+
+pub(crate) async fn owner_deactivated_at<D: Dialect>(
+    d: &D,
+    tenant: &str,
+    owner: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let mut sql = D::sql("SELECT deactivated_at FROM keygate_owners WHERE tenant = ");
+    sql.bind(tenant).push(" AND owner = ").bind(owner);
+    match d.fetch_optional(sql).await? {
+        Some(row) => row.time("deactivated_at"),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn append_audit<D: Dialect>(d: &D, event: &AuditEvent) -> Result<(), StoreError> {
+    let e = RawAudit::from_event(event);
+    let mut sql = D::sql(
+        "INSERT INTO keygate_audit (id, at, tenant, actor, action, target, client_ip, \
+         outcome, reason, count) VALUES (",
+    );
+    sql.bind_list([
+        e.id.into(),
+        e.at.into(),
+        e.tenant.into(),
+        e.actor.into(),
+        e.action.into(),
+        e.target.into(),
+        e.client_ip.into(),
+        e.outcome.into(),
+        e.reason.into(),
+        e.count.into(),
+    ])
+    .push(")");
+    d.execute(sql).await?;
+    Ok(())
+}
+
+fn audit_from_row(row: &impl Columns) -> Result<AuditEvent, StoreError> {
+    let text = |c: &str| required(row.text(c)?, c);
+    RawAudit {
+        id: text("id")?,
+        at: required(row.time("at")?, "at")?,
+        tenant: row.text("tenant")?,
+        actor: row.text("actor")?,
+        action: text("action")?,
+        target: row.text("target")?,
+        client_ip: row.text("client_ip")?,
+        outcome: text("outcome")?,
+        reason: row.text("reason")?,
+        count: required(row.int("count")?, "count")?,
+    }
+    .into_event()
+}
+
+pub(crate) async fn list_audit<D: Dialect>(
+    d: &D,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> Result<Page<AuditEvent>, StoreError> {
+    let after = codec::cursor(page)?;
+    let limit = page.capped_limit();
+    let mut sql = D::sql(
+        "SELECT id, at, tenant, actor, action, target, client_ip, outcome, reason, count \
+         FROM keygate_audit WHERE 1 = 1",
+    );
+    if let Some(tenant) = &filter.tenant {
+        sql.push(" AND tenant = ").bind(tenant.as_str());
+    }
+    if let Some(key) = &filter.key {
+        sql.push(" AND (actor = ")
+            .bind(key.as_str())
+            .push(" OR target = ")
+            .bind(key.as_str())
+            .push(")");
+    }
+    if let Some(action) = &filter.action {
+        sql.push(" AND action = ").bind(action.as_str());
+    }
+    if let Some(since) = filter.since {
+        sql.push(" AND at >= ").bind(since);
+    }
+    if let Some(until) = filter.until {
+        sql.push(" AND at < ").bind(until);
+    }
+    if let Some((at, id)) = after {
+        sql.push(" AND (at, id) > (")
+            .bind(at)
+            .push(", ")
+            .bind(id)
+            .push(")");
+    }
+    sql.push(" ORDER BY at, id LIMIT ").bind(limit as i64 + 1);
+    let items = d
+        .fetch_all(sql)
+        .await?
+        .iter()
+        .map(audit_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(codec::page_of(items, limit, |e| (e.at, e.id.clone())))
+}
+
+pub(crate) async fn prune_audit<D: Dialect>(
+    d: &D,
+    before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut sql = D::sql("DELETE FROM keygate_audit WHERE at < ");
+    sql.bind(before);
+    d.execute(sql).await
+}

@@ -157,7 +157,7 @@ async fn revocation_survives_concurrent_writers(server: Arc<Server>, backend: &s
             .manager
             .get(
                 &Actor::system(),
-                &id.parse().unwrap_or_else(|e| panic!("{e}")),
+                &keygate::KeyId::parse(&id).unwrap_or_else(|| panic!("bad id {id}")),
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));

@@ -91,7 +91,12 @@ mod tests {
             .insert_header(("x-api-key", "k"))
             .insert_header(("other", "kept"))
             .to_srv_request();
-        hide_credentials(&mut req, &sources(), FoundIn::default().with(0).with(1).with(2)).unwrap_or_else(|e| panic!("{e:?}"));
+        hide_credentials(
+            &mut req,
+            &sources(),
+            FoundIn::default().with(0).with(1).with(2),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
         assert!(req.headers().get("authorization").is_none());
         assert!(req.headers().get("x-api-key").is_none());
         assert!(req.headers().get("other").is_some());
@@ -106,7 +111,8 @@ mod tests {
             .uri("/p?api_key=k")
             .insert_header(("authorization", "Basic abc"))
             .to_srv_request();
-        hide_credentials(&mut req, &sources(), FoundIn::default().with(2)).unwrap_or_else(|e| panic!("{e:?}"));
+        hide_credentials(&mut req, &sources(), FoundIn::default().with(2))
+            .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(
             req.headers().get("authorization").map(|v| v.as_bytes()),
             Some(&b"Basic abc"[..])

@@ -40,10 +40,10 @@ mod service;
 #[cfg(feature = "axum")]
 mod extract;
 
-pub use keygate::ClientIp;
-pub use request_parts::client_ip;
 pub use future::ResponseFuture;
+pub use keygate::ClientIp;
 pub use layer::ApiKeyLayer;
+pub use request_parts::client_ip;
 pub use require_scope::{RequireScope, RequireScopeFuture, RequireScopeService};
 pub use response::ResponseBody;
 pub use service::ApiKeyService;

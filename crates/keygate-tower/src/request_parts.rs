@@ -161,7 +161,10 @@ mod tests {
             .headers()
             .get("x-api-key")
             .is_some_and(HeaderValue::is_sensitive));
-        assert!(!req.headers().get("other").is_some_and(HeaderValue::is_sensitive));
+        assert!(!req
+            .headers()
+            .get("other")
+            .is_some_and(HeaderValue::is_sensitive));
     }
 
     #[test]
@@ -171,7 +174,8 @@ mod tests {
         req.extensions_mut()
             .insert(SocketAddr::from(([127, 0, 0, 1], 9)));
         assert_eq!(client_ip(&req), "127.0.0.1".parse().ok());
-        req.extensions_mut().insert(ClientIp(IpAddr::from([10, 0, 0, 1])));
+        req.extensions_mut()
+            .insert(ClientIp(IpAddr::from([10, 0, 0, 1])));
         assert_eq!(client_ip(&req), "10.0.0.1".parse().ok());
     }
 }

@@ -41,7 +41,10 @@ pub(crate) fn add_rate_limit_headers<B>(
     if let Some(status) = status {
         let headers = response.headers_mut();
         for (name, value) in keygate::rate_limit_headers(status) {
-            headers.insert(http::HeaderName::from_static(name), HeaderValue::from(value));
+            headers.insert(
+                http::HeaderName::from_static(name),
+                HeaderValue::from(value),
+            );
         }
     }
 }

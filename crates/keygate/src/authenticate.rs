@@ -105,9 +105,7 @@ impl KeyGate {
     /// Whether a header carries credentials under this gate (adapters mark such headers
     /// sensitive, so logging layers do not print them). `name` must be lower-case.
     pub fn is_credential_header(&self, name: &str) -> bool {
-        self.sources()
-            .iter()
-            .any(|s| s.header_name() == Some(name))
+        self.sources().iter().any(|s| s.header_name() == Some(name))
     }
 
     /// The sources of `found`, for an adapter stripping them.

@@ -283,8 +283,12 @@ mod tests {
     }
 
     fn get(req: &Req) -> Result<(String, Vec<usize>), AuthError> {
-        extract_credential(&sources(), req)
-            .map(|c| (c.key.expose().to_owned(), c.found_in.indexes().collect::<Vec<_>>()))
+        extract_credential(&sources(), req).map(|c| {
+            (
+                c.key.expose().to_owned(),
+                c.found_in.indexes().collect::<Vec<_>>(),
+            )
+        })
     }
 
     #[test]

@@ -56,8 +56,8 @@ mod verifier;
 pub mod testing;
 
 pub use audit::{AuditEvent, AuditFilter, Outcome};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use authenticate::{rate_limit_headers, Authenticated, PreparedRequest};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{
     extract_credential, strip_query_param, ClientIp, CredentialSource, ExtractedCredential,
     FoundIn, RequestParts,

@@ -234,7 +234,9 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError>;
     /// Marks `owner` of `tenant` deactivated at `at` (idempotent: the first time stays).
     /// From then on every read of that owner's personal keys carries
-    /// [`KeyRecord::owner_deactivated_at`].
+    /// [`KeyRecord::owner_deactivated_at`]. A store with a change feed announces each
+    /// of those keys (as for a write to it), so caches drop them; the same for
+    /// [`reactivate_owner`](KeyStore::reactivate_owner).
     async fn deactivate_owner(
         &self,
         tenant: &str,

@@ -420,6 +420,26 @@ async fn rotation_is_atomic_with_one_successor(store: &impl KeyStore) {
         "{case}: the refused successor's hash does not verify"
     );
 
+    // A successor whose hash exists rolls the whole rotation back.
+    let old2 = record("sk_live_old2", "acme", 6);
+    store
+        .insert(&old2)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    let mut clash = record("sk_live_clash", "acme", 7);
+    clash.hash = new.hash;
+    let res = store.rotate(&old2, t(600), &clash).await;
+    assert!(
+        matches!(res, Err(StoreError::Conflict(_))),
+        "{case}: a successor with an existing hash conflicts, got {res:?}"
+    );
+    let after = get_or_panic(store, &old2.id, case).await;
+    assert_eq!(
+        (after.rotation, after.version),
+        (None, old2.version),
+        "{case}: the refused rotation left the old key as it was"
+    );
+
     // A revoked key cannot be rotated.
     let victim = record("sk_live_victim", "acme", 3);
     store
@@ -550,6 +570,22 @@ async fn owner_deactivation_is_read_with_every_key(store: &impl KeyStore) {
         None,
         "{case}: owners are per tenant"
     );
+    let listed = store
+        .list(
+            &KeyFilter::tenant("acme").owner("alice"),
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{case}: list: {e}"));
+    assert_eq!(
+        listed
+            .items
+            .iter()
+            .find(|r| r.id == personal.id)
+            .and_then(|r| r.owner_deactivated_at),
+        Some(t(50)),
+        "{case}: list carries it"
+    );
     // A personal key inserted afterwards (a race with deactivation) carries it too.
     let mut late = record("sk_live_alice_late", "acme", 3);
     late.kind = KeyKind::Personal;
@@ -571,6 +607,22 @@ async fn owner_deactivation_is_read_with_every_key(store: &impl KeyStore) {
         .reactivate_owner("acme", "alice")
         .await
         .unwrap_or_else(|e| panic!("{case}: reactivate: {e}"));
+    // Insert never stores the field: it is read from the owner's state only.
+    let mut claims = record("sk_live_bob", "acme", 4);
+    claims.kind = KeyKind::Personal;
+    claims.owner = Some("bob".into());
+    claims.owner_deactivated_at = Some(t(1));
+    store
+        .insert(&claims)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    assert_eq!(
+        get_or_panic(store, &claims.id, case)
+            .await
+            .owner_deactivated_at,
+        None,
+        "{case}: an active owner's key is not deactivated, whatever the insert said"
+    );
     assert_eq!(
         store.owner_deactivated_at("acme", "alice").await.ok(),
         Some(None),

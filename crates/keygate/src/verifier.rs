@@ -50,7 +50,7 @@ pub struct Verification {
     pub rate_limit: Option<RateLimitStatus>,
 }
 
-/// Checks keys: the pipeline of ARCHITECTURE.md §3.
+/// Checks keys: the pipeline of the repository's ARCHITECTURE.md, section 3.
 ///
 /// 1. shape, charset and checksum (no I/O); prefix and environment accepted here;
 /// 2. hash and [`KeyStore::find_by_hash`] (unknown -> 401; store down -> 503);
@@ -486,7 +486,7 @@ impl Verifier {
             return Err(err);
         }
 
-        // 5. Rate limit (ARCHITECTURE.md §3 step 6), before any further store call.
+        // 5. Rate limit, before any further store call.
         let rate_limit = match &inner.rate_limits {
             Some(limits) => limits.check(&record, now).await.map_err(limiter_error)?,
             None => None,

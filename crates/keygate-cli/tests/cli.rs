@@ -286,3 +286,33 @@ fn metadata_entries_are_stored_and_shown() {
         "the key must not be empty"
     );
 }
+
+#[test]
+fn rate_limits_outside_the_bounds_are_refused() {
+    let db = Db::new("rate-bounds");
+    for (limit, says) in [
+        ("10/h,quota=0", "quota must be at least 1"),
+        ("10/h,burst=0", "burst must be 1 to 1000000"),
+        ("1/day,burst=1000", "refill within a year"),
+    ] {
+        let out = db.run(&[
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--tenant",
+            "acme",
+            "--rate-limit",
+            limit,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{limit}: {stderr}");
+        assert!(stderr.contains(says), "{limit}: {stderr}");
+    }
+    let listed = db.json(&["keys", "list", "--tenant", "acme"]);
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(0),
+        "nothing was created"
+    );
+}

@@ -1,0 +1,169 @@
+//! Input edges of key management over HTTP, on axum and on actix-web (issue 11, items
+//! 6 and 7): every bad value is a 422 that names what is wrong and stores nothing, and
+//! every value that is accepted does what it says once the key is used.
+
+use std::net::SocketAddr;
+
+use actix_web::{web, App, HttpServer};
+use keygate_actix::ApiKeyAuth;
+use keygate_http_tests::admin::AdminFixture;
+use keygate_tower::ApiKeyLayer;
+use serde_json::Value;
+
+/// A create request that must be refused: its body, and words the 422's details must
+/// contain.
+const REFUSED: &[(&str, &str)] = &[
+    // Rate limits outside the bounds, in each of the three forms.
+    (
+        r#"{"name":"q","rateLimit":{"requests":10,"dailyQuota":0}}"#,
+        "quota must be at least 1",
+    ),
+    (
+        r#"{"name":"q","rateLimit":"10/h,quota=0"}"#,
+        "quota must be at least 1",
+    ),
+    (
+        r#"{"name":"b","rateLimit":{"requests":10,"burst":0}}"#,
+        "burst must be 1 to 1000000",
+    ),
+    (
+        r#"{"name":"b","rateLimit":"10/h,burst=0"}"#,
+        "burst must be 1 to 1000000",
+    ),
+    (
+        r#"{"name":"w","rateLimit":{"requests":1,"perSeconds":4294967295,"burst":4294967295}}"#,
+        "1 to 31536000 seconds",
+    ),
+    (
+        r#"{"name":"w","rateLimit":{"requests":1,"perSeconds":86400,"burst":100000}}"#,
+        "refill within a year",
+    ),
+    (r#"{"name":"z","rateLimit":0}"#, "at least 1 request"),
+    // Names and descriptions that would make a listing show something else.
+    (
+        r#"{"name":"invoice\u202Efdp.exe"}"#,
+        "name contains U+202E (a bidirectional control)",
+    ),
+    (
+        r#"{"name":"admin\u2066 key"}"#,
+        "name contains U+2066 (a bidirectional control)",
+    ),
+    (
+        r#"{"name":"zero\u200Bwidth"}"#,
+        "name contains U+200B (an invisible format character)",
+    ),
+    (
+        r#"{"name":"esc\u001b[2J"}"#,
+        "name contains U+001B (a control character)",
+    ),
+    (
+        r#"{"name":"ok","description":"for \u202Dops"}"#,
+        "description contains U+202D (a bidirectional control)",
+    ),
+];
+
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request failed: {e}"));
+    let status = res.status().as_u16();
+    let body = res.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn key_count(client: &reqwest::Client, base: &str, fixture: &AdminFixture) -> usize {
+    let (status, body) = send(
+        client
+            .get(format!("{base}/v1/api-keys?limit=100"))
+            .bearer_auth(&fixture.admin_key),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].as_array().map_or(0, Vec::len)
+}
+
+async fn refused_inputs_are_422_naming_the_problem(
+    framework: &str,
+    base: &str,
+    fixture: &AdminFixture,
+) {
+    let client = reqwest::Client::new();
+    let before = key_count(&client, base, fixture).await;
+    for (body, says) in REFUSED {
+        let (status, answer) = send(
+            client
+                .post(format!("{base}/v1/api-keys"))
+                .bearer_auth(&fixture.admin_key)
+                .header("content-type", "application/json")
+                .body(*body),
+        )
+        .await;
+        assert_eq!(status, 422, "[{framework}] {body}: {answer}");
+        assert_eq!(
+            answer["error"]["code"], "invalid_request",
+            "[{framework}] {body}"
+        );
+        let details = answer["error"]["details"].as_str().unwrap_or_default();
+        assert!(
+            details.contains(says),
+            "[{framework}] {body}: {details:?} lacks {says:?}"
+        );
+    }
+    assert_eq!(
+        key_count(&client, base, fixture).await,
+        before,
+        "[{framework}] a refused create stored a key"
+    );
+}
+
+async fn run_all(framework: &str, base: &str, fixture: &AdminFixture) {
+    refused_inputs_are_422_naming_the_problem(framework, base, fixture).await;
+}
+
+async fn serve_axum(fixture: &AdminFixture) -> String {
+    let app = keygate_admin::axum::router(fixture.admin.clone())
+        .layer(ApiKeyLayer::new(fixture.gate.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn axum_input_edges() {
+    let fixture = AdminFixture::new().await;
+    let base = serve_axum(&fixture).await;
+    run_all("axum", &base, &fixture).await;
+}
+
+#[tokio::test]
+async fn actix_input_edges() {
+    let fixture = AdminFixture::new().await;
+    let (gate, admin) = (fixture.gate.clone(), fixture.admin.clone());
+    let server = HttpServer::new(move || {
+        App::new().service(
+            web::scope("")
+                .wrap(ApiKeyAuth::new(gate.clone()))
+                .configure(keygate_admin::actix::configure(admin.clone())),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    run_all("actix", &format!("http://{addr}"), &fixture).await;
+    handle.stop(false).await;
+}

@@ -117,8 +117,76 @@ async fn refused_inputs_are_422_naming_the_problem(
     );
 }
 
+/// Creates a key with `body` as the admin; returns the created key's JSON.
+async fn create(client: &reqwest::Client, base: &str, fixture: &AdminFixture, body: &str) -> Value {
+    let (status, created) = send(
+        client
+            .post(format!("{base}/v1/api-keys"))
+            .bearer_auth(&fixture.admin_key)
+            .header("content-type", "application/json")
+            .body(body.to_owned()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}: {created}");
+    created
+}
+
+/// `GET /v1/auth/me` with `key` and, if given, a `Referer`: the status.
+async fn me(client: &reqwest::Client, base: &str, key: &str, referrer: Option<&str>) -> u16 {
+    let mut request = client.get(format!("{base}/v1/auth/me")).bearer_auth(key);
+    if let Some(referrer) = referrer {
+        request = request.header("referer", referrer);
+    }
+    send(request).await.0
+}
+
+async fn an_ipv4_mapped_rule_matches_the_ipv4_client(
+    framework: &str,
+    base: &str,
+    fixture: &AdminFixture,
+) {
+    let client = reqwest::Client::new();
+    let created = create(
+        &client,
+        base,
+        fixture,
+        r#"{"name":"mapped","allowedIps":["::ffff:127.0.0.1"]}"#,
+    )
+    .await;
+    assert_eq!(
+        created["allowedIps"],
+        serde_json::json!(["127.0.0.1/32"]),
+        "[{framework}]"
+    );
+    let key = created["key"].as_str().unwrap_or_default();
+    assert_eq!(
+        me(&client, base, key, None).await,
+        200,
+        "[{framework}] from 127.0.0.1"
+    );
+    let elsewhere = create(
+        &client,
+        base,
+        fixture,
+        r#"{"name":"mapped elsewhere","allowedIps":["::ffff:10.0.0.0/104"]}"#,
+    )
+    .await;
+    assert_eq!(
+        elsewhere["allowedIps"],
+        serde_json::json!(["10.0.0.0/8"]),
+        "[{framework}]"
+    );
+    let key = elsewhere["key"].as_str().unwrap_or_default();
+    assert_eq!(
+        me(&client, base, key, None).await,
+        403,
+        "[{framework}] not from 10/8"
+    );
+}
+
 async fn run_all(framework: &str, base: &str, fixture: &AdminFixture) {
     refused_inputs_are_422_naming_the_problem(framework, base, fixture).await;
+    an_ipv4_mapped_rule_matches_the_ipv4_client(framework, base, fixture).await;
 }
 
 async fn serve_axum(fixture: &AdminFixture) -> String {

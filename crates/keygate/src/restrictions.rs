@@ -1,21 +1,37 @@
 //! Context checks: which client IPs and referrers may use a key.
+//!
+//! # IP rules
+//! An IP address (`203.0.113.7`, `2001:db8::1`) or a CIDR network (`10.0.0.0/8`,
+//! `2001:db8::/32`). An IPv4-mapped IPv6 rule (`::ffff:127.0.0.1`,
+//! `::ffff:10.0.0.0/104`) means its IPv4 form and is stored as such; a client seen as
+//! `::ffff:a.b.c.d` (an IPv4 client on a dual-stack socket) is checked as `a.b.c.d`.
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 /// Whether `ip` is allowed by `allowed` (empty = any IP). No IP known = refused when
 /// the list is not empty: a restriction must fail closed.
+///
+/// Both sides are compared in canonical form ([`canonical_net`], `to_canonical`), so
+/// IPv4-mapped IPv6 rules and clients match their IPv4 counterparts.
 pub(crate) fn ip_allowed(allowed: &[IpNet], ip: Option<IpAddr>) -> bool {
     if allowed.is_empty() {
         return true;
     }
     let Some(ip) = ip else { return false };
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    allowed.iter().any(|net| net.contains(&ip))
+    let ip = ip.to_canonical();
+    allowed.iter().any(|net| canonical_net(*net).contains(&ip))
+}
+
+/// `net` with an IPv4-mapped IPv6 network (`::ffff:a.b.c.d/n`, `n >= 96`) written as the
+/// IPv4 network it covers (`a.b.c.d/(n - 96)`); any other network unchanged.
+pub(crate) fn canonical_net(net: IpNet) -> IpNet {
+    let IpNet::V6(v6) = net else { return net };
+    match (v6.addr().to_ipv4_mapped(), v6.prefix_len().checked_sub(96)) {
+        (Some(v4), Some(len)) => Ipv4Net::new(v4, len).map_or(net, IpNet::V4),
+        _ => net,
+    }
 }
 
 /// Whether `referrer` matches one of `allowed` (empty = any).
@@ -92,6 +108,36 @@ mod tests {
         assert!(!ip_allowed(&allowed, ip("192.168.1.8")));
         assert!(!ip_allowed(&allowed, ip("127.0.0.1")));
         assert!(!ip_allowed(&allowed, None));
+    }
+
+    #[test]
+    fn ipv4_mapped_rules_match_ipv4_clients() {
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        // Rules written (or stored, before rules were normalized) in the mapped form.
+        let mapped = nets(&["::ffff:127.0.0.1/128", "::ffff:10.0.0.0/104"]);
+        assert!(ip_allowed(&mapped, ip("127.0.0.1")));
+        assert!(ip_allowed(&mapped, ip("::ffff:127.0.0.1")));
+        assert!(ip_allowed(&mapped, ip("10.2.3.4")));
+        assert!(!ip_allowed(&mapped, ip("127.0.0.2")));
+        assert!(!ip_allowed(&mapped, ip("11.0.0.1")));
+        assert_eq!(
+            canonical_net(mapped[1]).to_string(),
+            "10.0.0.0/8",
+            "the mapped /104 is the IPv4 /8"
+        );
+    }
+
+    #[test]
+    fn ipv4_clients_seen_by_a_dual_stack_socket_match_ipv4_rules() {
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        let v4 = nets(&["127.0.0.1/32", "192.168.0.0/16"]);
+        assert!(ip_allowed(&v4, ip("::ffff:127.0.0.1")));
+        assert!(ip_allowed(&v4, ip("::ffff:192.168.4.5")));
+        assert!(!ip_allowed(&v4, ip("::ffff:127.0.0.2")));
+        // Plain IPv6 rules are not widened: ::/0 is "any IPv6 client", not every client.
+        let v6 = nets(&["2001:db8::/32"]);
+        assert!(!ip_allowed(&v6, ip("::ffff:127.0.0.1")));
+        assert!(!ip_allowed(&v6, ip("127.0.0.1")));
     }
 
     #[test]

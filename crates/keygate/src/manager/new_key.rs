@@ -5,6 +5,7 @@ use ipnet::IpNet;
 
 use crate::rate_limit::RateLimitSpec;
 use crate::record::KeyKind;
+use crate::restrictions;
 use crate::scope_set::ScopeSet;
 
 use super::error::ManageError;
@@ -45,7 +46,7 @@ pub struct NewKey {
     pub scopes: ScopeSet,
     /// Expiry (must be in the future).
     pub expires_at: Option<DateTime<Utc>>,
-    /// Allowed client IPs/CIDRs.
+    /// Allowed client IPs/CIDRs (see [`parse_ip_rule`]).
     pub allowed_ips: Vec<IpNet>,
     /// Allowed referrers.
     pub allowed_referrers: Vec<String>,
@@ -246,15 +247,19 @@ pub(crate) fn check_restrictions(ips: &[IpNet], referrers: &[String]) -> Result<
     Ok(())
 }
 
-/// An IP or CIDR (`10.0.0.0/8`, `203.0.113.7`) as a network.
+/// An IP or CIDR (`10.0.0.0/8`, `203.0.113.7`) as a network. An IPv4-mapped IPv6 rule
+/// (`::ffff:127.0.0.1`, `::ffff:10.0.0.0/104`) becomes its IPv4 form, which is what it
+/// matches: clients are compared in canonical form too.
 ///
 /// ```
 /// assert_eq!(keygate::parse_ip_rule("203.0.113.7").map(|n| n.to_string()).as_deref(), Ok("203.0.113.7/32"));
+/// assert_eq!(keygate::parse_ip_rule("::ffff:127.0.0.1").map(|n| n.to_string()).as_deref(), Ok("127.0.0.1/32"));
 /// assert!(keygate::parse_ip_rule("10.0.0.0/33").is_err());
 /// ```
 pub fn parse_ip_rule(rule: &str) -> Result<IpNet, String> {
     rule.parse::<IpNet>()
         .or_else(|_| rule.parse::<IpAddr>().map(IpNet::from))
+        .map(restrictions::canonical_net)
         .map_err(|_| format!("{rule:?} is not an IP address or CIDR"))
 }
 
@@ -305,6 +310,18 @@ mod tests {
         ] {
             assert_eq!(refusal(check_name(ok)), "accepted", "{ok:?}");
         }
+    }
+
+    #[test]
+    fn ipv4_mapped_ip_rules_are_stored_as_ipv4() {
+        let rule = |s: &str| parse_ip_rule(s).map(|n| n.to_string());
+        assert_eq!(rule("::ffff:127.0.0.1").as_deref(), Ok("127.0.0.1/32"));
+        assert_eq!(rule("::FFFF:7f00:1").as_deref(), Ok("127.0.0.1/32"));
+        assert_eq!(rule("::ffff:10.0.0.0/104").as_deref(), Ok("10.0.0.0/8"));
+        assert_eq!(rule("::ffff:0:0/96").as_deref(), Ok("0.0.0.0/0"));
+        assert_eq!(rule("2001:db8::/32").as_deref(), Ok("2001:db8::/32"));
+        assert_eq!(rule("203.0.113.7").as_deref(), Ok("203.0.113.7/32"));
+        assert!(rule("::ffff:10.0.0.0/129").is_err());
     }
 
     #[test]

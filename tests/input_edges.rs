@@ -60,7 +60,30 @@ const REFUSED: &[(&str, &str)] = &[
         r#"{"name":"ok","description":"for \u202Dops"}"#,
         "description contains U+202D (a bidirectional control)",
     ),
+    // Referrer rules no browser's referrer could ever match.
+    (
+        r#"{"name":"r","allowedReferrers":["ftp://files.example.com"]}"#,
+        "only http:// and https://",
+    ),
+    (
+        r#"{"name":"r","allowedReferrers":["https://app.example.com/page"]}"#,
+        "a URL with a path must end in *",
+    ),
+    (r#"{"name":"r","allowedReferrers":["https://"]}"#, "no host"),
+    (
+        r#"{"name":"r","allowedReferrers":["localhost:3000"]}"#,
+        "a port needs a scheme",
+    ),
+    (
+        r#"{"name":"r","allowedReferrers":["example.com","https://app.example.com*"]}"#,
+        "a URL prefix needs a path",
+    ),
 ];
+
+/// Every refused referrer names the forms that are accepted.
+const REFERRER_FORMS: &str = "use a host (example.com), a wildcard host (*.example.com), \
+     an origin (https://app.example.com) or a URL prefix ending in * \
+     (https://app.example.com/embed/*)";
 
 async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
     let res = request
@@ -109,6 +132,9 @@ async fn refused_inputs_are_422_naming_the_problem(
             details.contains(says),
             "[{framework}] {body}: {details:?} lacks {says:?}"
         );
+        if body.contains("allowedReferrers") {
+            assert!(details.contains(REFERRER_FORMS), "[{framework}] {details}");
+        }
     }
     assert_eq!(
         key_count(&client, base, fixture).await,
@@ -184,9 +210,37 @@ async fn an_ipv4_mapped_rule_matches_the_ipv4_client(
     );
 }
 
+async fn an_origin_referrer_matches_its_pages(framework: &str, base: &str, fixture: &AdminFixture) {
+    let client = reqwest::Client::new();
+    let created = create(
+        &client,
+        base,
+        fixture,
+        r#"{"name":"web","allowedReferrers":["https://app.example.com"]}"#,
+    )
+    .await;
+    let key = created["key"].as_str().unwrap_or_default();
+    for (referrer, status) in [
+        (Some("https://app.example.com"), 200),
+        (Some("https://app.example.com/"), 200),
+        (Some("https://app.example.com/settings/keys?tab=1"), 200),
+        (Some("http://app.example.com/"), 403),
+        (Some("https://app.example.com:8443/"), 403),
+        (Some("https://app.example.com.evil.net/"), 403),
+        (None, 403),
+    ] {
+        assert_eq!(
+            me(&client, base, key, referrer).await,
+            status,
+            "[{framework}] Referer {referrer:?}"
+        );
+    }
+}
+
 async fn run_all(framework: &str, base: &str, fixture: &AdminFixture) {
     refused_inputs_are_422_naming_the_problem(framework, base, fixture).await;
     an_ipv4_mapped_rule_matches_the_ipv4_client(framework, base, fixture).await;
+    an_origin_referrer_matches_its_pages(framework, base, fixture).await;
 }
 
 async fn serve_axum(fixture: &AdminFixture) -> String {

@@ -48,7 +48,18 @@ pub struct NewKey {
     pub expires_at: Option<DateTime<Utc>>,
     /// Allowed client IPs/CIDRs (see [`parse_ip_rule`]).
     pub allowed_ips: Vec<IpNet>,
-    /// Allowed referrers.
+    /// Allowed referrers, each in one of four forms, compared with the request's
+    /// `Referer`:
+    /// - a host, `example.com`: that host, any scheme, port and path;
+    /// - a wildcard host, `*.example.com`: `example.com` and its subdomains;
+    /// - an origin, `https://app.example.com` (or `http://localhost:3000`, a trailing
+    ///   `/` allowed): that scheme, host and port, any path;
+    /// - a URL prefix ending in `*`, `https://app.example.com/embed/*`: URLs starting
+    ///   with the text before the `*`.
+    ///
+    /// A rule that could never match (another scheme, no host, a path without the `*`,
+    /// a port without a scheme, spaces, …) is refused with a message naming these
+    /// forms.
     pub allowed_referrers: Vec<String>,
     /// Rate limit override.
     pub rate_limit: Option<RateLimitSpec>,
@@ -231,20 +242,21 @@ pub(crate) fn check_metadata(
     Ok(())
 }
 
+/// At most 100 IP rules and 100 referrer rules, each referrer one that can match (see
+/// the grammar in [`NewKey::allowed_referrers`]).
 pub(crate) fn check_restrictions(ips: &[IpNet], referrers: &[String]) -> Result<(), ManageError> {
     if ips.len() > MAX_RULES || referrers.len() > MAX_RULES {
         return Err(ManageError::invalid(
             "at most 100 allowed IPs and 100 allowed referrers",
         ));
     }
-    if referrers.iter().any(|r| {
-        r.is_empty() || r.len() > 255 || r.chars().any(|c| c.is_whitespace() || c.is_control())
-    }) {
-        return Err(ManageError::invalid(
-            "each allowed referrer is 1 to 255 characters without spaces",
-        ));
+    match referrers
+        .iter()
+        .find_map(|r| restrictions::referrer_rule_error(r))
+    {
+        Some(why) => Err(ManageError::invalid(why)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// An IP or CIDR (`10.0.0.0/8`, `203.0.113.7`) as a network. An IPv4-mapped IPv6 rule
@@ -322,6 +334,22 @@ mod tests {
         assert_eq!(rule("2001:db8::/32").as_deref(), Ok("2001:db8::/32"));
         assert_eq!(rule("203.0.113.7").as_deref(), Ok("203.0.113.7/32"));
         assert!(rule("::ffff:10.0.0.0/129").is_err());
+    }
+
+    #[test]
+    fn referrer_rules_that_can_never_match_are_refused_at_creation() {
+        let msg = refusal(check_restrictions(
+            &[],
+            &["example.com".into(), "ftp://x.io".into()],
+        ));
+        assert!(
+            msg.contains(r#"allowed referrer "ftp://x.io" can never match"#),
+            "{msg}"
+        );
+        assert_eq!(
+            refusal(check_restrictions(&[], &["https://app.example.com".into()])),
+            "accepted"
+        );
     }
 
     #[test]

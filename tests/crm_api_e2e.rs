@@ -604,13 +604,36 @@ async fn admin_keys_manage_keys_over_http() {
         201
     );
 
-    // Per-resource permissions normalise to action:resource scopes.
+    // Environments are kept apart: a live admin cannot mint a test key (nor a test
+    // admin a live one); test keys are made by a test admin.
+    let opps_body = json!({"name": "Opps only", "env": "test", "scopes": {"opportunities": ["read", "write"], "accounts": ["read"]}});
     let r = crm
         .call(
             Method::POST,
             "/v1/api-keys",
             Some(&admin),
-            Some(json!({"name": "Opps only", "env": "test", "scopes": {"opportunities": ["read", "write"], "accounts": ["read"]}})),
+            Some(opps_body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let (test_admin, _) = crm.key("test admin", &["--scopes", "admin", "--env", "test"]);
+    let r = crm
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&test_admin),
+            Some(json!({"name": "escalate", "env": "live", "scopes": ["admin"]})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Per-resource permissions normalise to action:resource scopes.
+    let r = crm
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&test_admin),
+            Some(opps_body),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);

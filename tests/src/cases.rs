@@ -78,9 +78,6 @@ pub const UNAVAILABLE: &str = r#"{"error":"Service Unavailable","message":"API k
 
 const INVALID_TOKEN: &str =
     r#"Bearer error="invalid_token", error_description="The API key is invalid""#;
-const EXPIRED_TOKEN: &str =
-    r#"Bearer error="invalid_token", error_description="The API key has expired""#;
-
 fn get(
     name: &'static str,
     path: &'static str,
@@ -176,7 +173,7 @@ pub fn cases() -> Vec<Case> {
             "expired key",
             "/hello",
             bearer(Expired),
-            unauthorized(EXPIRED_TOKEN),
+            unauthorized(INVALID_TOKEN),
         ),
         get(
             "rotated past grace",

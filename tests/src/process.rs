@@ -6,8 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -20,6 +19,8 @@ const PACKAGES: &[&str] = &[
     "example-agents-api",
     "example-platform-api",
     "example-data-entries-api",
+    "example-axum-quickstart",
+    "example-actix-quickstart",
 ];
 
 /// The path of a workspace binary (e.g. `keygate`, `example-scans-api`), building the
@@ -162,6 +163,7 @@ pub struct RunningService {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl RunningService {
@@ -183,20 +185,38 @@ impl RunningService {
             .take()
             .unwrap_or_else(|| panic!("{name}: no stdout"));
         let (tx, rx) = mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("listening on ") {
                     let _ = tx.send(url.trim().to_owned());
                 }
+                seen.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => Self { child, url },
+            Ok(url) => Self {
+                child,
+                url,
+                stdout: lines,
+            },
             Err(_) => {
                 let _ = child.kill();
                 panic!("{name} did not print `listening on http://ADDR` within 60 s");
             }
         }
+    }
+
+    /// The lines the service has printed on stdout so far (up to `listening on …` at
+    /// least).
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// `self.url` + `path`.

@@ -206,14 +206,56 @@ pub(crate) struct RoleArgs {
     pub(crate) description: Option<String>,
 }
 
+/// `keygate verify`: the key comes from standard input (one line) or from an
+/// environment variable, never from the command line, where any user of the machine
+/// could read it in the process list.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    printf '%s\\n' \"$KEY\" | keygate verify\n  \
+    KEY=sk_live_… keygate verify --key-env KEY")]
 pub(crate) struct VerifyArgs {
-    /// The key to check. Prefer KEYGATE_VERIFY_KEY or `-` (read stdin) to keep it out of
-    /// shell history.
-    pub(crate) key: String,
+    /// Read the key from this environment variable instead of standard input.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) key_env: Option<String>,
     /// Accept only these environments (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub(crate) env: Vec<String>,
+    /// Refused: a key on the command line is visible in the process list. `-` (read
+    /// standard input) is accepted, as it was before.
+    #[arg(hide = true, value_parser = NoKeyArgument)]
+    pub(crate) key: Option<StdinMarker>,
+}
+
+/// The only positional `keygate verify` accepts: `-`, standard input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StdinMarker;
+
+/// Refuses a key given as an argument, without echoing it (clap would quote a bad
+/// value in its message, printing the key once more).
+#[derive(Debug, Clone, Copy)]
+struct NoKeyArgument;
+
+/// How to pass the key, for the usage error.
+pub(crate) const PASS_THE_KEY: &str = "the key must not be given as an argument (it \
+     would be visible in the process list); pass it on standard input, e.g. \
+     `printf '%s\\n' \"$KEY\" | keygate verify`, or name an environment variable \
+     holding it with `--key-env VAR`";
+
+impl clap::builder::TypedValueParser for NoKeyArgument {
+    type Value = StdinMarker;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StdinMarker, clap::Error> {
+        if value == "-" {
+            return Ok(StdinMarker);
+        }
+        let mut cmd = cmd.clone();
+        Err(cmd.error(clap::error::ErrorKind::ArgumentConflict, PASS_THE_KEY))
+    }
 }
 
 #[derive(Debug, Args)]

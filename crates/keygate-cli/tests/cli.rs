@@ -2,7 +2,7 @@
 //! create -> verify -> rotate -> old key still verifies -> revoke -> verify fails.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -47,6 +47,32 @@ impl Db {
     fn code(&self, args: &[&str]) -> i32 {
         self.run(args).status.code().unwrap_or(-1)
     }
+
+    /// `keygate verify <args>` with `key` and a newline on standard input.
+    fn verify(&self, key: &str, args: &[&str]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .arg("verify")
+            .args(args)
+            .env("KEYGATE_DATABASE_URL", self.url())
+            .env_remove("KEYGATE_PEPPER")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run keygate: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            writeln!(stdin, "{key}").unwrap_or_else(|e| panic!("write stdin: {e}"));
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("wait keygate: {e}"))
+    }
+
+    /// The exit code of `keygate verify` with `key` on standard input.
+    fn verify_code(&self, key: &str) -> i32 {
+        self.verify(key, &[]).status.code().unwrap_or(-1)
+    }
 }
 
 impl Drop for Db {
@@ -82,32 +108,28 @@ fn key_lifecycle() {
         created["scopes"],
         serde_json::json!(["read:scans", "write:scans"])
     );
-    assert_eq!(db.code(&["verify", &key]), 0);
+    assert_eq!(db.verify_code(&key), 0);
 
     let rotated = db.json(&["keys", "rotate", &id, "--grace", "24h"]);
     let new_key = text(&rotated, "key");
     assert_ne!(new_key, key);
     assert_eq!(
-        db.code(&["verify", &key]),
+        db.verify_code(&key),
         0,
         "the old key works during the grace period"
     );
-    assert_eq!(db.code(&["verify", &new_key]), 0);
+    assert_eq!(db.verify_code(&new_key), 0);
 
     let revoked = db.json(&["keys", "revoke", &id]);
     assert_eq!(text(&revoked, "status"), "revoked");
-    let refused = db.run(&["verify", &key, "--json"]);
+    let refused = db.verify(&key, &["--json"]);
     assert_eq!(refused.status.code(), Some(1));
     let refused: Value = serde_json::from_slice(&refused.stdout).unwrap_or_default();
     assert_eq!(
         refused,
         serde_json::json!({"valid": false, "code": "invalid_api_key"})
     );
-    assert_eq!(
-        db.code(&["verify", &new_key]),
-        0,
-        "the replacement is untouched"
-    );
+    assert_eq!(db.verify_code(&new_key), 0, "the replacement is untouched");
 
     let listed = db.json(&["keys", "list", "--tenant", "acme", "--include-revoked"]);
     let listed = listed.as_array().cloned().unwrap_or_default();
@@ -197,7 +219,9 @@ fn roles_expiry_and_updates() {
     assert_eq!(created["role"], "radiologist");
     assert_eq!(created["rateLimit"], 1000);
     assert!(created["expiresAt"].is_string());
-    let verified = db.json(&["verify", &text(&created, "key")]);
+    let verified = db.verify(&text(&created, "key"), &["--json"]);
+    assert!(verified.status.success());
+    let verified: Value = serde_json::from_slice(&verified.stdout).unwrap_or_default();
     assert_eq!(
         verified["scopes"],
         serde_json::json!(["read:scans", "read:reports"])
@@ -238,7 +262,7 @@ fn exit_codes() {
     );
     assert_eq!(db.code(&["keys", "show", "key_missing"]), 1, "not found");
     assert_eq!(db.code(&["keys", "show", "not-an-id"]), 1, "not an id");
-    assert_eq!(db.code(&["verify", "garbage"]), 1, "refused");
+    assert_eq!(db.verify_code("garbage"), 1, "refused");
     assert_eq!(
         db.code(&["keys", "update", "key_missing"]),
         1,
@@ -285,4 +309,79 @@ fn metadata_entries_are_stored_and_shown() {
         2,
         "the key must not be empty"
     );
+}
+
+#[test]
+fn rate_limits_outside_the_bounds_are_refused() {
+    let db = Db::new("rate-bounds");
+    for (limit, says) in [
+        ("10/h,quota=0", "quota must be at least 1"),
+        ("10/h,burst=0", "burst must be 1 to 1000000"),
+        ("1/day,burst=1000", "refill within a year"),
+    ] {
+        let out = db.run(&[
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--tenant",
+            "acme",
+            "--rate-limit",
+            limit,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{limit}: {stderr}");
+        assert!(stderr.contains(says), "{limit}: {stderr}");
+    }
+    let listed = db.json(&["keys", "list", "--tenant", "acme"]);
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(0),
+        "nothing was created"
+    );
+}
+
+#[test]
+fn verify_takes_the_key_from_stdin_or_an_env_var_never_an_argument() {
+    let db = Db::new("verify-input");
+    let created = db.json(&["keys", "create", "--name", "ci", "--tenant", "acme"]);
+    let key = text(&created, "key");
+
+    // On the command line: a usage error (exit 2) that says how to pass it, and does
+    // not print the key back.
+    let out = db.run(&["verify", &key]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("standard input"), "{stderr}");
+    assert!(stderr.contains("--key-env VAR"), "{stderr}");
+    assert!(!stderr.contains(&key), "the key is echoed: {stderr}");
+    assert!(out.stdout.is_empty());
+
+    // Standard input: one line, the newline trimmed (CRLF too); `-` says the same.
+    assert_eq!(db.verify_code(&key), 0);
+    assert_eq!(db.verify_code(&format!("{key}\r")), 0);
+    assert_eq!(db.verify(&key, &["-"]).status.code(), Some(0));
+    assert_eq!(db.verify_code("sk_live_garbage"), 1);
+    let empty = db.verify("", &[]);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no key on standard input"));
+
+    // An environment variable, by name.
+    let by_env = |value: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keygate"));
+        cmd.args(["verify", "--key-env", "MY_API_KEY"])
+            .env("KEYGATE_DATABASE_URL", db.url())
+            .env_remove("KEYGATE_PEPPER")
+            .env_remove("MY_API_KEY")
+            .stdin(Stdio::null());
+        if let Some(value) = value {
+            cmd.env("MY_API_KEY", value);
+        }
+        cmd.output().unwrap_or_else(|e| panic!("run keygate: {e}"))
+    };
+    assert_eq!(by_env(Some(&key)).status.code(), Some(0));
+    assert_eq!(by_env(Some("sk_live_garbage")).status.code(), Some(1));
+    let unset = by_env(None);
+    assert_eq!(unset.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unset.stderr).contains("MY_API_KEY is not set"));
 }

@@ -19,17 +19,15 @@
 //! owners table's primary key); last-used times are written one statement per batch. The migrations (`migrations/sqlite`, `migrations/postgres`) are embedded
 //! and applied on connect.
 //!
-//! Put a [`CachedStore`](keygate_moka::CachedStore) in front for the hot path:
+//! [`from_env`] (or [`connect_cached`]) gives what a service runs on: the store behind a
+//! [`CachedStore`](keygate_moka::CachedStore) that follows its change feed by itself:
 //!
 //! ```
 //! use keygate::KeyGate;
-//! use keygate_moka::CachedStore;
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let store = keygate_sqlx::connect_any("sqlite::memory:").await?;
-//! let cached = CachedStore::new(store.clone());
-//! let feed = cached.follow(store.invalidations());
-//! let gate = KeyGate::builder(cached).prefix("sk").build();
-//! # feed.abort(); let _ = gate;
+//! let store = keygate_sqlx::connect_cached("sqlite::memory:").await?; // or from_env()
+//! let gate = KeyGate::builder(store).prefix("sk").build();
+//! # let _ = gate;
 //! # Ok::<(), keygate_sqlx::Error>(()) }).unwrap();
 //! ```
 #![deny(missing_docs)]
@@ -37,6 +35,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod any;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod cached;
 mod codec;
 mod error;
 mod migrations;
@@ -49,6 +49,8 @@ mod sqlite;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use any::{connect_any, AnyStore};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use cached::{connect_cached, from_env, DATABASE_URL_VAR, DEFAULT_DATABASE_URL};
 pub use error::Error;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgInvalidations, PostgresStore, PostgresStoreBuilder};

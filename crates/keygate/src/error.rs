@@ -123,6 +123,11 @@ impl AuthError {
     }
 
     /// The `WWW-Authenticate` value (RFC 6750), for the errors that carry one.
+    ///
+    /// It tells an expired key (`"The API key has expired"`) from any other invalid
+    /// one. A response whose body does not tell them apart must not either: renderers
+    /// choose with [`ErrorRenderer::challenge`](crate::ErrorRenderer::challenge), which
+    /// by default uses [`AuthError::generic_www_authenticate`].
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
             Self::MissingKey => Some("Bearer".to_owned()),
@@ -149,6 +154,23 @@ impl AuthError {
             | Self::ReferrerNotAllowed
             | Self::RateLimited { .. }
             | Self::StoreUnavailable => None,
+        }
+    }
+
+    /// [`AuthError::www_authenticate`] without the reason a key was refused: an expired
+    /// key gets the same `error="invalid_token"` challenge as an unknown or revoked one.
+    ///
+    /// ```
+    /// use keygate::{AuthError, InvalidKeyReason};
+    /// assert_eq!(
+    ///     AuthError::ExpiredKey.generic_www_authenticate(),
+    ///     AuthError::InvalidKey(InvalidKeyReason::Revoked).generic_www_authenticate(),
+    /// );
+    /// ```
+    pub fn generic_www_authenticate(&self) -> Option<String> {
+        match self {
+            Self::ExpiredKey => Self::InvalidKey(InvalidKeyReason::Unknown).www_authenticate(),
+            other => other.www_authenticate(),
         }
     }
 

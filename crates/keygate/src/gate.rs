@@ -70,7 +70,7 @@ pub struct KeyGateBuilder<T = KeyGate> {
 }
 
 enum VerifierOrBuilder {
-    Builder(VerifierBuilder),
+    Builder(Box<VerifierBuilder>),
     Built(Verifier),
 }
 
@@ -85,7 +85,9 @@ impl<T> std::fmt::Debug for KeyGateBuilder<T> {
 impl KeyGate {
     /// Starts a builder over `store`.
     pub fn builder(store: impl KeyStore) -> KeyGateBuilder {
-        KeyGateBuilder::new(VerifierOrBuilder::Builder(Verifier::builder(store)))
+        KeyGateBuilder::new(VerifierOrBuilder::Builder(Box::new(Verifier::builder(
+            store,
+        ))))
     }
 
     /// Starts a builder around an existing verifier (prefix, envs, clock, hasher,
@@ -180,7 +182,7 @@ impl<T> KeyGateBuilder<T> {
 
     fn map_verifier(mut self, f: impl FnOnce(VerifierBuilder) -> VerifierBuilder) -> Self {
         self.verifier = match self.verifier {
-            VerifierOrBuilder::Builder(b) => VerifierOrBuilder::Builder(f(b)),
+            VerifierOrBuilder::Builder(b) => VerifierOrBuilder::Builder(Box::new(f(*b))),
             built => built,
         };
         self
@@ -310,7 +312,7 @@ impl<T> KeyGateBuilder<T> {
             self.sources
         };
         let verifier = match self.verifier {
-            VerifierOrBuilder::Builder(b) => b.build(),
+            VerifierOrBuilder::Builder(b) => (*b).build(),
             VerifierOrBuilder::Built(v) => v,
         };
         (self.finish)(KeyGate {

@@ -1,16 +1,18 @@
 //! Run with `cargo run -p example-actix-quickstart`
 //!
-//! A protected actix-web API with no setup: a demo key is made at start and printed once.
+//! A protected actix-web API with no setup: a demo key is made at start and printed
+//! once. It expires in 24 hours, and the next start revokes it before making a new one,
+//! so restarts do not pile up working keys in the database.
 //!
 //! ```text
 //! curl -H "Authorization: Bearer <key>" http://127.0.0.1:3000/hello
 //! curl -X POST -H "X-API-KEY: <key>" http://127.0.0.1:3000/items
 //! ```
 
-use std::time::Duration;
-
 use actix_web::{get, post, App, HttpResponse, HttpServer};
-use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, ScopeSet};
+use keygate::{
+    Actor, CreatedKey, KeyGate, KeyManager, KeyRecord, KeyStore, NewKey, PageRequest, ScopeSet,
+};
 use keygate_actix::{require_scope, ApiKeyAuth, Principal};
 use keygate_moka::CachedStore;
 use serde_json::json;
@@ -28,6 +30,45 @@ async fn create_item() -> HttpResponse {
     HttpResponse::Created().json(json!({"created": true}))
 }
 
+/// The tenant of the demo key.
+const DEMO_TENANT: &str = "demo-tenant";
+
+/// Revokes the demo keys earlier starts left in the store, then makes a new one that
+/// expires in 24 hours: however often the quickstart starts, one demo key works.
+///
+/// Demo keys carry `{"demo": true}` in their metadata. Keys named `demo` in the demo
+/// tenant with no metadata and no expiry (what earlier versions of this quickstart
+/// made, one per start) are revoked too; any other key is left alone.
+async fn fresh_demo_key(store: impl KeyStore) -> Result<CreatedKey, Box<dyn std::error::Error>> {
+    let manager = KeyManager::builder(store).prefix("sk").env("live").build();
+    let system = Actor::system();
+    let is_demo = |r: &KeyRecord| {
+        r.metadata.get("demo") == Some(&json!(true))
+            || (r.name == "demo" && r.metadata.is_empty() && r.expires_at.is_none())
+    };
+    let mut page = PageRequest::first(1000);
+    let mut stale = Vec::new();
+    loop {
+        let listed = manager
+            .list(&system, Some(DEMO_TENANT), None, false, &page)
+            .await?;
+        stale.extend(listed.items.into_iter().filter(is_demo).map(|r| r.id));
+        match listed.next_cursor {
+            Some(cursor) => page.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    for id in &stale {
+        manager.revoke(&system, id).await?;
+    }
+    let mut new = NewKey::named("demo")
+        .tenant(DEMO_TENANT)
+        .scopes(ScopeSet::parse(["read:items", "write:items"])?)
+        .expires_at(manager.clock().now() + keygate::parse_duration("24h")?);
+    new.metadata.insert("demo".to_owned(), json!(true));
+    Ok(manager.create(&system, new).await?)
+}
+
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -42,29 +83,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = CachedStore::new(db.clone());
     // Revokes and edits made by other processes (the keygate CLI) reach this cache.
     store.follow(db.invalidations());
-    let (key, record) =
-        KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "demo", "demo-tenant")?;
-    store
-        .insert(&record.with_scopes(ScopeSet::parse(["read:items", "write:items"])?))
-        .await?;
-    println!("demo key (shown once): {}", key.expose());
-    drop(key);
+    let demo = fresh_demo_key(store.clone()).await?;
+    println!("demo key (shown once): {}", demo.key.expose());
+    println!(
+        "it expires at {}; the next start revokes it and prints a new one",
+        demo.record
+            .expires_at
+            .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+    );
+    drop(demo);
 
     let gate = KeyGate::builder(store)
         .prefix("sk")
         .bearer()
         .header("X-API-KEY")
         .build();
-
-    // Last-used times are noted in memory on each request and written in batches.
-    let flusher = gate.clone();
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            let _ = flusher.verifier().flush_usage().await;
-        }
-    });
 
     let addr = std::env::var("KEYGATE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let app_gate = gate.clone();
@@ -80,6 +113,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Stops gracefully on Ctrl-C (actix-web handles the signal).
     server.run().await?;
-    gate.verifier().flush_usage().await?;
+    gate.shutdown().await?;
     Ok(())
 }

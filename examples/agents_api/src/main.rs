@@ -152,20 +152,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .prefix("neo_sk")
         .envs(["prod"])
         .bearer()
+        // Last-used times every second, so `keygate keys list` shows them at once.
+        .flush_interval(Some(USAGE_FLUSH_INTERVAL))
         .build();
-
-    // Last-used times are noted in memory on each request; write them every second so
-    // `keygate keys list` shows them.
-    let flusher = gate.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(USAGE_FLUSH_INTERVAL);
-        loop {
-            tick.tick().await;
-            if let Err(e) = flusher.verifier().flush_usage().await {
-                eprintln!("could not record last-used times: {e}");
-            }
-        }
-    });
 
     let addr = std::env::var("KEYGATE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -177,6 +166,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     // And the last ones, noted since the previous tick.
-    gate.verifier().flush_usage().await?;
+    gate.shutdown().await?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Run with `cargo run -p example-axum-quickstart`
 //!
 //! A protected axum API with no setup: a demo key is made at start and printed once.
+//! It expires in 24 hours, and the next start revokes it before making a new one, so
+//! restarts do not pile up working keys in the database.
 //!
 //! Keys live in `KEYGATE_DATABASE_URL` (default `sqlite://keygate.db` in the working
 //! directory, created on first run; `postgres://…` works too), behind a cache that hears
@@ -12,13 +14,11 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, ScopeSet};
-use keygate_moka::CachedStore;
+use keygate::{Actor, CreatedKey, KeyGate, KeyManager, KeyRecord, NewKey, PageRequest, ScopeSet};
 use keygate_tower::{ApiKeyLayer, Principal, RequireScope};
 use serde_json::{json, Value};
 
@@ -30,34 +30,70 @@ async fn create_item() -> (StatusCode, Json<Value>) {
     (StatusCode::CREATED, Json(json!({"created": true})))
 }
 
+/// The tenant of the demo key.
+const DEMO_TENANT: &str = "demo-tenant";
+
+/// Revokes the demo keys earlier starts left in the store, then makes a new one that
+/// expires in 24 hours: however often the quickstart starts, one demo key works.
+///
+/// Demo keys carry `{"demo": true}` in their metadata. Keys named `demo` in the demo
+/// tenant with no metadata and no expiry (what earlier versions of this quickstart
+/// made, one per start) are revoked too; any other key is left alone.
+async fn fresh_demo_key(manager: &KeyManager) -> Result<CreatedKey, Box<dyn std::error::Error>> {
+    let system = Actor::system();
+    let is_demo = |r: &KeyRecord| {
+        r.metadata.get("demo") == Some(&json!(true))
+            || (r.name == "demo" && r.metadata.is_empty() && r.expires_at.is_none())
+    };
+    let mut page = PageRequest::first(1000);
+    let mut stale = Vec::new();
+    loop {
+        let listed = manager
+            .list(&system, Some(DEMO_TENANT), None, false, &page)
+            .await?;
+        stale.extend(listed.items.into_iter().filter(is_demo).map(|r| r.id));
+        match listed.next_cursor {
+            Some(cursor) => page.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    for id in &stale {
+        manager.revoke(&system, id).await?;
+    }
+    let mut new = NewKey::named("demo")
+        .tenant(DEMO_TENANT)
+        .scopes(ScopeSet::parse(["read:items", "write:items"])?)
+        .expires_at(manager.clock().now() + keygate::parse_duration("24h")?);
+    new.metadata.insert("demo".to_owned(), json!(true));
+    Ok(manager.create(&system, new).await?)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
 
-    let url =
-        std::env::var("KEYGATE_DATABASE_URL").unwrap_or_else(|_| "sqlite://keygate.db".to_owned());
-    let db = keygate_sqlx::connect_any(&url).await?;
-    println!("key store: {}", db.backend());
-    let store = CachedStore::new(db.clone());
-    // Revokes and edits made by other processes reach this cache: within a second on
-    // SQLite (a polled change table), at once on PostgreSQL (LISTEN/NOTIFY).
-    store.follow(db.invalidations());
-
-    let (key, record) =
-        KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "demo", "demo-tenant")?;
-    store
-        .insert(&record.with_scopes(ScopeSet::parse(["read:items", "write:items"])?))
-        .await?;
-    println!("demo key (shown once): {}", key.expose());
-    drop(key);
-
+    // KEYGATE_DATABASE_URL (default sqlite://keygate.db), behind a cache that hears about
+    // revokes and edits made by other processes: within a second on SQLite (a polled
+    // change table), at once on PostgreSQL (LISTEN/NOTIFY).
+    let store = keygate_sqlx::from_env().await?;
     let gate = KeyGate::builder(store)
         .prefix("sk")
         .bearer()
         .header("X-API-KEY")
         .build();
+
+    // The manager shares the gate's store, hasher and prefix: its keys are the gate's.
+    let demo = fresh_demo_key(&gate.manager()).await?;
+    println!("demo key (shown once): {}", demo.key.expose());
+    println!(
+        "it expires at {}; the next start revokes it and prints a new one",
+        demo.record
+            .expires_at
+            .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+    );
+    drop(demo);
     let app = Router::new()
         .route(
             "/items",
@@ -65,16 +101,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route("/hello", get(hello))
         .layer(ApiKeyLayer::new(gate.clone()));
-
-    // Last-used times are noted in memory on each request and written in batches.
-    let flusher = gate.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            let _ = flusher.verifier().flush_usage().await;
-        }
-    });
 
     let addr = std::env::var("KEYGATE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -87,6 +113,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
-    gate.verifier().flush_usage().await?;
+    gate.shutdown().await?;
     Ok(())
 }

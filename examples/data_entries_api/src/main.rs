@@ -198,15 +198,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .header("X-API-KEY")
         .build();
 
-    let flusher = gate.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            let _ = flusher.verifier().flush_usage().await;
-        }
-    });
-
     let addr = std::env::var("KEYGATE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
@@ -216,6 +207,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
-    gate.verifier().flush_usage().await?;
+    gate.shutdown().await?;
     Ok(())
 }

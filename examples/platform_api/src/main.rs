@@ -33,8 +33,6 @@
 
 mod data;
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use keygate::{
@@ -122,16 +120,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manager = web::Data::new(manager);
     let platform = web::Data::new(Platform::default());
 
-    // Last-used times are noted in memory on each request and written in batches.
-    let flusher = gate.clone();
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            let _ = flusher.verifier().flush_usage().await;
-        }
-    });
-
     let app_gate = gate.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -169,7 +157,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Stops gracefully on Ctrl-C (actix-web handles the signal).
     server.run().await?;
-    gate.verifier().flush_usage().await?;
+    gate.shutdown().await?;
     Ok(())
 }
 

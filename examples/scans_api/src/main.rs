@@ -5,7 +5,7 @@
 //! - keys look like `neolens_live_…` and travel only as `Authorization: Bearer <key>`;
 //! - every key has a role: `radiologist` (`read:scans`, `read:reports`),
 //!   `data_engineer` (`read:scans`, `write:exports`) or `admin` (`*`), seeded into the
-//!   store at start;
+//!   store at start when missing (a role an operator changed is left as it is);
 //! - `GET /v1/auth/me` answers `{"user":{"id","email","role","scopes"}}`;
 //! - a missing or bad key gets `401 {"error":"Unauthorized","message":"Missing or invalid API key."}`,
 //!   a key without the scope `403 {"error":"Forbidden","message":"You do not have permission to perform this action."}`;
@@ -51,6 +51,26 @@ const ROLES: &[(&str, &[&str], &str)] = &[
     ),
     ("admin", &["*"], "Full access to API and user management."),
 ];
+
+/// Creates the [`ROLES`] the store does not have yet. A role that exists is left as it
+/// is: an operator may have changed it with `keygate roles create` (e.g. narrowed
+/// `admin`), and a restart must not undo that.
+async fn seed_missing_roles(manager: &KeyManager) -> Result<(), Box<dyn std::error::Error>> {
+    let existing: Vec<String> = manager
+        .list_roles()
+        .await?
+        .iter()
+        .map(|role| role.name().to_owned())
+        .collect();
+    for (name, scopes, description) in ROLES {
+        if existing.iter().any(|e| e == name) {
+            continue;
+        }
+        let role = Role::new(*name, ScopeSet::parse(*scopes)?)?.with_description(*description);
+        manager.put_role(&Actor::system(), role).await?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -263,10 +283,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .prefix("neolens")
         .env("live")
         .build();
-    for (name, scopes, description) in ROLES {
-        let role = Role::new(*name, ScopeSet::parse(*scopes)?)?.with_description(*description);
-        manager.put_role(&Actor::system(), role).await?;
-    }
+    seed_missing_roles(&manager).await?;
 
     // Hash like the CLI that made the keys (KEYGATE_PEPPER, when set).
     let hasher = KeyHasher::from_env();
@@ -281,16 +298,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         exports: AtomicU64::new(0),
     });
 
-    // Last-used times are noted in memory on each request and written in batches.
-    let flusher = gate.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            let _ = flusher.verifier().flush_usage().await;
-        }
-    });
-
     let addr = std::env::var("KEYGATE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
@@ -300,6 +307,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
-    gate.verifier().flush_usage().await?;
+    gate.shutdown().await?;
     Ok(())
 }

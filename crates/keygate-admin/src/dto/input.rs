@@ -30,7 +30,9 @@ impl ScopesInput {
 }
 
 /// A rate limit: requests per hour (`1000`), a spec string (`"1000/h,burst=50"`), or
-/// an object.
+/// an object. Every form is held to the bounds of [`RateLimitSpec`] (at least 1
+/// request, a window of 1 s to one year, a burst of 1 to 1,000,000 that refills within
+/// a year, a daily quota of at least 1); anything else is a 422 naming the rule.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum RateLimitInput {
@@ -60,13 +62,13 @@ pub struct RateLimitObject {
 }
 
 impl RateLimitInput {
-    /// The spec.
+    /// The spec, checked with [`RateLimitSpec::validate`] (422 when out of bounds).
     pub fn to_spec(&self) -> Result<RateLimitSpec, ApiError> {
         let spec = match self {
             Self::PerHour(n) => RateLimitSpec::per_hour(*n),
-            Self::Spec(s) => s
-                .parse()
-                .map_err(|e: keygate::RateLimitSpecError| ApiError::unprocessable(e.to_string()))?,
+            Self::Spec(s) => s.parse().map_err(|e: keygate::RateLimitSpecError| {
+                ApiError::unprocessable(format!("rateLimit: {e}"))
+            })?,
             Self::Object(o) => RateLimitSpec {
                 requests: o.requests,
                 per_seconds: o.per_seconds.unwrap_or(3600),
@@ -74,11 +76,8 @@ impl RateLimitInput {
                 daily_quota: o.daily_quota,
             },
         };
-        if spec.requests == 0 || spec.per_seconds == 0 {
-            return Err(ApiError::unprocessable(
-                "rateLimit must allow at least one request per window",
-            ));
-        }
+        spec.validate()
+            .map_err(|e| ApiError::unprocessable(format!("rateLimit: {e}")))?;
         Ok(spec)
     }
 }
@@ -212,4 +211,58 @@ pub(crate) fn parse_ips(list: &[String]) -> Result<Vec<ipnet::IpNet>, ApiError> 
     list.iter()
         .map(|s| keygate::parse_ip_rule(s).map_err(ApiError::unprocessable))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Result<RateLimitSpec, String> {
+        let input: RateLimitInput = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        input.to_spec().map_err(|e| {
+            assert_eq!(e.status, 422, "{e:?}");
+            e.details
+        })
+    }
+
+    #[test]
+    fn rate_limits_outside_the_bounds_are_refused_in_every_form() {
+        for (json, says) in [
+            (
+                r#"{"requests": 10, "dailyQuota": 0}"#,
+                "quota must be at least 1",
+            ),
+            (r#""10/h,quota=0""#, "quota must be at least 1"),
+            (
+                r#"{"requests": 10, "burst": 0}"#,
+                "burst must be 1 to 1000000",
+            ),
+            (r#""10/h,burst=0""#, "burst must be 1 to 1000000"),
+            (
+                r#"{"requests": 1, "perSeconds": 4294967295, "burst": 4294967295}"#,
+                "1 to 31536000 seconds",
+            ),
+            (
+                r#"{"requests": 1, "perSeconds": 0}"#,
+                "1 to 31536000 seconds",
+            ),
+            (
+                r#"{"requests": 1, "perSeconds": 86400, "burst": 1000}"#,
+                "refill within a year",
+            ),
+            ("0", "at least 1 request"),
+        ] {
+            match spec(json) {
+                Ok(spec) => panic!("{json} was accepted as {spec}"),
+                Err(details) => assert!(details.contains(says), "{json}: {details}"),
+            }
+        }
+        assert_eq!(
+            spec(r#"{"requests": 100, "perSeconds": 60, "burst": 10, "dailyQuota": 1}"#),
+            Ok(RateLimitSpec::per_minute(100)
+                .with_burst(10)
+                .with_daily_quota(1))
+        );
+        assert_eq!(spec("1000"), Ok(RateLimitSpec::per_hour(1000)));
+    }
 }

@@ -27,14 +27,6 @@ pub(crate) async fn run(store: Store, args: ServeArgs) -> Result<ExitCode, Failu
         .await
         .map_err(|e| Failure(format!("cannot listen on {}: {e}", args.addr)))?;
     println!("listening on http://{}", listener.local_addr()?);
-    let flusher = gate.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            let _ = flusher.verifier().flush_usage().await;
-        }
-    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -43,6 +35,6 @@ pub(crate) async fn run(store: Store, args: ServeArgs) -> Result<ExitCode, Failu
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
-    gate.verifier().flush_usage().await?;
+    gate.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -248,6 +248,10 @@ impl KeyManager {
         new_key::check_expiry(new.expires_at, now)?;
         new_key::check_metadata(&new.metadata)?;
         new_key::check_restrictions(&new.allowed_ips, &new.allowed_referrers)?;
+        if let Some(spec) = &new.rate_limit {
+            spec.validate()
+                .map_err(|e| ManageError::invalid(e.to_string()))?;
+        }
         let tenant = match (actor.tenant(), new.tenant) {
             (Some(own), None) => own.to_owned(),
             (_, Some(asked)) if !asked.trim().is_empty() && asked.len() <= 200 => asked,
@@ -473,6 +477,10 @@ impl KeyManager {
         }
         new_key::check_restrictions(&record.allowed_ips, &record.allowed_referrers)?;
         if let Some(rate_limit) = update.rate_limit {
+            if let Some(spec) = &rate_limit {
+                spec.validate()
+                    .map_err(|e| ManageError::invalid(e.to_string()))?;
+            }
             record.rate_limit = rate_limit;
         }
         if let Some(metadata) = &update.metadata {

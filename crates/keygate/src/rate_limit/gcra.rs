@@ -369,6 +369,43 @@ mod tests {
     }
 
     #[test]
+    fn no_header_goes_past_a_year_whatever_the_spec() {
+        // A spec built field by field (or stored before specs were bounded): one
+        // request a century, with a huge burst. Reset and Retry-After stay within the
+        // one-year bound instead of landing in the 22nd century.
+        let spec = RateLimitSpec {
+            requests: 1,
+            per_seconds: u32::MAX,
+            burst: Some(u32::MAX),
+            daily_quota: None,
+        };
+        let year = 31_536_000;
+        let base = NOW / MICROS_PER_SECOND;
+        let mut state = None;
+        for _ in 0..3 {
+            let step = GcraState::step(state.as_ref(), &spec, NOW);
+            state = Some(step.state);
+            let (reset, retry) = match step.state.outcome(&spec, NOW, step.allowed) {
+                Ok(status) => (status.reset, 0),
+                Err(limited) => (limited.status.reset, limited.retry_after),
+            };
+            assert!(
+                reset <= base + year,
+                "reset {reset} is {} s away",
+                reset - base
+            );
+            assert!(retry <= 31_536_000, "retry {retry}");
+        }
+        let one_a_century = RateLimitSpec {
+            burst: None,
+            ..spec
+        };
+        let first = GcraState::step(None, &one_a_century, NOW);
+        let reset = first.state.outcome(&one_a_century, NOW, first.allowed);
+        assert!(reset.is_ok_and(|s| s.reset <= base + year));
+    }
+
+    #[test]
     fn idle_only_when_nothing_would_be_lost() {
         let spec = RateLimitSpec::per_second(1).with_daily_quota(10);
         let step = GcraState::step(None, &spec, NOW);

@@ -13,11 +13,27 @@ use serde::{Deserialize, Serialize};
 /// Written as `1000/h`, `50/s`, `100/m`, `10000/day`, optionally with a burst and a
 /// quota per UTC day: `1000/h,burst=50,quota=10000`.
 ///
+/// # Bounds
+/// A spec that comes from outside (parsed with [`FromStr`], or checked with
+/// [`RateLimitSpec::validate`], as the admin API and the CLI do) must be one that can
+/// ever let a request through and whose headers stay meaningful:
+/// - `requests` at least 1;
+/// - `per_seconds` from 1 to [`RateLimitSpec::MAX_PERIOD_SECONDS`] (one year);
+/// - `burst`, when set, from 1 to [`RateLimitSpec::MAX_BURST`], and a full burst must
+///   refill within a year: `per_seconds × burst / requests ≤ MAX_PERIOD_SECONDS`;
+/// - `daily_quota`, when set, at least 1 (leave it out for no quota).
+///
+/// The fields are public, so a spec built field by field (or stored before these
+/// bounds existed) may break them: the limiter then uses the nearest valid spec (see
+/// [`RateLimitSpec::burst_size`] and [`RateLimitSpec::interval_micros`]), so no
+/// `X-RateLimit-Reset` or `Retry-After` is ever more than a year away.
+///
 /// ```
 /// use keygate::RateLimitSpec;
 /// let spec: RateLimitSpec = "1000/h,burst=50".parse()?;
 /// assert_eq!((spec.requests, spec.per_seconds, spec.burst), (1000, 3600, Some(50)));
 /// assert_eq!(spec.to_string(), "1000/h,burst=50");
+/// assert!("1000/h,burst=0".parse::<RateLimitSpec>().is_err());
 /// # Ok::<(), keygate::RateLimitSpecError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,13 +51,88 @@ pub struct RateLimitSpec {
     pub daily_quota: Option<u32>,
 }
 
-/// A rate limit string that does not parse.
+/// A rate limit that does not parse, or is outside the bounds of [`RateLimitSpec`]; the
+/// message names what is wrong and the accepted range.
+///
+/// ```
+/// let err = "10/h,quota=0".parse::<keygate::RateLimitSpec>().unwrap_err();
+/// assert!(err.to_string().contains("quota must be at least 1"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid rate limit {0:?}: expected N/s, N/m, N/h or N/day, optionally ',burst=N'")]
+#[error("{0}")]
 pub struct RateLimitSpecError(String);
 
+impl RateLimitSpecError {
+    fn syntax(input: &str) -> Self {
+        let shown: String = input.chars().take(64).collect();
+        Self(format!(
+            "invalid rate limit {shown:?}: expected N/s, N/m, N/h or N/day, optionally \
+             ',burst=N' and ',quota=N'"
+        ))
+    }
+}
+
 impl RateLimitSpec {
+    /// The longest window (and the longest a full burst may take to refill): one year
+    /// of 365 days, in seconds.
+    pub const MAX_PERIOD_SECONDS: u32 = 31_536_000;
+
+    /// The largest explicit burst.
+    pub const MAX_BURST: u32 = 1_000_000;
+
+    /// Checks the bounds listed on [`RateLimitSpec`]; the error names the rule broken
+    /// and the accepted range.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// assert!(RateLimitSpec::per_hour(1000).with_burst(50).validate().is_ok());
+    /// assert!(RateLimitSpec::per_hour(1000).with_burst(0).validate().is_err());
+    /// assert!(RateLimitSpec::per_hour(1000).with_daily_quota(0).validate().is_err());
+    /// assert!(RateLimitSpec::new(1, u32::MAX).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), RateLimitSpecError> {
+        let max_period = Self::MAX_PERIOD_SECONDS;
+        if self.requests == 0 {
+            return Err(RateLimitSpecError(
+                "a rate limit must allow at least 1 request per window".to_owned(),
+            ));
+        }
+        if self.per_seconds == 0 || self.per_seconds > max_period {
+            return Err(RateLimitSpecError(format!(
+                "a rate limit window must be 1 to {max_period} seconds (one year), not {}",
+                self.per_seconds
+            )));
+        }
+        if let Some(burst) = self.burst {
+            if burst == 0 || burst > Self::MAX_BURST {
+                return Err(RateLimitSpecError(format!(
+                    "burst must be 1 to {}, not {burst}",
+                    Self::MAX_BURST
+                )));
+            }
+            let refill = u64::from(self.per_seconds) * u64::from(burst) / u64::from(self.requests);
+            if refill > u64::from(max_period) {
+                return Err(RateLimitSpecError(format!(
+                    "a full burst of {burst} at {} per {} s would take {refill} s to refill; \
+                     it must refill within a year (window × burst / requests ≤ {max_period} s)",
+                    self.requests, self.per_seconds
+                )));
+            }
+        }
+        if self.daily_quota == Some(0) {
+            return Err(RateLimitSpecError(
+                "a daily quota must be at least 1 (0 would refuse every request); leave it \
+                 out for no quota"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     /// `requests` per `per_seconds` seconds, no explicit burst, no daily quota.
+    ///
+    /// The constructors are for specs written in code and do not check the bounds;
+    /// check a spec from outside with [`RateLimitSpec::validate`] (parsing does).
     ///
     /// ```
     /// use keygate::RateLimitSpec;
@@ -116,34 +207,45 @@ impl RateLimitSpec {
     }
 
     /// How many requests may arrive at once: `burst`, or `requests` when unset; at
-    /// least 1.
+    /// least 1, and no more than refill within [`RateLimitSpec::MAX_PERIOD_SECONDS`] at
+    /// the steady rate (which only a spec outside the bounds would exceed).
     ///
     /// ```
     /// use keygate::RateLimitSpec;
     /// assert_eq!(RateLimitSpec::per_hour(1000).burst_size(), 1000);
     /// assert_eq!(RateLimitSpec::per_hour(1000).with_burst(50).burst_size(), 50);
+    /// assert_eq!(RateLimitSpec::per_hour(1000).with_burst(0).burst_size(), 1);
+    /// assert_eq!(RateLimitSpec::new(1, 86_400).with_burst(1000).burst_size(), 365);
     /// ```
     pub fn burst_size(&self) -> u32 {
-        self.burst.unwrap_or(self.requests).max(1)
+        let refill_cap = MAX_PERIOD_MICROS / self.interval_micros();
+        let cap = u32::try_from(refill_cap).unwrap_or(u32::MAX).max(1);
+        self.burst.unwrap_or(self.requests).clamp(1, cap)
     }
 
     /// The steady spacing between requests, in microseconds (`per_seconds / requests`,
-    /// at least 1).
+    /// at least 1, at most [`RateLimitSpec::MAX_PERIOD_SECONDS`]).
     ///
     /// ```
     /// use keygate::RateLimitSpec;
     /// assert_eq!(RateLimitSpec::per_hour(1000).interval_micros(), 3_600_000);
+    /// assert_eq!(RateLimitSpec::new(1, u32::MAX).interval_micros(), 31_536_000_000_000);
     /// ```
     pub fn interval_micros(&self) -> i64 {
-        let window = i64::from(self.per_seconds) * 1_000_000;
+        let window = i64::from(self.per_seconds.min(Self::MAX_PERIOD_SECONDS)) * 1_000_000;
         (window / i64::from(self.requests.max(1))).max(1)
     }
 }
 
+/// [`RateLimitSpec::MAX_PERIOD_SECONDS`] in microseconds.
+const MAX_PERIOD_MICROS: i64 = RateLimitSpec::MAX_PERIOD_SECONDS as i64 * 1_000_000;
+
+/// Parses `N/unit[,burst=N][,quota=N]` and checks the bounds
+/// ([`RateLimitSpec::validate`]).
 impl FromStr for RateLimitSpec {
     type Err = RateLimitSpecError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || RateLimitSpecError(s.chars().take(64).collect());
+        let err = || RateLimitSpecError::syntax(s);
         let mut parts = s.split(',').map(str::trim);
         let rate = parts.next().ok_or_else(err)?;
         let (n, unit) = rate.split_once('/').ok_or_else(err)?;
@@ -155,9 +257,6 @@ impl FromStr for RateLimitSpec {
             "d" | "day" => 86_400,
             _ => return Err(err()),
         };
-        if requests == 0 {
-            return Err(err());
-        }
         let mut spec = Self {
             requests,
             per_seconds,
@@ -173,6 +272,7 @@ impl FromStr for RateLimitSpec {
                 _ => return Err(err()),
             }
         }
+        spec.validate()?;
         Ok(spec)
     }
 }
@@ -262,5 +362,81 @@ mod tests {
         ] {
             assert!(p(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn zero_burst_and_zero_quota_are_refused_by_name() {
+        let err = |s: &str| match s.parse::<RateLimitSpec>() {
+            Ok(spec) => panic!("{s:?} parsed as {spec:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err("10/h,burst=0").contains("burst must be 1 to 1000000"));
+        assert!(err("10/h,quota=0").contains("quota must be at least 1"));
+        assert!(err("10/h,daily=0").contains("quota must be at least 1"));
+    }
+
+    #[test]
+    fn out_of_range_specs_are_refused_naming_the_bounds() {
+        let huge = RateLimitSpec {
+            requests: 1,
+            per_seconds: u32::MAX,
+            burst: Some(u32::MAX),
+            daily_quota: None,
+        };
+        let msg = huge.validate().map_err(|e| e.to_string());
+        assert!(
+            msg.as_ref()
+                .is_err_and(|m| m.contains("1 to 31536000 seconds")),
+            "{msg:?}"
+        );
+        let burst = RateLimitSpec::per_hour(10).with_burst(1_000_001);
+        assert!(burst
+            .validate()
+            .is_err_and(|e| e.to_string().contains("burst must be 1 to 1000000")));
+        // Each rule fine alone, but the full burst would take 10 years to come back.
+        let slow = RateLimitSpec::new(1, 31_536_000).with_burst(10);
+        assert!(slow
+            .validate()
+            .is_err_and(|e| e.to_string().contains("within a year")));
+        assert!(RateLimitSpec::new(0, 60)
+            .validate()
+            .is_err_and(|e| e.to_string().contains("at least 1 request")));
+        for ok in [
+            RateLimitSpec::per_hour(1000)
+                .with_burst(50)
+                .with_daily_quota(1),
+            RateLimitSpec::new(1, 31_536_000),
+            RateLimitSpec::per_second(u32::MAX),
+            RateLimitSpec::per_second(10).with_burst(1_000_000),
+        ] {
+            assert_eq!(ok.validate(), Ok(()), "{ok}");
+        }
+        assert!("1/day,burst=366".parse::<RateLimitSpec>().is_err());
+        assert!("1/day,burst=365".parse::<RateLimitSpec>().is_ok());
+    }
+
+    #[test]
+    fn specs_built_field_by_field_are_clamped_when_used() {
+        // Stored before the bounds existed, or built by hand: the limiter never sees
+        // more than a one-year refill, whatever the fields say.
+        let huge = RateLimitSpec {
+            requests: 1,
+            per_seconds: u32::MAX,
+            burst: Some(u32::MAX),
+            daily_quota: None,
+        };
+        let window = huge
+            .interval_micros()
+            .saturating_mul(i64::from(huge.burst_size()));
+        assert!(
+            window <= i64::from(RateLimitSpec::MAX_PERIOD_SECONDS) * 1_000_000,
+            "{window}"
+        );
+        assert!(huge.burst_size() >= 1);
+        let zero = RateLimitSpec {
+            burst: Some(0),
+            ..RateLimitSpec::per_hour(10)
+        };
+        assert_eq!(zero.burst_size(), 1);
     }
 }

@@ -6,7 +6,10 @@ use crate::error::AuthError;
 /// The default body: `{"error": "<status text>", "message": "<sentence>"}`.
 ///
 /// Every 401 reads `Missing or invalid API key.`, every 403
-/// `You do not have permission to perform this action.`: no hint of which check failed.
+/// `You do not have permission to perform this action.`: no hint of which check failed,
+/// in the body or in `WWW-Authenticate` (an expired key gets the same
+/// `error="invalid_token"` challenge as an unknown or revoked one; see
+/// [`ErrorRenderer::challenge`]).
 ///
 /// ```
 /// use keygate::{AuthError, ErrorRenderer, FlatRenderer};

@@ -30,6 +30,23 @@ use crate::error::AuthError;
 pub trait ErrorRenderer: Send + Sync + 'static {
     /// The body for `error`.
     fn render(&self, error: &AuthError) -> ErrorBody;
+
+    /// The `WWW-Authenticate` header for `error`, if it carries one. It must reveal no
+    /// more than the body: by default it is [`AuthError::generic_www_authenticate`],
+    /// which says `invalid_token` alike for invalid, revoked and expired keys.
+    /// Renderers whose body tells an expired key apart ([`NestedRenderer`],
+    /// [`ProblemRenderer`]) return [`AuthError::www_authenticate`], which says so.
+    ///
+    /// ```
+    /// use keygate::{AuthError, ErrorRenderer, FlatRenderer, ProblemRenderer};
+    /// let flat = FlatRenderer.challenge(&AuthError::ExpiredKey).unwrap_or_default();
+    /// assert!(!flat.contains("expired"), "{flat}");
+    /// let problem = ProblemRenderer::new().challenge(&AuthError::ExpiredKey).unwrap_or_default();
+    /// assert!(problem.contains("expired"), "{problem}");
+    /// ```
+    fn challenge(&self, error: &AuthError) -> Option<String> {
+        error.generic_www_authenticate()
+    }
 }
 
 impl<F> ErrorRenderer for F
@@ -93,11 +110,12 @@ impl SharedRenderer {
         Self(Arc::new(renderer))
     }
 
-    /// The full response for `error`: status, headers and body.
+    /// The full response for `error`: status, headers (the `WWW-Authenticate` from
+    /// [`ErrorRenderer::challenge`]) and body.
     pub fn response(&self, error: &AuthError) -> ErrorResponse {
         let ErrorBody { content_type, body } = self.0.render(error);
         let mut headers = vec![("content-type", content_type.to_owned())];
-        if let Some(challenge) = error.www_authenticate() {
+        if let Some(challenge) = self.0.challenge(error) {
             headers.push(("www-authenticate", challenge));
         }
         if let AuthError::RateLimited {
@@ -173,6 +191,64 @@ mod tests {
             ("x-ratelimit-reset", "1700000007"),
         ] {
             assert!(res.headers.contains(&(name, value.to_owned())), "{name}");
+        }
+    }
+
+    fn challenge_of(renderer: SharedRenderer, error: &AuthError) -> Option<String> {
+        renderer
+            .response(error)
+            .headers
+            .into_iter()
+            .find(|(name, _)| *name == "www-authenticate")
+            .map(|(_, value)| value)
+    }
+
+    #[test]
+    fn the_flat_renderer_does_not_say_expired_in_the_challenge() {
+        use crate::InvalidKeyReason;
+        let invalid = r#"Bearer error="invalid_token", error_description="The API key is invalid""#;
+        let flat = SharedRenderer::default();
+        for error in [
+            AuthError::ExpiredKey,
+            AuthError::InvalidKey(InvalidKeyReason::Revoked),
+            AuthError::InvalidKey(InvalidKeyReason::Unknown),
+        ] {
+            assert_eq!(
+                challenge_of(flat.clone(), &error).as_deref(),
+                Some(invalid),
+                "{error}"
+            );
+        }
+        // A closure renderer cannot say what its body reveals: generic too.
+        let custom =
+            SharedRenderer::new(|e: &AuthError| serde_json::json!({ "status": e.status() }));
+        assert_eq!(
+            challenge_of(custom, &AuthError::ExpiredKey).as_deref(),
+            Some(invalid)
+        );
+        // Other challenges are unchanged.
+        assert_eq!(
+            challenge_of(flat, &AuthError::MissingKey).as_deref(),
+            Some("Bearer")
+        );
+    }
+
+    #[test]
+    fn renderers_that_show_expiry_in_the_body_keep_it_in_the_challenge() {
+        let expired =
+            r#"Bearer error="invalid_token", error_description="The API key has expired""#;
+        for renderer in [
+            SharedRenderer::new(NestedRenderer::new()),
+            SharedRenderer::new(NestedRenderer::new().specific_codes()),
+            SharedRenderer::new(ProblemRenderer::new()),
+        ] {
+            let body = String::from_utf8(renderer.response(&AuthError::ExpiredKey).body)
+                .unwrap_or_default();
+            assert!(body.to_lowercase().contains("expired"), "{body}");
+            assert_eq!(
+                challenge_of(renderer, &AuthError::ExpiredKey).as_deref(),
+                Some(expired)
+            );
         }
     }
 

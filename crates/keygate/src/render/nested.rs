@@ -52,6 +52,11 @@ impl NestedRenderer {
 }
 
 impl ErrorRenderer for NestedRenderer {
+    /// The body says "Expired API key", so the challenge may say it too.
+    fn challenge(&self, error: &AuthError) -> Option<String> {
+        error.www_authenticate()
+    }
+
     fn render(&self, error: &AuthError) -> ErrorBody {
         let (class, message, details) = match error {
             AuthError::MissingKey => (

@@ -50,6 +50,11 @@ impl ProblemRenderer {
 }
 
 impl ErrorRenderer for ProblemRenderer {
+    /// The body's `code` is `expired_api_key`, so the challenge may say it too.
+    fn challenge(&self, error: &AuthError) -> Option<String> {
+        error.www_authenticate()
+    }
+
     fn render(&self, error: &AuthError) -> ErrorBody {
         let detail = match error {
             AuthError::InsufficientScope { required } => describe_missing(required),

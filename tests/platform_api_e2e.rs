@@ -659,12 +659,35 @@ async fn key_management_over_http() {
             .status,
         201
     );
-    // A development key.
+    // Environments are kept apart: a prod admin cannot mint a dev key…
     let r = p
         .post(
             "/v1/api-keys",
             &admin,
             json!({"name": "dev", "env": "dev", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // …a development admin makes development keys (its environment by default).
+    let (dev_admin, _) = p.db.create_key(&[
+        "--name",
+        "Dev ops",
+        "--prefix",
+        "nai",
+        "--env",
+        "dev",
+        "--tenant",
+        "neuro",
+        "--kind",
+        "team",
+        "--role",
+        "administrator",
+    ]);
+    let r = p
+        .post(
+            "/v1/api-keys",
+            &dev_admin,
+            json!({"name": "dev", "role": "viewer"}),
         )
         .await;
     assert!(
@@ -867,7 +890,7 @@ async fn personal_keys_cannot_exceed_their_creators_role() {
         &nested(
             "forbidden",
             "Insufficient permissions",
-            "only an admin may create personal keys for others",
+            "only the owner, or a key with admin:api-keys, may create personal keys for an owner",
         ),
     );
     // An administrator may do both.

@@ -73,6 +73,8 @@ pub(crate) struct Options {
     only: Option<Vec<String>>,
     instr: bool,
     load: bool,
+    /// Servers on CPU 0 and wrk on CPU 1 (set when `taskset` works here).
+    pin: bool,
 }
 
 impl Options {
@@ -84,6 +86,7 @@ impl Options {
             only: None,
             instr: true,
             load: true,
+            pin: false,
         };
         let mut it = args.iter();
         let mut rounds = None;
@@ -327,8 +330,8 @@ fn measure_load(
     round: u32,
     db: &TempDir,
     o: &Options,
-    pin: bool,
 ) -> Result<Load> {
+    let pin = o.pin;
     let out = dir.join(format!("{}.r{round}", spec.name));
     let bin = bin_dir().join(spec.name).display().to_string();
     let argv: Vec<String> = if pin {
@@ -391,7 +394,8 @@ fn measure_load(
 
 /// `cargo xtask bench servers`.
 pub(crate) fn servers(args: &[String]) -> Result<()> {
-    let o = Options::parse(args)?;
+    let mut o = Options::parse(args)?;
+    o.pin = util::can_pin();
     let mut tools = vec![("wrk", "wrk")];
     if o.instr {
         tools.push(("valgrind", "valgrind"));
@@ -438,7 +442,7 @@ pub(crate) fn servers(args: &[String]) -> Result<()> {
     }
 
     if o.load {
-        let pin = util::can_pin();
+        let pin = o.pin;
         eprintln!(
             "xtask: load, {} round(s) x {} s per server, {}",
             o.rounds,
@@ -455,16 +459,7 @@ pub(crate) fn servers(args: &[String]) -> Result<()> {
             for j in 0..n {
                 let i = (j + round as usize - 1) % n;
                 let spec = &specs[i];
-                let m = measure_load(
-                    spec,
-                    18_080 + 2 * i as u16,
-                    &auth,
-                    &dir,
-                    round,
-                    &db,
-                    &o,
-                    pin,
-                )?;
+                let m = measure_load(spec, 18_080 + 2 * i as u16, &auth, &dir, round, &db, &o)?;
                 eprintln!(
                     "  r{round} {:<20} {:>8.0} req/s  p50 {:>7.1} µs  p99 {:>8.1} µs  cpu {:>5.2} µs/req (user {:>5.2})  steal {:>4.1}%{}",
                     spec.name, m.rps, m.p50, m.p99, m.cpu_us, m.user_us, m.steal,
@@ -605,11 +600,21 @@ fn lua_script(path: &Path, keys: &str) -> Result<()> {
     util::write(path, &s)
 }
 
+/// The cache's store-load counter from the server's stats port (port + 1): up to 5 tries.
 fn loads(port: u16) -> Option<u64> {
-    let (_, body) = util::get(port + 1, "/stats", None)?;
-    body.lines()
-        .find_map(|l| l.strip_prefix("loads "))
-        .and_then(|v| v.trim().parse().ok())
+    for _ in 0..5 {
+        let parsed = util::get(port + 1, "/stats", None).and_then(|(_, body)| {
+            body.lines()
+                .find_map(|l| l.strip_prefix("loads "))
+                .and_then(|v| v.trim().parse().ok())
+        });
+        if parsed.is_some() {
+            return parsed;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    eprintln!("xtask: no counters on 127.0.0.1:{}", port + 1);
+    None
 }
 
 /// `cargo xtask bench flood`.

@@ -293,8 +293,8 @@ pub(crate) struct Wrk {
     pub(crate) bad: u64,
 }
 
-/// Runs wrk on `http://127.0.0.1:port/hello` for `seconds` (bounded by `timeout`), raw
-/// output to `out`.
+/// Runs wrk on `http://127.0.0.1:port/hello` for `seconds` (bounded by `timeout`), with
+/// `Authorization: <header>` on every request or a Lua `script`; raw output to `out`.
 pub(crate) fn wrk(
     pin: bool,
     connections: u32,
@@ -318,8 +318,8 @@ pub(crate) fn wrk(
         format!("-d{seconds}s"),
         "--latency".to_owned(),
     ]);
-    if let Some(h) = header {
-        cmd.args(["-H", h]);
+    if let Some(auth) = header {
+        cmd.arg("-H").arg(format!("Authorization: {auth}"));
     }
     if let Some(s) = script {
         cmd.arg("-s").arg(s);

@@ -1,32 +1,53 @@
 //! `cargo xtask <task>`: project chores that are not plain cargo commands.
 //!
 //! - `cargo xtask ci`: run `.ci/run` (what CI runs).
-//! - `cargo xtask bench [filter]`: run every criterion benchmark (optionally filtered).
+//! - `cargo xtask bench servers [--quick] [--rounds N] [--duration S] [--only A,B]
+//!   [--instr-only|--load-only]`: hello-world servers, keygate beside its peers:
+//!   callgrind instructions per request and wrk load (see BENCHMARKS.md).
+//! - `cargo xtask bench flood [--quick] [--duration S] [--only A,B]`: keygate's servers
+//!   flooded with bad-checksum and unknown keys; store lookups counted.
+//! - `cargo xtask bench micro [--quick] [filter]`: every criterion micro-benchmark.
+//! - `cargo xtask bench scale [--quick]`: 1,000,000 keys in SQLite and PostgreSQL.
+//!
+//! Results go to `target/bench/<task>-<time>/` (Markdown tables in `summary.md`).
 
 use std::process::{Command, ExitCode};
 
+mod micro;
+mod scale;
+mod servers;
+mod util;
+
+const USAGE: &str = "usage: cargo xtask <ci | bench <servers|flood|micro|scale> [options]>
+  bench servers [--quick] [--rounds N] [--duration S] [--only NAME,...] [--instr-only | --load-only]
+  bench flood   [--quick] [--duration S] [--only NAME,...]
+  bench micro   [--quick] [criterion filter]
+  bench scale   [--quick]";
+
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let task = args.next().unwrap_or_default();
-    let rest: Vec<String> = args.collect();
-    let status = match task.as_str() {
-        "ci" => Command::new("bash").arg(".ci/run").status(),
-        "bench" => {
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["bench", "--workspace", "--benches"]);
-            if !rest.is_empty() {
-                cmd.arg("--").args(&rest);
-            }
-            cmd.status()
-        }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["ci"] => util::run(
+            Command::new("bash")
+                .arg(".ci/run")
+                .current_dir(util::root()),
+        ),
+        ["bench", "servers", ..] => servers::servers(&args[2..]),
+        ["bench", "flood", ..] => servers::flood(&args[2..]),
+        ["bench", "micro", ..] => micro::micro(&args[2..]),
+        ["bench", "scale", ..] => scale::scale(&args[2..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench [criterion filter]>");
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
-    match status {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE

@@ -3,10 +3,13 @@
 use std::net::IpAddr;
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::http::Uri;
 use actix_web::HttpMessage;
 use keygate::{ClientIp, RequestParts};
+
+/// `X-API-KEY`, the most common API-key header.
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// A borrowed view of a request's headers, URI and client IP.
 pub(crate) struct ActixParts<'a> {
@@ -34,7 +37,15 @@ impl<'a> ActixParts<'a> {
 
 impl RequestParts for ActixParts<'_> {
     fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
-        for value in self.headers.get_all(name) {
+        // The names keygate asks for on every request, as constants: a `&str` name is
+        // parsed and validated on each lookup.
+        let values = match name {
+            "authorization" => self.headers.get_all(header::AUTHORIZATION),
+            "referer" => self.headers.get_all(header::REFERER),
+            "x-api-key" => self.headers.get_all(&X_API_KEY),
+            other => self.headers.get_all(other),
+        };
+        for value in values {
             f(value.as_bytes());
         }
     }

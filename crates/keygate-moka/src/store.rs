@@ -197,7 +197,7 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
     async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         self.caches
             .keys
-            .get(hash, self.store.find_by_hash(hash))
+            .get(hash, || self.store.find_by_hash(hash))
             .await
     }
 
@@ -257,7 +257,7 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
         let found = self
             .caches
             .roles
-            .get(&key, async {
+            .get(&key, || async {
                 Ok(self.store.get_role(name).await?.map(Arc::new))
             })
             .await?;

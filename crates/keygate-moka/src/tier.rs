@@ -178,8 +178,12 @@ where
 
     /// The cached answer for `key`, or `load`'s, shared with concurrent callers. The
     /// value is shared, never copied: every hit hands out the same `Arc`.
-    pub(crate) async fn get<F>(&self, key: &K, load: F) -> Result<Option<Arc<V>>, StoreError>
+    /// The entry for `key`; on a miss, `load()` is called (once per concurrent miss).
+    /// `load` is a function so a hit builds no load future (a store's boxed future is
+    /// an allocation).
+    pub(crate) async fn get<L, F>(&self, key: &K, load: L) -> Result<Option<Arc<V>>, StoreError>
     where
+        L: FnOnce() -> F,
         F: Future<Output = Result<Option<Arc<V>>, StoreError>>,
     {
         if let Some(slot) = self.main.get(key).await {
@@ -196,7 +200,7 @@ where
         let init = async {
             let epoch = self.epoch.load(Ordering::SeqCst);
             self.counters.load();
-            match load.await {
+            match load().await {
                 Ok(value) => Ok(Slot {
                     value,
                     loaded_at: self.clock.now(),

@@ -6,12 +6,24 @@ use http::header::AUTHORIZATION;
 use http::{Request, Uri};
 use keygate::{ClientIp, CredentialSource, FoundIn, KeyGate, RequestParts};
 
+/// `X-API-KEY`, the most common API-key header.
+static X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
+
 /// A borrowed view of a request for credential extraction.
 pub(crate) struct HttpParts<'a, B>(pub(crate) &'a Request<B>);
 
 impl<B> RequestParts for HttpParts<'_, B> {
     fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
-        for value in self.0.headers().get_all(name) {
+        // The names keygate asks for on every request, as constants: a `&str` name is
+        // parsed and validated on each lookup.
+        let headers = self.0.headers();
+        let values = match name {
+            "authorization" => headers.get_all(AUTHORIZATION),
+            "referer" => headers.get_all(http::header::REFERER),
+            "x-api-key" => headers.get_all(&X_API_KEY),
+            other => headers.get_all(other),
+        };
+        for value in values {
             f(value.as_bytes());
         }
     }

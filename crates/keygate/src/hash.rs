@@ -176,3 +176,60 @@ mod tests {
         assert_eq!(KeyHash::from_hex(&"é".repeat(32)), None);
     }
 }
+
+/// A `BuildHasher` for maps keyed by [`KeyHash`]: the key is already a uniform
+/// SHA-256, so its first eight bytes are the hash (no SipHash per lookup). Only for
+/// hashes the store computed from keys; an attacker cannot choose a SHA-256 output.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PrehashedBuilder;
+
+/// The hasher of [`PrehashedBuilder`].
+#[derive(Debug, Default)]
+pub(crate) struct PrehashedHasher(u64);
+
+impl std::hash::BuildHasher for PrehashedBuilder {
+    type Hasher = PrehashedHasher;
+    fn build_hasher(&self) -> PrehashedHasher {
+        PrehashedHasher(0)
+    }
+}
+
+impl std::hash::Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // The 32 digest bytes arrive in one call (after the length): keep the first 8.
+        if let Some(head) = bytes.get(..8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(head);
+            self.0 ^= u64::from_le_bytes(word);
+        } else {
+            for &b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(b);
+            }
+        }
+    }
+
+    fn write_usize(&mut self, _: usize) {}
+}
+
+#[cfg(test)]
+mod prehashed_tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn maps_keyed_by_hash_work_with_the_prehashed_builder() {
+        let mut map = HashMap::with_hasher(PrehashedBuilder);
+        for i in 0..1000 {
+            map.insert(KeyHasher::Sha256.hash(&format!("k{i}")), i);
+        }
+        for i in 0..1000 {
+            assert_eq!(map.get(&KeyHasher::Sha256.hash(&format!("k{i}"))), Some(&i));
+        }
+        assert_eq!(map.get(&KeyHasher::Sha256.hash("absent")), None);
+    }
+}

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{decode_cursor, encode_cursor, KeyFilter, KeyStore, Page, PageRequest, StoreError};
 use crate::audit::{AuditEvent, AuditFilter};
-use crate::hash::KeyHash;
+use crate::hash::{KeyHash, PrehashedBuilder};
 use crate::id::KeyId;
 use crate::record::{KeyKind, KeyRecord, Rotation};
 use crate::role::Role;
@@ -32,7 +32,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     keys: HashMap<KeyId, Arc<KeyRecord>>,
-    by_hash: HashMap<KeyHash, KeyId>,
+    /// The hot path: one lookup, no SipHash (the key is already a SHA-256).
+    by_hash: HashMap<KeyHash, KeyId, PrehashedBuilder>,
     roles: BTreeMap<String, Role>,
     /// Deactivated owners: `(tenant, owner)` -> when.
     owners: HashMap<(String, String), DateTime<Utc>>,

@@ -37,7 +37,14 @@ impl Caches {
             Invalidation::Id(id) => {
                 self.keys.invalidate_matching(|r| &r.id == id).await;
             }
-            Invalidation::Role(name) => self.roles.invalidate(name).await,
+            Invalidation::Role(name) => {
+                self.roles.invalidate(name).await;
+                // A cached key keeps the principal built with its role's scopes: keys
+                // holding the role are dropped too, so the edit applies at once.
+                self.keys
+                    .invalidate_matching(|r| r.role.as_deref() == Some(name.as_str()))
+                    .await;
+            }
             Invalidation::All => {
                 self.keys.invalidate_all();
                 self.roles.invalidate_all();
@@ -105,7 +112,7 @@ impl Invalidator {
         self.apply(&Invalidation::Id(id.clone())).await;
     }
 
-    /// Drops the role with this name.
+    /// Drops the role with this name, and the cached keys holding it.
     pub async fn invalidate_role(&self, name: &str) {
         self.apply(&Invalidation::Role(name.to_owned())).await;
     }

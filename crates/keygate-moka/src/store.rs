@@ -134,7 +134,7 @@ impl<S: KeyStore> CachedStore<S> {
         self.apply(&Invalidation::Id(id.clone())).await;
     }
 
-    /// Drops the role with this name.
+    /// Drops the role with this name, and the cached keys holding it.
     pub async fn invalidate_role(&self, name: &str) {
         self.apply(&Invalidation::Role(name.to_owned())).await;
     }

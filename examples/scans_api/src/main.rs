@@ -279,12 +279,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = CachedStore::builder(db.clone()).ttl(Duration::ZERO).build();
     let _feed = store.follow(db.invalidations());
 
-    let manager = KeyManager::builder(store.clone())
-        .prefix("neolens")
-        .env("live")
-        .build();
-    seed_missing_roles(&manager).await?;
-
     // Hash like the CLI that made the keys (KEYGATE_PEPPER, when set).
     let hasher = KeyHasher::from_env();
     let gate = KeyGate::builder(store)
@@ -293,6 +287,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .envs(["live"])
         .bearer()
         .build();
+    // The manager shares the gate's store, hasher, prefix and environment.
+    let manager = gate.manager();
+    seed_missing_roles(&manager).await?;
     let state = Arc::new(Data {
         scans: Mutex::new(seed_scans()),
         exports: AtomicU64::new(0),

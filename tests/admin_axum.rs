@@ -1,7 +1,5 @@
 //! The admin API table against a real axum server on 127.0.0.1:0.
 
-use std::net::SocketAddr;
-
 use keygate_http_tests::admin::{run_admin_table, AdminFixture};
 use keygate_tower::ApiKeyLayer;
 
@@ -11,18 +9,8 @@ async fn axum_admin_api_passes_the_table() {
     let app = keygate_admin::axum::router(fixture.admin.clone())
         .layer(ApiKeyLayer::new(fixture.gate.clone()))
         .merge(keygate_admin::axum::openapi_router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    run_admin_table("axum", &format!("http://{addr}"), &fixture).await;
+    let base = keygate_http_tests::serve::axum(app).await;
+    run_admin_table("axum", &base, &fixture).await;
 }
 
 #[tokio::test]

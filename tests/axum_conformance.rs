@@ -1,7 +1,5 @@
 //! The conformance table against a real axum server on 127.0.0.1:0.
 
-use std::net::SocketAddr;
-
 use axum::http::{HeaderMap, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -45,16 +43,6 @@ async fn axum_passes_the_conformance_table() {
         )
         .route("/echo", get(echo))
         .layer(ApiKeyLayer::new(fixture.gate.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    run_table("axum", &format!("http://{addr}"), &fixture).await;
+    let base = keygate_http_tests::serve::axum(app).await;
+    run_table("axum", &base, &fixture).await;
 }

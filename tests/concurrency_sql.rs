@@ -6,7 +6,6 @@
 //! PostgreSQL is found through `KEYGATE_TEST_POSTGRES_URL`; without it the PostgreSQL
 //! half is skipped with a reason, except under `CI=true`, where it fails.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,19 +41,9 @@ async fn serve(store: Arc<dyn KeyStore>) -> Server {
     let gate = KeyGate::builder(store).build();
     let app =
         keygate_admin::axum::router(Admin::new(manager.clone())).layer(ApiKeyLayer::new(gate));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    let base = keygate_http_tests::serve::axum(app).await;
     Server {
-        base: format!("http://{addr}"),
+        base,
         admin_key,
         manager,
         client: reqwest::Client::builder()

@@ -2,8 +2,6 @@
 //! 6 and 7): every bad value is a 422 that names what is wrong and stores nothing, and
 //! every value that is accepted does what it says once the key is used.
 
-use std::net::SocketAddr;
-
 use actix_web::{web, App, HttpServer};
 use keygate_actix::ApiKeyAuth;
 use keygate_http_tests::admin::AdminFixture;
@@ -246,18 +244,7 @@ async fn run_all(framework: &str, base: &str, fixture: &AdminFixture) {
 async fn serve_axum(fixture: &AdminFixture) -> String {
     let app = keygate_admin::axum::router(fixture.admin.clone())
         .layer(ApiKeyLayer::new(fixture.gate.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    format!("http://{addr}")
+    keygate_http_tests::serve::axum(app).await
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ pub mod cases;
 mod fixture;
 pub mod process;
 mod runner;
+pub mod serve;
 
 pub use cases::{cases, Case, Expect};
 pub use fixture::{Fixture, KeyName};

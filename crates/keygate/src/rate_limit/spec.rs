@@ -328,11 +328,8 @@ impl RateLimitStatus {
     /// assert_eq!(status.headers()[2], ("x-ratelimit-reset", "1800003600".to_owned()));
     /// ```
     pub fn headers(&self) -> [(&'static str, String); 3] {
-        [
-            ("x-ratelimit-limit", self.limit.to_string()),
-            ("x-ratelimit-remaining", self.remaining.to_string()),
-            ("x-ratelimit-reset", self.reset.to_string()),
-        ]
+        // One list of names: the one adapters write on every response.
+        crate::rate_limit_headers(self).map(|(name, value)| (name, value.to_string()))
     }
 }
 

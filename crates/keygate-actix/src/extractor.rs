@@ -70,9 +70,8 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(
             req.extensions()
-                .get::<keygate::Principal>()
-                .cloned()
-                .map(Principal)
+                .get::<keygate::Authenticated>()
+                .map(|a| Principal(a.principal.clone()))
                 .ok_or(MissingPrincipal),
         )
     }
@@ -143,7 +142,8 @@ mod tests {
     #[actix_web::test]
     async fn extracts_the_principal_from_extensions() {
         let req = TestRequest::default().to_http_request();
-        req.extensions_mut().insert(principal());
+        req.extensions_mut()
+            .insert(keygate::Authenticated::new(principal()));
         let got = Principal::extract(&req)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

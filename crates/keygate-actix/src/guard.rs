@@ -8,9 +8,9 @@ use std::sync::OnceLock;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use keygate::{AuthError, Requirement};
+use keygate::Requirement;
 
-use crate::rejection::{renderer_of, AuthRejection};
+use crate::rejection::AuthRejection;
 
 /// A requirement known at compile time, carried by a type: `#[require_scope]`
 /// generates one zero-sized type per handler implementing this.
@@ -59,16 +59,14 @@ pub(crate) fn check(
     req: &impl HttpMessage,
     requirement: &Requirement,
 ) -> Result<(), AuthRejection> {
-    let verdict = match req.extensions().get::<keygate::Principal>() {
-        None => {
-            tracing::warn!(
-                "keygate: a scope check ran without a Principal: is ApiKeyAuth wrapped outside it?"
-            );
-            Err(AuthError::MissingKey)
-        }
-        Some(principal) => principal.require(requirement),
-    };
-    verdict.map_err(|error| AuthRejection::new(error, renderer_of(req)))
+    let extensions = req.extensions();
+    let authenticated = extensions.get::<keygate::Authenticated>();
+    keygate::require(authenticated, requirement).map_err(|error| {
+        let renderer = authenticated
+            .map(|a| a.renderer.clone())
+            .unwrap_or_default();
+        AuthRejection::new(error, renderer)
+    })
 }
 
 #[cfg(test)]
@@ -105,7 +103,7 @@ mod tests {
     async fn status_with(principal: Option<keygate::Principal>) -> u16 {
         let req = TestRequest::default().to_http_request();
         if let Some(p) = principal {
-            req.extensions_mut().insert(p);
+            req.extensions_mut().insert(keygate::Authenticated::new(p));
         }
         match ScopeGuard::<WriteItems>::extract(&req).await {
             Ok(_) => 200,

@@ -2,7 +2,9 @@
 //! sensitive.
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::header::AUTHORIZATION;
+use std::rc::Rc;
+
+use actix_web::http::header::{HeaderName, AUTHORIZATION};
 use actix_web::http::uri::PathAndQuery;
 use actix_web::http::Uri;
 use keygate::{CredentialSource, FoundIn, KeyGate};
@@ -34,13 +36,51 @@ pub(crate) fn hide_credentials(
 }
 
 /// Marks the credential headers sensitive, so loggers that print headers hide them.
-pub(crate) fn mark_sensitive(req: &mut ServiceRequest, gate: &KeyGate) {
-    req.headers_mut().retain(|name, value| {
-        if gate.is_credential_header(name.as_str()) {
-            value.set_sensitive(true);
+pub(crate) fn mark_sensitive(req: &mut ServiceRequest, names: &SourceHeaders, found: FoundIn) {
+    for name in names.found(found) {
+        if req.headers().get_all(name).nth(1).is_none() {
+            if let Some(value) = req.headers_mut().get_mut(name) {
+                value.set_sensitive(true);
+            }
+        } else {
+            // Several values: actix gives mutable access to all of them only this way.
+            req.headers_mut().retain(|n, value| {
+                if n == name {
+                    value.set_sensitive(true);
+                }
+                true
+            });
         }
-        true
-    });
+    }
+}
+
+/// The header name of each of a gate's credential sources (`None` for a query
+/// parameter), parsed once when the middleware is built.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceHeaders(Rc<[Option<HeaderName>]>);
+
+impl SourceHeaders {
+    pub(crate) fn of(gate: &KeyGate) -> Self {
+        Self(
+            gate.sources()
+                .iter()
+                .map(|source| {
+                    source
+                        .header_name()
+                        .and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                })
+                .collect(),
+        )
+    }
+
+    /// The headers of the sources in `found`.
+    fn found(&self, found: FoundIn) -> impl Iterator<Item = &HeaderName> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| found.contains(*i))
+            .filter_map(|(_, name)| name.as_ref())
+    }
 }
 
 fn strip_query(req: &mut ServiceRequest, name: &str) -> Result<(), HideFailed> {
@@ -122,12 +162,34 @@ mod tests {
     }
 
     #[test]
+    fn marks_every_value_of_a_credential_header_sensitive() {
+        let mut req = TestRequest::get()
+            .append_header(("x-api-key", "k"))
+            .append_header(("x-api-key", "k"))
+            .insert_header(("accept", "*/*"))
+            .to_srv_request();
+        let gate = sources();
+        mark_sensitive(
+            &mut req,
+            &SourceHeaders::of(&gate),
+            FoundIn::default().with(1),
+        );
+        assert!(req.headers().get_all("x-api-key").all(|v| v.is_sensitive()));
+        assert!(req.headers().get_all("accept").all(|v| !v.is_sensitive()));
+    }
+
+    #[test]
     fn marks_credential_headers_sensitive() {
         let mut req = TestRequest::get()
             .insert_header(("x-api-key", "k"))
             .insert_header(("accept", "*/*"))
             .to_srv_request();
-        mark_sensitive(&mut req, &sources());
+        let gate = sources();
+        mark_sensitive(
+            &mut req,
+            &SourceHeaders::of(&gate),
+            FoundIn::default().with(1),
+        );
         assert!(req
             .headers()
             .get("x-api-key")

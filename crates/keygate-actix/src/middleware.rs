@@ -3,14 +3,16 @@
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{ready as ready_poll, Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
-use keygate::{AuthError, Authenticated, KeyGate, RateLimitStatus};
+use keygate::{AuthError, Authenticated, Checked, KeyGate, RateLimitStatus};
+use pin_project_lite::pin_project;
 
-use crate::hide::{hide_credentials, mark_sensitive};
+use crate::hide::{hide_credentials, mark_sensitive, SourceHeaders};
 use crate::parts::ActixParts;
 use crate::rejection::AuthRejection;
 
@@ -102,6 +104,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(ApiKeyAuthMiddleware {
             service: Rc::new(service),
+            headers: SourceHeaders::of(&self.gate),
             gate: self.gate.clone(),
         }))
     }
@@ -128,10 +131,9 @@ where
 pub struct ApiKeyAuthMiddleware<S> {
     service: Rc<S>,
     gate: KeyGate,
+    headers: SourceHeaders,
 }
 
-/// The response future of [`ApiKeyAuthMiddleware`]: verification is an `async fn` of
-/// the core, so the future is boxed (actix futures are local: no `Send` needed).
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 impl<S, B> Service<ServiceRequest> for ApiKeyAuthMiddleware<S>
@@ -142,65 +144,146 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = LocalBoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = AuthFuture<S::Future, B>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        Box::pin(authenticate(
-            Rc::clone(&self.service),
-            self.gate.clone(),
-            req,
-        ))
+        let checked = self.gate.check(&ActixParts::of(&req));
+        match checked {
+            Checked::Done(Ok(authenticated)) => call_inner(
+                &*self.service,
+                req,
+                authenticated,
+                &self.gate,
+                &self.headers,
+            ),
+            Checked::Done(Err(error)) => AuthFuture::refused(req, error, &self.gate),
+            Checked::Pending(prepared) => AuthFuture::Slow {
+                future: Box::pin(authenticate(
+                    Rc::clone(&self.service),
+                    self.gate.clone(),
+                    self.headers.clone(),
+                    req,
+                    prepared,
+                )),
+            },
+        }
     }
 }
 
+pin_project! {
+    /// The response future of [`ApiKeyAuthMiddleware`]: a key verified from memory
+    /// leaves it polling the inner service's future directly; a key that needs the
+    /// store polls one boxed verification (actix futures are local: no `Send`).
+    #[project = AuthFutureProj]
+    pub enum AuthFuture<F, B> {
+        /// The inner service is answering.
+        Calling {
+            #[pin]
+            future: F,
+            rate_limit: Option<RateLimitStatus>,
+        },
+        /// Answered without the inner service.
+        Done {
+            response: Option<ServiceResponse<EitherBody<B>>>,
+        },
+        /// The key is being verified against the store.
+        Slow {
+            future: LocalBoxFuture<Result<ServiceResponse<EitherBody<B>>, Error>>,
+        },
+    }
+}
+
+impl<F, B> std::fmt::Debug for AuthFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthFuture")
+    }
+}
+
+impl<F, B> AuthFuture<F, B> {
+    fn refused(req: ServiceRequest, error: AuthError, gate: &KeyGate) -> Self {
+        let response = AuthRejection::new(error, gate.renderer().clone()).error_response();
+        Self::Done {
+            response: Some(req.into_response(response).map_into_right_body()),
+        }
+    }
+}
+
+impl<F, B> Future for AuthFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AuthFutureProj::Calling { future, rate_limit } => {
+                let mut response = ready_poll!(future.poll(cx))?;
+                if let Some(status) = rate_limit {
+                    add_rate_limit_headers(&mut response, status);
+                }
+                Poll::Ready(Ok(response.map_into_left_body()))
+            }
+            AuthFutureProj::Done { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("AuthFuture polled after completion"))),
+            AuthFutureProj::Slow { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Hands the verified request to the inner service: credential headers marked
+/// sensitive (removed when the gate hides credentials), the [`Authenticated`] in its
+/// extensions. A URI that cannot be rebuilt without the key gives a 500 instead (the
+/// key is never passed on).
+fn call_inner<S, B>(
+    service: &S,
+    mut req: ServiceRequest,
+    authenticated: Authenticated,
+    gate: &KeyGate,
+    headers: &SourceHeaders,
+) -> AuthFuture<S::Future, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
+    if gate.hides_credentials() {
+        if hide_credentials(&mut req, gate, authenticated.found_in).is_err() {
+            tracing::error!("keygate: could not remove the API key from the request URI");
+            let response = HttpResponse::InternalServerError().finish();
+            return AuthFuture::Done {
+                response: Some(req.into_response(response).map_into_right_body()),
+            };
+        }
+    } else {
+        mark_sensitive(&mut req, headers, authenticated.found_in);
+    }
+    let rate_limit = authenticated.rate_limit;
+    req.extensions_mut().insert(authenticated);
+    AuthFuture::Calling {
+        future: service.call(req),
+        rate_limit,
+    }
+}
+
+/// The slow path: the full pipeline with the store's I/O, then the inner service.
 async fn authenticate<S, B>(
     service: Rc<S>,
     gate: KeyGate,
-    mut req: ServiceRequest,
+    headers: SourceHeaders,
+    req: ServiceRequest,
+    prepared: keygate::PreparedRequest,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
 {
-    mark_sensitive(&mut req, &gate);
-    let authenticated = match verify(&gate, &req).await {
-        Ok(authenticated) => authenticated,
-        Err(error) => {
-            let response = AuthRejection::new(error, gate.renderer().clone()).error_response();
-            return Ok(req.into_response(response).map_into_right_body());
-        }
-    };
-    if hide_credentials(&mut req, &gate, authenticated.hide).is_err() {
-        // Never hand the key to the inner service: refuse instead.
-        tracing::error!("keygate: could not remove the API key from the request URI");
-        let response = HttpResponse::InternalServerError().finish();
-        return Ok(req.into_response(response).map_into_right_body());
+    match gate.authenticate(prepared).await {
+        Ok(authenticated) => call_inner(&*service, req, authenticated, &gate, &headers).await,
+        Err(error) => match AuthFuture::<S::Future, B>::refused(req, error, &gate) {
+            AuthFuture::Done { response } => Ok(response.expect("just made")),
+            _ => unreachable!("refused() answers at once"),
+        },
     }
-    let Authenticated {
-        principal,
-        rate_limit,
-        ..
-    } = authenticated;
-    {
-        let mut extensions = req.extensions_mut();
-        extensions.insert(principal);
-        if let Some(status) = rate_limit {
-            extensions.insert(status);
-        }
-        extensions.insert(gate.renderer().clone());
-    }
-    let mut response = service.call(req).await?;
-    if let Some(status) = rate_limit {
-        add_rate_limit_headers(&mut response, &status);
-    }
-    Ok(response.map_into_left_body())
-}
-
-/// The core's request flow: prepare (no I/O), then authenticate.
-async fn verify(gate: &KeyGate, req: &ServiceRequest) -> Result<Authenticated, AuthError> {
-    let prepared = gate.prepare(&ActixParts::of(req))?;
-    gate.authenticate(prepared).await
 }
 
 fn add_rate_limit_headers<B>(response: &mut ServiceResponse<B>, status: &RateLimitStatus) {
@@ -226,7 +309,7 @@ mod tests {
                 .unwrap_or("-")
                 .to_owned()
         };
-        let renderer = req.extensions().get::<keygate::SharedRenderer>().is_some();
+        let renderer = req.extensions().get::<keygate::Authenticated>().is_some();
         format!(
             "{} {} {} {renderer}",
             header("authorization"),

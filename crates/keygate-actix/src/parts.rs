@@ -36,7 +36,7 @@ impl<'a> ActixParts<'a> {
 }
 
 impl RequestParts for ActixParts<'_> {
-    fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+    fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
         // The names keygate asks for on every request, as constants: a `&str` name is
         // parsed and validated on each lookup.
         let values = match name {
@@ -45,9 +45,7 @@ impl RequestParts for ActixParts<'_> {
             "x-api-key" => self.headers.get_all(&X_API_KEY),
             other => self.headers.get_all(other),
         };
-        for value in values {
-            f(value.as_bytes());
-        }
+        values.map(|value| value.as_bytes())
     }
 
     fn query(&self) -> Option<&str> {
@@ -87,11 +85,11 @@ mod tests {
             client_ip: None,
         };
         let mut seen = Vec::new();
-        parts.for_each_header("x-api-key", &mut |v| seen.push(v.to_vec()));
+        seen.extend(parts.header_values("x-api-key").map(<[u8]>::to_vec));
         assert_eq!(seen, vec![b"k".to_vec(), b"k".to_vec()]);
         assert_eq!(parts.query(), Some("a=1&api_key=k"));
         let found = extract_credential(&sources(), &parts).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(found.key.expose(), "k");
+        assert_eq!(found.key(), "k");
         assert_eq!(found.found_in.indexes().collect::<Vec<_>>(), vec![1, 2]);
     }
 

@@ -78,8 +78,8 @@ impl ResponseError for AuthRejection {
 /// The renderer in the request's extensions, or the default one.
 pub(crate) fn renderer_of(req: &impl HttpMessage) -> SharedRenderer {
     req.extensions()
-        .get::<SharedRenderer>()
-        .cloned()
+        .get::<keygate::Authenticated>()
+        .map(|a| a.renderer.clone())
         .unwrap_or_default()
 }
 
@@ -153,8 +153,21 @@ mod tests {
         let req = TestRequest::default().to_http_request();
         let flat = AuthRejection::for_request(&req, AuthError::MissingKey);
         assert_eq!(flat.status_code(), StatusCode::UNAUTHORIZED);
-        req.extensions_mut()
-            .insert(SharedRenderer::new(NestedRenderer::new()));
+        let record = keygate::KeyRecord::new(
+            keygate::KeyHasher::Sha256.hash("k"),
+            "hint",
+            "sk",
+            "live",
+            "ci",
+            "acme",
+        );
+        req.extensions_mut().insert(
+            keygate::Authenticated::new(keygate::Principal::from_record(
+                &record,
+                keygate::ScopeSet::new(),
+            ))
+            .with_renderer(SharedRenderer::new(NestedRenderer::new())),
+        );
         let nested = AuthRejection::for_request(&req, AuthError::MissingKey);
         let expected = SharedRenderer::new(NestedRenderer::new()).response(&AuthError::MissingKey);
         assert_eq!(nested.renderer.response(nested.error()), expected);

@@ -3,7 +3,7 @@
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use keygate::{Principal, RateLimitStatus};
+use keygate::Authenticated;
 
 use crate::dto::ApiError;
 use crate::handler::{Admin, AdminRequest, AdminResponse};
@@ -75,9 +75,10 @@ async fn handle(
     // Copy out of the extensions: their RefCell borrow must not live across an await.
     let (principal, rate_limit) = {
         let extensions = req.extensions();
+        let authenticated = extensions.get::<Authenticated>();
         (
-            extensions.get::<Principal>().cloned(),
-            extensions.get::<RateLimitStatus>().copied(),
+            authenticated.map(|a| a.principal.clone()),
+            authenticated.and_then(|a| a.rate_limit),
         )
     };
     let request = AdminRequest {

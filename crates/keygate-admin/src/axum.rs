@@ -7,7 +7,7 @@ use axum::response::Response;
 use axum::routing::{get, on, MethodFilter, MethodRouter};
 use axum::Router;
 use http_body_util::{BodyExt, Limited};
-use keygate::{Principal, RateLimitStatus};
+use keygate::Authenticated;
 
 use crate::dto::ApiError;
 use crate::handler::{Admin, AdminRequest, AdminResponse};
@@ -87,9 +87,10 @@ async fn handle(
             return to_response(error.into());
         }
     };
+    let authenticated = parts.extensions.get::<Authenticated>();
     let request = AdminRequest {
-        principal: parts.extensions.get::<Principal>(),
-        rate_limit: parts.extensions.get::<RateLimitStatus>(),
+        principal: authenticated.map(|a| &a.principal),
+        rate_limit: authenticated.and_then(|a| a.rate_limit.as_ref()),
         client_ip,
         id: id.as_deref(),
         query: parts.uri.query(),

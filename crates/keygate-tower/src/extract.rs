@@ -68,9 +68,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<keygate::Principal>()
-            .cloned()
-            .map(Principal)
+            .get::<keygate::Authenticated>()
+            .map(|a| Principal(a.principal.clone()))
             .ok_or(MissingPrincipal)
     }
 }
@@ -84,8 +83,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts
             .extensions
-            .get::<keygate::Principal>()
-            .cloned()
-            .map(Principal))
+            .get::<keygate::Authenticated>()
+            .map(|a| Principal(a.principal.clone())))
     }
 }

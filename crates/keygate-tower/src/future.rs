@@ -9,16 +9,26 @@ use keygate::{AuthError, Authenticated, KeyGate, RateLimitStatus, SharedRenderer
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::request_parts::hide_credentials;
+use crate::request_parts::{hide_credentials, mark_sensitive, SourceHeaders};
 use crate::response::{add_rate_limit_headers, error_response, render, ResponseBody};
 
 type VerifyFuture = Pin<Box<dyn Future<Output = Result<Authenticated, AuthError>> + Send>>;
 
+/// What the slow path carries while the store answers (boxed: the fast path's future
+/// stays the size of the inner one).
+struct Verifying<S, ReqBody> {
+    verify: VerifyFuture,
+    request: Request<ReqBody>,
+    inner: S,
+    gate: KeyGate,
+    headers: SourceHeaders,
+}
+
 pin_project! {
     /// The response future of [`ApiKeyService`](crate::ApiKeyService).
     ///
-    /// Verification is one boxed future (the store is a `dyn KeyStore`, whose calls are
-    /// boxed anyway); the inner service's future is held unboxed.
+    /// A key verified from memory leaves it calling the inner service's future
+    /// directly; a key that needs the store first polls one boxed verification.
     pub struct ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
@@ -32,17 +42,14 @@ pin_project! {
     #[project = StateProj]
     enum State<F, S, ReqBody> {
         Verifying {
-            verify: VerifyFuture,
-            request: Option<Request<ReqBody>>,
-            inner: S,
-            gate: KeyGate,
+            slow: Option<Box<Verifying<S, ReqBody>>>,
         },
         Calling {
             #[pin]
             future: F,
             rate_limit: Option<RateLimitStatus>,
         },
-        Rejected {
+        Done {
             response: Option<Response<Full<Bytes>>>,
         },
     }
@@ -57,15 +64,38 @@ where
     }
 }
 
-impl<S, ReqBody> ResponseFuture<S, ReqBody>
+impl<S, ReqBody, ResBody> ResponseFuture<S, ReqBody>
 where
-    S: Service<Request<ReqBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
     pub(crate) fn rejected(renderer: &SharedRenderer, error: &AuthError) -> Self {
+        Self::done(render(renderer, error))
+    }
+
+    fn done(response: Response<Full<Bytes>>) -> Self {
         Self {
-            state: State::Rejected {
-                response: Some(render(renderer, error)),
+            state: State::Done {
+                response: Some(response),
             },
+        }
+    }
+
+    /// Hands the verified request to `inner` (ready: it was polled ready for it).
+    pub(crate) fn call(
+        inner: &mut S,
+        request: Request<ReqBody>,
+        authenticated: Authenticated,
+        gate: &KeyGate,
+        headers: &SourceHeaders,
+    ) -> Self {
+        match prepare_request(request, authenticated, gate, headers) {
+            Ok((request, rate_limit)) => Self {
+                state: State::Calling {
+                    future: inner.call(request),
+                    rate_limit,
+                },
+            },
+            Err(response) => Self::done(response),
         }
     }
 
@@ -74,16 +104,45 @@ where
         request: Request<ReqBody>,
         inner: S,
         gate: KeyGate,
+        headers: SourceHeaders,
     ) -> Self {
         Self {
             state: State::Verifying {
-                verify,
-                request: Some(request),
-                inner,
-                gate,
+                slow: Some(Box::new(Verifying {
+                    verify,
+                    request,
+                    inner,
+                    gate,
+                    headers,
+                })),
             },
         }
     }
+}
+
+/// The verified request as the inner service gets it: credential headers marked
+/// sensitive (and removed when the gate hides credentials), the [`Authenticated`] in
+/// its extensions. A URI that cannot be rebuilt without the key gives a 500 instead
+/// (the key is never passed on).
+fn prepare_request<B>(
+    mut request: Request<B>,
+    authenticated: Authenticated,
+    gate: &KeyGate,
+    headers: &SourceHeaders,
+) -> Result<(Request<B>, Option<RateLimitStatus>), Response<Full<Bytes>>> {
+    if gate.hides_credentials() {
+        if hide_credentials(&mut request, gate, authenticated.found_in).is_err() {
+            tracing::error!("keygate: could not remove the API key from the request URI");
+            let mut response = Response::new(Full::default());
+            *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            return Err(response);
+        }
+    } else {
+        mark_sensitive(&mut request, headers, authenticated.found_in);
+    }
+    let rate_limit = authenticated.rate_limit;
+    request.extensions_mut().insert(authenticated);
+    Ok((request, rate_limit))
 }
 
 impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
@@ -96,46 +155,33 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Verifying {
-                    verify,
-                    request,
-                    inner,
-                    gate,
-                } => {
-                    let authenticated = match ready!(verify.as_mut().poll(cx)) {
-                        Ok(authenticated) => authenticated,
-                        Err(error) => {
-                            return Poll::Ready(Ok(error_response(gate.renderer(), &error)))
-                        }
-                    };
-                    let mut request = request
-                        .take()
-                        .expect("ResponseFuture polled after completion");
-                    if hide_credentials(&mut request, gate, authenticated.hide).is_err() {
-                        // Never hand the key to the inner service: refuse instead.
-                        tracing::error!(
-                            "keygate: could not remove the API key from the request URI"
-                        );
-                        let mut response = Response::new(Either::Right(Full::default()));
-                        *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                        return Poll::Ready(Ok(response));
-                    }
-                    let rate_limit = authenticated.rate_limit;
-                    let extensions = request.extensions_mut();
-                    extensions.insert(authenticated.principal);
-                    if let Some(status) = rate_limit {
-                        extensions.insert(status);
-                    }
-                    extensions.insert(gate.renderer().clone());
-                    let future = inner.call(request);
-                    this.state.set(State::Calling { future, rate_limit });
-                }
                 StateProj::Calling { future, rate_limit } => {
                     let mut response = ready!(future.poll(cx))?;
                     add_rate_limit_headers(&mut response, rate_limit.as_ref());
                     return Poll::Ready(Ok(response.map(Either::Left)));
                 }
-                StateProj::Rejected { response } => {
+                StateProj::Verifying { slow } => {
+                    let verifying = slow
+                        .as_mut()
+                        .expect("ResponseFuture polled after completion");
+                    let result = ready!(verifying.verify.as_mut().poll(cx));
+                    let Verifying {
+                        request,
+                        mut inner,
+                        gate,
+                        headers,
+                        ..
+                    } = *slow.take().expect("checked above");
+                    let authenticated = match result {
+                        Ok(authenticated) => authenticated,
+                        Err(error) => {
+                            return Poll::Ready(Ok(error_response(gate.renderer(), &error)))
+                        }
+                    };
+                    let next = Self::call(&mut inner, request, authenticated, &gate, &headers);
+                    this.state.set(next.state);
+                }
+                StateProj::Done { response } => {
                     let response = response
                         .take()
                         .expect("ResponseFuture polled after completion");

@@ -1,19 +1,20 @@
 //! `http` requests as keygate's framework-free `RequestParts`, and credential hiding.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use http::header::AUTHORIZATION;
-use http::{Request, Uri};
+use http::header::{Entry, AUTHORIZATION};
+use http::{HeaderName, Request, Uri};
 use keygate::{ClientIp, CredentialSource, FoundIn, KeyGate, RequestParts};
 
 /// `X-API-KEY`, the most common API-key header.
-static X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// A borrowed view of a request for credential extraction.
 pub(crate) struct HttpParts<'a, B>(pub(crate) &'a Request<B>);
 
 impl<B> RequestParts for HttpParts<'_, B> {
-    fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+    fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
         // The names keygate asks for on every request, as constants: a `&str` name is
         // parsed and validated on each lookup.
         let headers = self.0.headers();
@@ -23,9 +24,7 @@ impl<B> RequestParts for HttpParts<'_, B> {
             "x-api-key" => headers.get_all(&X_API_KEY),
             other => headers.get_all(other),
         };
-        for value in values {
-            f(value.as_bytes());
-        }
+        values.into_iter().map(http::HeaderValue::as_bytes)
     }
 
     fn query(&self) -> Option<&str> {
@@ -34,6 +33,35 @@ impl<B> RequestParts for HttpParts<'_, B> {
 
     fn client_ip(&self) -> Option<IpAddr> {
         client_ip(self.0)
+    }
+}
+
+/// The header name of each of a gate's credential sources (`None` for a query
+/// parameter), parsed once when the service is built.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceHeaders(Arc<[Option<HeaderName>]>);
+
+impl SourceHeaders {
+    pub(crate) fn of(gate: &KeyGate) -> Self {
+        Self(
+            gate.sources()
+                .iter()
+                .map(|source| {
+                    source
+                        .header_name()
+                        .and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                })
+                .collect(),
+        )
+    }
+
+    /// The headers of the sources in `found`.
+    fn found(&self, found: FoundIn) -> impl Iterator<Item = &HeaderName> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| found.contains(*i))
+            .filter_map(|(_, name)| name.as_ref())
     }
 }
 
@@ -62,12 +90,14 @@ pub fn client_ip<B>(request: &Request<B>) -> Option<IpAddr> {
     ext.get::<SocketAddr>().map(SocketAddr::ip)
 }
 
-/// Marks credential headers sensitive, so tracing layers (e.g. tower-http's) don't
-/// print them.
-pub(crate) fn mark_sensitive<B>(request: &mut Request<B>, gate: &KeyGate) {
-    for (name, value) in request.headers_mut().iter_mut() {
-        if gate.is_credential_header(name.as_str()) {
-            value.set_sensitive(true);
+/// Marks the headers that carried the key sensitive, so tracing layers further in
+/// (e.g. tower-http's) do not print them. (On a refusal the request goes no further.)
+pub(crate) fn mark_sensitive<B>(request: &mut Request<B>, names: &SourceHeaders, found: FoundIn) {
+    for name in names.found(found) {
+        if let Entry::Occupied(mut entry) = request.headers_mut().entry(name) {
+            for value in entry.iter_mut() {
+                value.set_sensitive(true);
+            }
         }
     }
 }
@@ -164,7 +194,12 @@ mod tests {
             .header("other", "x")
             .body(())
             .unwrap_or_default();
-        mark_sensitive(&mut req, &gate(false));
+        let gate = gate(false);
+        mark_sensitive(
+            &mut req,
+            &SourceHeaders::of(&gate),
+            FoundIn::default().with(0).with(1),
+        );
         assert!(req
             .headers()
             .get("authorization")

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Either, Full};
-use keygate::{AuthError, MethodPolicy, Principal, Requirement, ScopeError, SharedRenderer};
+use keygate::{Authenticated, MethodPolicy, Requirement, ScopeError, ScopeRule};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -33,13 +33,7 @@ use crate::response::{render, ResponseBody};
 /// [`ApiKeyLayer`]: crate::ApiKeyLayer
 #[derive(Debug, Clone)]
 pub struct RequireScope {
-    rule: Rule,
-}
-
-#[derive(Debug, Clone)]
-enum Rule {
-    Fixed(Arc<Requirement>),
-    Methods(Arc<MethodPolicy>),
+    rule: Arc<ScopeRule>,
 }
 
 impl RequireScope {
@@ -63,14 +57,14 @@ impl RequireScope {
     /// Requires an already-built requirement.
     pub fn requirement(requirement: Requirement) -> Self {
         Self {
-            rule: Rule::Fixed(Arc::new(requirement)),
+            rule: Arc::new(ScopeRule::Requirement(requirement)),
         }
     }
 
     /// Requires what `policy` derives from each request's method and path.
     pub fn method_policy(policy: MethodPolicy) -> Self {
         Self {
-            rule: Rule::Methods(Arc::new(policy)),
+            rule: Arc::new(ScopeRule::Methods(policy)),
         }
     }
 }
@@ -90,7 +84,7 @@ impl<S> Layer<S> for RequireScope {
 #[derive(Debug, Clone)]
 pub struct RequireScopeService<S> {
     inner: S,
-    rule: Rule,
+    rule: Arc<ScopeRule>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopeService<S>
@@ -106,14 +100,12 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let verdict = match request.extensions().get::<Principal>() {
-            None => Err(AuthError::MissingKey),
-            Some(principal) => match &self.rule {
-                Rule::Fixed(requirement) => principal.require(requirement),
-                Rule::Methods(policy) => principal
-                    .require(&policy.requirement(request.method().as_str(), request.uri().path())),
-            },
-        };
+        let authenticated = request.extensions().get::<Authenticated>();
+        let verdict = self.rule.check(
+            authenticated,
+            request.method().as_str(),
+            request.uri().path(),
+        );
         match verdict {
             Ok(()) => RequireScopeFuture {
                 kind: Kind::Inner {
@@ -121,10 +113,8 @@ where
                 },
             },
             Err(error) => {
-                let renderer = request
-                    .extensions()
-                    .get::<SharedRenderer>()
-                    .cloned()
+                let renderer = authenticated
+                    .map(|a| a.renderer.clone())
                     .unwrap_or_default();
                 RequireScopeFuture {
                     kind: Kind::Rejected {

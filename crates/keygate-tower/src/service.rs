@@ -1,25 +1,35 @@
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use keygate::KeyGate;
+use keygate::{Checked, KeyGate};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
-use crate::request_parts::{mark_sensitive, HttpParts};
+use crate::request_parts::{HttpParts, SourceHeaders};
 use crate::response::ResponseBody;
 
 /// The service made by [`ApiKeyLayer`](crate::ApiKeyLayer): verifies the key, then calls
-/// the inner service with the [`keygate::Principal`] in request extensions.
+/// the inner service with the [`keygate::Authenticated`] (principal, rate-limit state,
+/// renderer) in request extensions.
+///
+/// A warm key is verified inside `call`, from memory, and the inner service is called
+/// at once: the response future is then the inner future, unboxed. Only a key whose
+/// answer needs the store (a cache miss, a refusal to audit) takes a boxed async path.
 #[derive(Debug, Clone)]
 pub struct ApiKeyService<S> {
     inner: S,
     gate: KeyGate,
+    headers: SourceHeaders,
 }
 
 impl<S> ApiKeyService<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, gate: KeyGate) -> Self {
-        Self { inner, gate }
+        Self {
+            inner,
+            headers: SourceHeaders::of(&gate),
+            gate,
+        }
     }
 
     /// The wrapped service.
@@ -40,17 +50,30 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        mark_sensitive(&mut request, &self.gate);
-        let prepared = match self.gate.prepare(&HttpParts(&request)) {
-            Ok(prepared) => prepared,
-            Err(error) => return ResponseFuture::rejected(self.gate.renderer(), &error),
-        };
-        let gate = self.gate.clone();
-        let verify = Box::pin(async move { gate.authenticate(prepared).await });
-        // The ready service goes into the future; a fresh clone stays here.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::verifying(verify, request, inner, self.gate.clone())
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        match self.gate.check(&HttpParts(&request)) {
+            Checked::Done(Ok(authenticated)) => ResponseFuture::call(
+                &mut self.inner,
+                request,
+                authenticated,
+                &self.gate,
+                &self.headers,
+            ),
+            Checked::Done(Err(error)) => ResponseFuture::rejected(self.gate.renderer(), &error),
+            Checked::Pending(prepared) => {
+                let gate = self.gate.clone();
+                let verify = Box::pin(async move { gate.authenticate(prepared).await });
+                // The ready service goes into the future; a fresh clone stays here.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::verifying(
+                    verify,
+                    request,
+                    inner,
+                    self.gate.clone(),
+                    self.headers.clone(),
+                )
+            }
+        }
     }
 }

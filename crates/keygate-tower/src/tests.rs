@@ -8,8 +8,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use keygate::{
-    KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, MethodPolicy, NestedRenderer, Principal,
-    ScopeSet,
+    KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, MethodPolicy, NestedRenderer, ScopeSet,
 };
 use tower::{service_fn, Layer, ServiceExt};
 
@@ -29,8 +28,8 @@ async fn store_with_key(scopes: &[&str]) -> (Arc<MemoryStore>, String) {
 
 /// An inner service that answers with the principal's tenant, or 418 when it has none.
 async fn inner(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(match req.extensions().get::<Principal>() {
-        Some(p) => Response::new(Full::new(Bytes::from(p.tenant().to_owned()))),
+    Ok(match req.extensions().get::<keygate::Authenticated>() {
+        Some(a) => Response::new(Full::new(Bytes::from(a.principal.tenant().to_owned()))),
         None => {
             let mut r = Response::new(Full::new(Bytes::new()));
             *r.status_mut() = StatusCode::IM_A_TEAPOT;

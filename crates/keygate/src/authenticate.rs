@@ -3,11 +3,16 @@
 //! [`RequestParts`] and the outcome into a response: every decision is made here, once,
 //! so axum and actix-web cannot drift.
 //!
-//! 1. [`KeyGate::prepare`] (no I/O): the one credential, from the configured sources in
-//!    order ([`extract_credential`](crate::extract_credential)); the client IP; the
-//!    `Referer` header, decoded as UTF-8;
-//! 2. [`KeyGate::authenticate`]: the verify pipeline ([`Verifier`](crate::Verifier)),
-//!    then which sources the adapter must strip when credentials are hidden.
+//! 1. [`KeyGate::check`] (no I/O, no allocation): the one credential, from the
+//!    configured sources in order ([`extract_credential`](crate::extract_credential)),
+//!    borrowed from the request; then the verify pipeline answered from memory when it
+//!    can be (a warm key: [`Checked::Done`]);
+//! 2. otherwise [`Checked::Pending`] holds what the rest needs (the key, the client IP,
+//!    the `Referer`), owned, so the request can move on while
+//!    [`KeyGate::authenticate`] runs the full pipeline with the store's I/O.
+//!
+//! Either way the adapter gets one [`Authenticated`] (put it into the request's
+//! extensions) or one [`AuthError`] (render it with the gate's renderer).
 
 use std::net::IpAddr;
 
@@ -16,8 +21,21 @@ use crate::error::AuthError;
 use crate::gate::KeyGate;
 use crate::principal::Principal;
 use crate::rate_limit::RateLimitStatus;
+use crate::render::SharedRenderer;
 use crate::secret::ApiKeySecret;
-use crate::verifier::VerifyRequest;
+use crate::verifier::{Verification, VerifyRequest};
+
+/// What [`KeyGate::check`] found out without I/O.
+#[derive(Debug)]
+#[must_use]
+pub enum Checked {
+    /// The answer: a warm key's [`Authenticated`], or any refusal decided from the
+    /// request alone (no key, two keys, a bad checksum, a throttled client, …).
+    Done(Result<Authenticated, AuthError>),
+    /// The answer needs the store (or an audit write): finish with
+    /// [`KeyGate::authenticate`].
+    Pending(PreparedRequest),
+}
 
 /// A request's credential and context, taken from its parts with no I/O: it owns what
 /// it needs, so the request itself can move on (into the inner service) while the key
@@ -37,52 +55,107 @@ impl PreparedRequest {
     }
 }
 
-/// A verified request: who is calling, its rate-limit state, and what the adapter must
-/// strip before the inner service sees the request.
+/// A verified request: who is calling, its rate-limit state, the gate's error renderer
+/// (for extractors and scope checks further in, so every error of a service has one
+/// shape), and where the key was found.
+///
+/// Adapters put it into the request's extensions, once; the frameworks' `Principal`
+/// extractors, `RequireScope` and `#[require_scope]` read it from there.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    /// Who is calling: put it into the request's extensions.
+    /// Who is calling.
     pub principal: Principal,
     /// The rate-limit state after this request, when limits are on: send it as headers
     /// ([`rate_limit_headers`]).
     pub rate_limit: Option<RateLimitStatus>,
-    /// The sources that carried the key, when the gate hides credentials (empty
-    /// otherwise): remove each from the request.
-    pub hide: FoundIn,
+    /// The sources that carried the key: mark them sensitive, and remove each from the
+    /// request when the gate [hides credentials](KeyGate::hides_credentials).
+    pub found_in: FoundIn,
+    /// The gate's error renderer.
+    pub renderer: SharedRenderer,
+}
+
+impl Authenticated {
+    /// `principal` authenticated with no rate limit, found nowhere in particular, and
+    /// the default renderer: what a key layer would put into a request's extensions,
+    /// for tests of handlers, extractors and scope checks.
+    ///
+    /// ```
+    /// use keygate::{Authenticated, KeyHasher, KeyRecord, Principal, ScopeSet};
+    /// let record = KeyRecord::new(KeyHasher::Sha256.hash("k"), "hint", "sk", "live", "ci", "acme");
+    /// let authenticated = Authenticated::new(Principal::from_record(&record, ScopeSet::new()));
+    /// assert_eq!(authenticated.principal.tenant(), "acme");
+    /// ```
+    pub fn new(principal: Principal) -> Self {
+        Self {
+            principal,
+            rate_limit: None,
+            found_in: FoundIn::default(),
+            renderer: SharedRenderer::default(),
+        }
+    }
+
+    /// The same with `renderer` as the gate's renderer.
+    #[must_use]
+    pub fn with_renderer(mut self, renderer: SharedRenderer) -> Self {
+        self.renderer = renderer;
+        self
+    }
 }
 
 impl KeyGate {
-    /// Step 1, no I/O: the request's one credential and its context.
+    /// Step 1, no I/O: finds the request's one credential and verifies it from memory
+    /// when it can, else prepares the rest for [`KeyGate::authenticate`].
     ///
     /// ```
-    /// use keygate::{KeyGate, MemoryStore, RequestParts};
+    /// use keygate::{Checked, KeyGate, MemoryStore, RequestParts};
     /// struct Parts;
     /// impl RequestParts for Parts {
-    ///     fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
-    ///         if name == "authorization" { f(b"Bearer sk_live_x") }
+    ///     fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+    ///         (name == "authorization").then_some(&b"Bearer sk_live_x"[..]).into_iter()
     ///     }
     ///     fn query(&self) -> Option<&str> { None }
     /// }
     /// let gate = KeyGate::builder(MemoryStore::new()).build();
-    /// assert!(gate.prepare(&Parts).is_ok());
+    /// // Not a well-formed key: refused at once, no I/O.
+    /// assert!(matches!(gate.check(&Parts), Checked::Done(Err(_))));
     /// ```
+    pub fn check(&self, parts: &impl RequestParts) -> Checked {
+        let credential = match extract_credential(self.sources(), parts) {
+            Ok(credential) => credential,
+            Err(err) => return Checked::Done(Err(err)),
+        };
+        let client_ip = parts.client_ip();
+        match self
+            .verifier()
+            .verify_now(credential.key(), client_ip, || parts.referrer())
+        {
+            Some(result) => {
+                Checked::Done(result.map(|v| self.authenticated(v, credential.found_in)))
+            }
+            None => Checked::Pending(PreparedRequest {
+                found_in: credential.found_in,
+                key: credential.into_secret(),
+                client_ip,
+                referrer: parts.referrer().map(str::to_owned),
+            }),
+        }
+    }
+
+    /// Step 1 without the in-memory answer: the request's one credential and its
+    /// context, owned, for [`KeyGate::authenticate`].
     pub fn prepare(&self, parts: &impl RequestParts) -> Result<PreparedRequest, AuthError> {
         let credential = extract_credential(self.sources(), parts)?;
-        let mut referrer = None;
-        parts.for_each_header("referer", &mut |raw| {
-            if referrer.is_none() {
-                referrer = std::str::from_utf8(raw).ok().map(str::to_owned);
-            }
-        });
         Ok(PreparedRequest {
-            key: credential.key,
             found_in: credential.found_in,
+            key: credential.into_secret(),
             client_ip: parts.client_ip(),
-            referrer,
+            referrer: parts.referrer().map(str::to_owned),
         })
     }
 
-    /// Step 2: verifies a prepared request.
+    /// Step 2: the full pipeline over a prepared request (the store's I/O, audit
+    /// events).
     pub async fn authenticate(&self, request: PreparedRequest) -> Result<Authenticated, AuthError> {
         let verification = self
             .verify(VerifyRequest {
@@ -91,15 +164,16 @@ impl KeyGate {
                 referrer: request.referrer.as_deref(),
             })
             .await?;
-        Ok(Authenticated {
+        Ok(self.authenticated(verification, request.found_in))
+    }
+
+    fn authenticated(&self, verification: Verification, found_in: FoundIn) -> Authenticated {
+        Authenticated {
             principal: verification.principal,
             rate_limit: verification.rate_limit,
-            hide: if self.hides_credentials() {
-                request.found_in
-            } else {
-                FoundIn::default()
-            },
-        })
+            found_in,
+            renderer: self.renderer().clone(),
+        }
     }
 
     /// Whether a header carries credentials under this gate (adapters mark such headers

@@ -32,7 +32,35 @@ pub(crate) fn encode_fixed<const N: usize>(mut value: u64) -> [u8; N] {
 
 /// Whether `c` is in the base62 alphabet.
 pub(crate) fn is_base62(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
+    DIGIT[usize::from(c)] != NOT_A_DIGIT
+}
+
+const NOT_A_DIGIT: u8 = u8::MAX;
+
+/// Each byte's base62 digit value, or [`NOT_A_DIGIT`].
+static DIGIT: [u8; 256] = {
+    let mut table = [NOT_A_DIGIT; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The value of base62 `digits` (most significant first), or `None` if one is not a
+/// base62 digit. At most 10 digits (62^10 < 2^64). The inverse of [`encode_fixed`].
+pub(crate) fn decode(digits: &[u8]) -> Option<u64> {
+    debug_assert!(digits.len() <= 10);
+    let mut value = 0u64;
+    for &c in digits {
+        let digit = DIGIT[usize::from(c)];
+        if digit == NOT_A_DIGIT {
+            return None;
+        }
+        value = value * 62 + u64::from(digit);
+    }
+    Some(value)
 }
 
 #[cfg(test)]
@@ -45,6 +73,16 @@ mod tests {
         assert_eq!(&encode_fixed::<2>(61), b"0z");
         assert_eq!(&encode_fixed::<2>(62), b"10");
         assert_eq!(&encode_fixed::<6>(u64::from(u32::MAX)), b"4gfFC3");
+    }
+
+    #[test]
+    fn decode_inverts_encode_and_rejects_other_bytes() {
+        for value in [0, 1, 61, 62, 3_843, 1 << 31, u64::from(u32::MAX)] {
+            assert_eq!(decode(&encode_fixed::<6>(value)), Some(value));
+        }
+        assert_eq!(decode(b"00_0"), None);
+        assert_eq!(decode(b"\xff"), None);
+        assert!((0..=255u8).all(|c| is_base62(c) == c.is_ascii_alphanumeric()));
     }
 
     #[test]

@@ -37,21 +37,22 @@ impl CredentialSource {
     }
 }
 
-/// A request as keygate sees it: header values as bytes, and the raw query string.
+/// A request as keygate sees it: header values as bytes, the raw query string, and the
+/// client's IP. Values are borrowed: finding the key copies nothing.
 ///
 /// ```
 /// use keygate::RequestParts;
 /// struct Plain { auth: Vec<u8> }
 /// impl RequestParts for Plain {
-///     fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
-///         if name == "authorization" { f(&self.auth) }
+///     fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+///         (name == "authorization").then_some(self.auth.as_slice()).into_iter()
 ///     }
 ///     fn query(&self) -> Option<&str> { None }
 /// }
 /// ```
 pub trait RequestParts {
-    /// Calls `f` with every value of header `name` (given lower-case), in order.
-    fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+    /// Every value of header `name` (given lower-case), in order.
+    fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]>;
     /// The raw query string, without `?`.
     fn query(&self) -> Option<&str>;
     /// The client's IP address, for keys with IP restrictions (`None`: unknown, and
@@ -59,6 +60,13 @@ pub trait RequestParts {
     /// first, then the connection's peer.
     fn client_ip(&self) -> Option<std::net::IpAddr> {
         None
+    }
+    /// The first `Referer` header, when it is UTF-8 (keys with referrer restrictions
+    /// are checked against it; read only for such keys).
+    fn referrer(&self) -> Option<&str> {
+        self.header_values("referer")
+            .next()
+            .and_then(|raw| std::str::from_utf8(raw).ok())
     }
 }
 
@@ -113,14 +121,50 @@ impl FoundIn {
     }
 }
 
-/// The credential found in a request, and which sources carried it.
+/// The credential found in a request, and which sources carried it. It borrows the
+/// request (no copy) unless the key had to be percent-decoded from the query string.
 #[derive(Debug)]
-pub struct ExtractedCredential {
-    /// The key.
-    pub key: ApiKeySecret,
+pub struct ExtractedCredential<'a> {
+    key: KeyText<'a>,
     /// The configured sources that carried it: the places to strip when credentials
     /// are hidden from the inner service.
     pub found_in: FoundIn,
+}
+
+/// The key as found: borrowed from the request, or decoded (and then zeroed on drop).
+enum KeyText<'a> {
+    Borrowed(&'a str),
+    Decoded(ApiKeySecret),
+}
+
+impl std::fmt::Debug for KeyText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl KeyText<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Borrowed(key) => key,
+            Self::Decoded(key) => key.expose(),
+        }
+    }
+}
+
+impl ExtractedCredential<'_> {
+    /// The key as sent. Never log it.
+    pub fn key(&self) -> &str {
+        self.key.as_str()
+    }
+
+    /// The key, owned (zeroed on drop): for verification that outlives the request.
+    pub fn into_secret(self) -> ApiKeySecret {
+        match self.key {
+            KeyText::Borrowed(key) => ApiKeySecret::new(key.to_owned()),
+            KeyText::Decoded(key) => key,
+        }
+    }
 }
 
 /// Finds exactly one credential in `parts`, looking in every source.
@@ -134,89 +178,79 @@ pub struct ExtractedCredential {
 /// use keygate::{extract_credential, CredentialSource, RequestParts};
 /// struct Q(&'static str);
 /// impl RequestParts for Q {
-///     fn for_each_header(&self, _: &str, _: &mut dyn FnMut(&[u8])) {}
+///     fn header_values<'a>(&'a self, _: &str) -> impl Iterator<Item = &'a [u8]> { std::iter::empty() }
 ///     fn query(&self) -> Option<&str> { Some(self.0) }
 /// }
 /// let sources = [CredentialSource::Bearer, CredentialSource::query("api_key")];
 /// let found = extract_credential(&sources, &Q("page=2&api_key=sk_live_x"))?;
-/// assert_eq!(found.key.expose(), "sk_live_x");
+/// assert_eq!(found.key(), "sk_live_x");
 /// assert_eq!(found.found_in.indexes().collect::<Vec<_>>(), vec![1]);
 /// # Ok::<(), keygate::AuthError>(())
 /// ```
-pub fn extract_credential(
+pub fn extract_credential<'a, P: RequestParts>(
     sources: &[CredentialSource],
-    parts: &impl RequestParts,
-) -> Result<ExtractedCredential, AuthError> {
-    let mut found: Option<String> = None;
+    parts: &'a P,
+) -> Result<ExtractedCredential<'a>, AuthError> {
+    let mut found: Option<KeyText<'a>> = None;
     let mut found_in = FoundIn::default();
-    let mut error: Option<AuthError> = None;
     let malformed = || AuthError::InvalidKey(InvalidKeyReason::Malformed);
 
+    let mut offer = |index: usize, value: KeyText<'a>| -> Result<(), AuthError> {
+        match &found {
+            Some(existing) if existing.as_str() != value.as_str() => {
+                return Err(AuthError::ConflictingKeys)
+            }
+            Some(_) => {}
+            None => found = Some(value),
+        }
+        found_in = found_in.with(index);
+        Ok(())
+    };
     for (index, source) in sources.iter().enumerate() {
-        let mut offer = |value: Result<&str, AuthError>| {
-            if error.is_some() {
-                return;
-            }
-            match value {
-                Err(e) => error = Some(e),
-                Ok(v) => match &found {
-                    Some(existing) if existing != v => error = Some(AuthError::ConflictingKeys),
-                    Some(_) => {}
-                    None => found = Some(v.to_owned()),
-                },
-            }
-            found_in = found_in.with(index);
-        };
         match source {
             CredentialSource::Bearer => {
-                parts.for_each_header("authorization", &mut |raw| match std::str::from_utf8(raw) {
-                    Err(_) => offer(Err(malformed())),
-                    Ok(value) => {
-                        let value = value.trim();
-                        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-                        if scheme.eq_ignore_ascii_case("bearer") {
-                            let token = token.trim();
-                            offer(if token.is_empty() {
-                                Err(malformed())
-                            } else {
-                                Ok(token)
-                            });
+                for raw in parts.header_values("authorization") {
+                    let value = std::str::from_utf8(raw).map_err(|_| malformed())?.trim();
+                    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+                    if scheme.eq_ignore_ascii_case("bearer") {
+                        let token = token.trim();
+                        if token.is_empty() {
+                            return Err(malformed());
                         }
+                        offer(index, KeyText::Borrowed(token))?;
                     }
-                })
+                }
             }
             CredentialSource::Header(name) => {
-                parts.for_each_header(
-                    name,
-                    &mut |raw| match std::str::from_utf8(raw).map(str::trim) {
-                        Ok(v) if !v.is_empty() => offer(Ok(v)),
-                        _ => offer(Err(malformed())),
-                    },
-                )
+                for raw in parts.header_values(name) {
+                    match std::str::from_utf8(raw).map(str::trim) {
+                        Ok(v) if !v.is_empty() => offer(index, KeyText::Borrowed(v))?,
+                        _ => return Err(malformed()),
+                    }
+                }
             }
             CredentialSource::Query(name) => {
                 if let Some(query) = parts.query() {
                     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
                         if k == name.as_str() {
-                            offer(if v.is_empty() {
-                                Err(malformed())
-                            } else {
-                                Ok(v.as_ref())
-                            });
+                            if v.is_empty() {
+                                return Err(malformed());
+                            }
+                            let text = match v {
+                                std::borrow::Cow::Borrowed(v) => KeyText::Borrowed(v),
+                                std::borrow::Cow::Owned(v) => {
+                                    KeyText::Decoded(ApiKeySecret::new(v))
+                                }
+                            };
+                            offer(index, text)?;
                         }
                     }
                 }
             }
         }
     }
-    if let Some(e) = error {
-        return Err(e);
-    }
     let key = found.ok_or(AuthError::MissingKey)?;
-    Ok(ExtractedCredential {
-        key: ApiKeySecret::new(key),
-        found_in,
-    })
+    Ok(ExtractedCredential { key, found_in })
 }
 
 /// The query string without parameter `name` (for hiding credentials); `None` when
@@ -263,11 +297,12 @@ mod tests {
     }
 
     impl RequestParts for Req {
-        fn for_each_header(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+            let name = name.to_owned();
             self.headers
                 .iter()
-                .filter(|(n, _)| *n == name)
-                .for_each(|(_, v)| f(v));
+                .filter(move |(n, _)| *n == name)
+                .map(|(_, v)| v.as_slice())
         }
         fn query(&self) -> Option<&str> {
             self.query
@@ -283,12 +318,8 @@ mod tests {
     }
 
     fn get(req: &Req) -> Result<(String, Vec<usize>), AuthError> {
-        extract_credential(&sources(), req).map(|c| {
-            (
-                c.key.expose().to_owned(),
-                c.found_in.indexes().collect::<Vec<_>>(),
-            )
-        })
+        extract_credential(&sources(), req)
+            .map(|c| (c.key().to_owned(), c.found_in.indexes().collect::<Vec<_>>()))
     }
 
     #[test]

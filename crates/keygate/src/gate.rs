@@ -139,7 +139,10 @@ impl KeyGate {
     }
 
     /// Finds the one credential in a request (no I/O).
-    pub fn extract(&self, parts: &impl RequestParts) -> Result<ExtractedCredential, AuthError> {
+    pub fn extract<'a, P: RequestParts>(
+        &self,
+        parts: &'a P,
+    ) -> Result<ExtractedCredential<'a>, AuthError> {
         extract_credential(&self.inner.sources, parts)
     }
 

@@ -77,6 +77,22 @@ impl std::fmt::Debug for ParsedKey<'_> {
 impl<'a> ParsedKey<'a> {
     /// Checks `key` without any I/O: length, shape, charsets, then checksum.
     pub fn parse(key: &'a str) -> Result<Self, KeyFormatError> {
+        // Runs on every request: one pass over a well-formed key's bytes (a table
+        // lookup per body character, the checksum compared as a number). Anything
+        // irregular takes the plain path below, which names the first thing wrong.
+        let Some((prefix, env)) = well_formed_parts(key) else {
+            return Self::parse_irregular(key);
+        };
+        let (signed, checksum) = key.as_bytes().split_at(key.len() - CHECKSUM_LEN);
+        if base62::decode(checksum) != Some(u64::from(crc32fast::hash(signed))) {
+            return Err(KeyFormatError::Checksum);
+        }
+        Ok(Self { key, prefix, env })
+    }
+
+    /// [`ParsedKey::parse`] for a key that is not plainly well formed: each check in
+    /// turn, so the error says what is wrong.
+    fn parse_irregular(key: &'a str) -> Result<Self, KeyFormatError> {
         if key.len() > MAX_KEY_LEN {
             return Err(KeyFormatError::TooLong);
         }
@@ -176,6 +192,26 @@ pub(crate) fn hint_of(key: &str, prefix: &str, env: &str) -> String {
     }
 }
 
+/// The prefix and environment of a key whose shape and charsets are right (the
+/// checksum is not looked at); `None` for anything else.
+fn well_formed_parts(key: &str) -> Option<(&str, &str)> {
+    let bytes = key.as_bytes();
+    let len = bytes.len();
+    // `p_ee_` + body at the least.
+    if len > MAX_KEY_LEN || len < BODY_LEN + 5 {
+        return None;
+    }
+    let body_start = len - BODY_LEN;
+    if bytes[body_start - 1] != b'_' || !bytes[body_start..].iter().all(|&c| base62::is_base62(c)) {
+        return None;
+    }
+    let env_end = body_start - 1;
+    let lowest = env_end.saturating_sub(MAX_ENV_LEN + 1);
+    let env_start = (lowest..env_end).rev().find(|&i| bytes[i] == b'_')? + 1;
+    let (prefix, env) = (&key[..env_start - 1], &key[env_start..env_end]);
+    (validate_env(env).is_ok() && validate_prefix(prefix).is_ok()).then_some((prefix, env))
+}
+
 fn checksum_of(signed: &str) -> [u8; CHECKSUM_LEN] {
     base62::encode_fixed(u64::from(crc32fast::hash(signed.as_bytes())))
 }
@@ -264,6 +300,33 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(ParsedKey::parse(&input), Err(expected), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_and_the_plain_path_agree() {
+        let valid = key("neo_sk", "prod");
+        let mut inputs = vec![
+            valid.clone(),
+            key("a", "bb"),
+            key(&"p".repeat(24), "abcdefghij"),
+        ];
+        // Every prefix and suffix cut, every byte replaced by a few others.
+        for i in 0..valid.len() {
+            inputs.push(valid[..i].to_owned());
+            inputs.push(valid[i..].to_owned());
+            for c in ["_", "A", "a", "0", "-", "é"] {
+                let mut s = valid.clone();
+                s.replace_range(i..=i, c);
+                inputs.push(s);
+            }
+        }
+        for input in inputs {
+            assert_eq!(
+                ParsedKey::parse(&input),
+                ParsedKey::parse_irregular(&input),
+                "input {input:?}"
+            );
         }
     }
 

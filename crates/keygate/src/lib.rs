@@ -46,6 +46,7 @@ mod requirement;
 mod restrictions;
 mod role;
 mod scope;
+mod scope_rule;
 mod scope_set;
 mod secret;
 mod store;
@@ -56,7 +57,7 @@ mod verifier;
 pub mod testing;
 
 pub use audit::{AuditEvent, AuditFilter, Outcome};
-pub use authenticate::{rate_limit_headers, Authenticated, PreparedRequest};
+pub use authenticate::{rate_limit_headers, Authenticated, Checked, PreparedRequest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{
     extract_credential, strip_query_param, ClientIp, CredentialSource, ExtractedCredential,
@@ -86,6 +87,7 @@ pub use render::{
 pub use requirement::Requirement;
 pub use role::{validate_role_name, Role, RoleNameError};
 pub use scope::{Scope, ScopeError};
+pub use scope_rule::{require, ScopeRule};
 pub use scope_set::ScopeSet;
 pub use secret::ApiKeySecret;
 pub use store::{

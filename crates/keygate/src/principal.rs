@@ -1,6 +1,7 @@
 //! Who made the request: what a verified key resolves to.
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -138,21 +139,34 @@ impl fmt::Debug for Principal {
     }
 }
 
-/// A shared record's [`Principal`], built on its first verification and reused by every
-/// later one (so a cache hit neither copies the record nor looks its role up again).
-/// Empty in every clone: a changed record starts without one.
+/// What verifications remember about a shared record: its [`Principal`], built on the
+/// first verification and reused by every later one (so a cache hit neither copies the
+/// record nor looks its role up again), and the last use noted for it (so a hit notes
+/// its use at most once per millisecond, without a lock). Empty in every clone: a
+/// changed record starts afresh.
 #[derive(Default)]
-pub(crate) struct PrincipalMemo(OnceLock<Principal>);
+pub(crate) struct PrincipalMemo {
+    principal: OnceLock<Principal>,
+    /// Unix milliseconds of the latest use handed to the usage recorder (0: none).
+    noted_ms: AtomicI64,
+}
 
 impl PrincipalMemo {
     /// The principal, if built.
     pub(crate) fn get(&self) -> Option<&Principal> {
-        self.0.get()
+        self.principal.get()
     }
 
     /// Keeps `principal` (the first one kept wins).
     pub(crate) fn set(&self, principal: Principal) {
-        let _ = self.0.set(principal);
+        let _ = self.principal.set(principal);
+    }
+
+    /// Whether a use at `at_ms` (Unix milliseconds) is later than every use noted
+    /// before; if so it becomes the latest.
+    pub(crate) fn note_use(&self, at_ms: i64) -> bool {
+        self.noted_ms.load(Ordering::Relaxed) < at_ms
+            && self.noted_ms.fetch_max(at_ms, Ordering::Relaxed) < at_ms
     }
 }
 
@@ -170,7 +184,7 @@ impl PartialEq for PrincipalMemo {
 
 impl fmt::Debug for PrincipalMemo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.get().is_some() {
+        f.write_str(if self.principal.get().is_some() {
             "resolved"
         } else {
             "unresolved"

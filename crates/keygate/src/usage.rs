@@ -7,13 +7,18 @@ use std::sync::{Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 
 use crate::id::KeyId;
+use crate::record::KeyRecord;
 use crate::store::{KeyStore, StoreError};
 
 /// Collects last-used times in memory and writes them in one batch.
 ///
-/// The verifier calls [`UsageRecorder::note`] on every success (a hash-map insert under
-/// a short lock, no I/O). Call [`UsageRecorder::flush`] every few seconds and once on
-/// shutdown; keygate's adapters and the CLI's `serve` do.
+/// The verifier notes every success: at most once per key and millisecond it takes a
+/// short lock for a hash-map update (no I/O); other verifications of the same shared
+/// record cost one atomic read. The verifier's own task calls
+/// [`UsageRecorder::flush`] every few seconds, and [`Verifier::shutdown`] once at the
+/// end.
+///
+/// [`Verifier::shutdown`]: crate::Verifier::shutdown
 ///
 /// ```
 /// use keygate::{KeyId, KeyStore, MemoryStore, UsageRecorder};
@@ -61,6 +66,16 @@ impl UsageRecorder {
                     },
                 );
             }
+        }
+    }
+
+    /// Notes a verification of the shared `record` at `at`: free when the record's
+    /// use at this millisecond was already noted (the hot path), else [`note`].
+    ///
+    /// [`note`]: UsageRecorder::note
+    pub(crate) fn note_record(&self, record: &KeyRecord, at: DateTime<Utc>) {
+        if record.resolved.note_use(at.timestamp_millis()) {
+            self.note(&record.id, at);
         }
     }
 

@@ -448,21 +448,7 @@ impl Verifier {
         let invalid = AuthError::InvalidKey;
 
         // 1. Shape and checksum, no I/O.
-        let (prefix, env) = match ParsedKey::parse(request.key) {
-            Ok(parsed) => (Some(parsed.prefix()), Some(parsed.env())),
-            Err(_) if inner.accept_legacy && is_legacy_shaped(request.key) => (None, None),
-            Err(_) => return Err(invalid(InvalidKeyReason::Malformed)),
-        };
-        if let Some(prefix) = prefix {
-            if !inner.prefixes.is_empty() && !inner.prefixes.iter().any(|p| p == prefix) {
-                return Err(invalid(InvalidKeyReason::WrongPrefix));
-            }
-        }
-        if let Some(env) = env {
-            if !self.env_accepted(env) {
-                return Err(invalid(InvalidKeyReason::WrongEnvironment));
-            }
-        }
+        self.check_shape(request.key)?;
 
         // 2. Hash and look up.
         let hash = inner.hasher.hash(request.key);
@@ -480,7 +466,7 @@ impl Verifier {
         // 3. State, 4. context: refusals of a stored key are audited.
         let now = inner.clock.now();
         if let Err(err) =
-            Self::check_state_and_context(&record, &request, now, |env| self.env_accepted(env))
+            self.check_state_and_context(&record, request.client_ip, now, || request.referrer)
         {
             self.audit_failure(Some(&record), &request, &err).await;
             return Err(err);
@@ -503,20 +489,96 @@ impl Verifier {
                 principal
             }
         };
-        inner.usage.note(&record.id, now);
+        inner.usage.note_record(&record, now);
         Ok(Verification {
             principal,
             rate_limit,
         })
     }
 
+    /// The pipeline answered from memory, when it can be: `None` as soon as an answer
+    /// takes I/O (the store has no fresh answer in memory, the role is not resolved
+    /// yet, the limiter is remote) or an audit event (a stored key refused, a client
+    /// throttled). Nothing is counted or noted unless it answers, so the caller then
+    /// runs [`Verifier::verify`] from the start.
+    ///
+    /// This is the hot path: a warm key costs a parse, a hash, one in-memory lookup, a
+    /// few comparisons and an `Arc` clone; no allocation. `referrer` is read only for
+    /// a key with referrer restrictions.
+    pub(crate) fn verify_now<'r>(
+        &self,
+        key: &str,
+        client_ip: Option<IpAddr>,
+        referrer: impl FnOnce() -> Option<&'r str>,
+    ) -> Option<Result<Verification, AuthError>> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let throttle = match (&inner.failure_throttle, client_ip) {
+            (Some(throttle), Some(ip)) => {
+                if !throttle.lets_through(ip, now) {
+                    return None;
+                }
+                Some((throttle, ip))
+            }
+            _ => None,
+        };
+        // 1. Shape and checksum: refused here without I/O and without an audit event.
+        if let Err(err) = self.check_shape(key) {
+            if let Some((throttle, ip)) = throttle {
+                throttle.record_failure(ip, now);
+            }
+            tracing::debug!(code = err.code(), reason = ?err, "keygate: verification refused");
+            return Some(Err(err));
+        }
+        // 2. The record, if the store has it in memory; unknown keys are audited.
+        let record = inner.store.find_by_hash_now(&inner.hasher.hash(key))??;
+        // 3, 4. A refusal of a stored key is audited: the full path does that.
+        self.check_state_and_context(&record, client_ip, now, referrer)
+            .ok()?;
+        // 6. A principal already built for this record (its role resolved).
+        let principal = record.resolved.get()?;
+        // 5. The rate limit, counted only when answered here.
+        let rate_limit = match &inner.rate_limits {
+            Some(limits) => match limits.check_sync(&record, now)? {
+                Ok(status) => status,
+                Err(err) => return Some(Err(limiter_error(err))),
+            },
+            None => None,
+        };
+        inner.usage.note_record(&record, now);
+        Some(Ok(Verification {
+            principal: principal.clone(),
+            rate_limit,
+        }))
+    }
+
+    /// Step 1: shape and checksum, prefix and environment (no I/O).
+    fn check_shape(&self, key: &str) -> Result<(), AuthError> {
+        let inner = &*self.inner;
+        let invalid = AuthError::InvalidKey;
+        let (prefix, env) = match ParsedKey::parse(key) {
+            Ok(parsed) => (parsed.prefix(), parsed.env()),
+            Err(_) if inner.accept_legacy && is_legacy_shaped(key) => return Ok(()),
+            Err(_) => return Err(invalid(InvalidKeyReason::Malformed)),
+        };
+        if !inner.prefixes.is_empty() && !inner.prefixes.iter().any(|p| p == prefix) {
+            return Err(invalid(InvalidKeyReason::WrongPrefix));
+        }
+        if !self.env_accepted(env) {
+            return Err(invalid(InvalidKeyReason::WrongEnvironment));
+        }
+        Ok(())
+    }
+
     /// Steps 3 and 4 of the pipeline, no I/O: revoked, expired, rotated past grace and
-    /// wrong environment (401), then IP and referrer restrictions (403).
-    fn check_state_and_context(
+    /// wrong environment (401), then IP and referrer restrictions (403). The referrer
+    /// is read only for a key restricted to some.
+    fn check_state_and_context<'r>(
+        &self,
         record: &KeyRecord,
-        request: &VerifyRequest<'_>,
+        client_ip: Option<IpAddr>,
         now: chrono::DateTime<chrono::Utc>,
-        env_accepted: impl Fn(&str) -> bool,
+        referrer: impl FnOnce() -> Option<&'r str>,
     ) -> Result<(), AuthError> {
         let invalid = AuthError::InvalidKey;
         match record.status_at(now) {
@@ -526,13 +588,17 @@ impl Verifier {
             KeyStatus::OwnerDeactivated => return Err(invalid(InvalidKeyReason::OwnerDeactivated)),
             KeyStatus::Expired => return Err(AuthError::ExpiredKey),
         }
-        if !record.env.is_empty() && !env_accepted(&record.env) {
+        if !record.env.is_empty() && !self.env_accepted(&record.env) {
             return Err(invalid(InvalidKeyReason::WrongEnvironment));
         }
-        if !restrictions::ip_allowed(&record.allowed_ips, request.client_ip) {
+        if !record.allowed_ips.is_empty()
+            && !restrictions::ip_allowed(&record.allowed_ips, client_ip)
+        {
             return Err(AuthError::IpNotAllowed);
         }
-        if !restrictions::referrer_allowed(&record.allowed_referrers, request.referrer) {
+        if !record.allowed_referrers.is_empty()
+            && !restrictions::referrer_allowed(&record.allowed_referrers, referrer())
+        {
             return Err(AuthError::ReferrerNotAllowed);
         }
         Ok(())

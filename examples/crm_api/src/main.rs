@@ -29,7 +29,7 @@ mod data;
 
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use keygate::{
-    KeyGate, KeyHasher, KeyManager, MethodPolicy, NestedRenderer, RateLimitSpec, RateLimitStatus,
+    Authenticated, KeyGate, KeyHasher, KeyManager, MethodPolicy, NestedRenderer, RateLimitSpec,
     RateLimits,
 };
 use keygate_actix::{ApiKeyAuth, Principal, RequireScope};
@@ -230,7 +230,10 @@ fn delete(resource: Resource, p: &Principal, crm: &Crm, id: &str) -> HttpRespons
 
 /// `GET /v1/auth/test`: the seed's answer for a working key.
 async fn auth_test(req: HttpRequest, p: Principal) -> HttpResponse {
-    let rate_limit = req.extensions().get::<RateLimitStatus>().copied();
+    let rate_limit = req
+        .extensions()
+        .get::<Authenticated>()
+        .and_then(|a| a.rate_limit);
     HttpResponse::Ok().json(json!({
         "authenticated": true,
         "keyId": p.key_id().to_string(),

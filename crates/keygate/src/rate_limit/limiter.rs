@@ -107,6 +107,20 @@ pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
         spec: &RateLimitSpec,
         now: DateTime<Utc>,
     ) -> Result<RateLimitStatus, RateLimitError>;
+
+    /// [`check`](RateLimiter::check) answered without waiting, when the limiter can
+    /// (an in-process limiter always; one across the network never: the default).
+    /// The verifier's fast path calls it and takes the async path on `None`; an
+    /// implementation must count the request only when it answers `Some`.
+    fn check_sync(
+        &self,
+        key: &KeyId,
+        spec: &RateLimitSpec,
+        now: DateTime<Utc>,
+    ) -> Option<Result<RateLimitStatus, RateLimitError>> {
+        let _ = (key, spec, now);
+        None
+    }
 }
 
 #[async_trait]
@@ -118,6 +132,15 @@ impl<L: RateLimiter + ?Sized> RateLimiter for Arc<L> {
         now: DateTime<Utc>,
     ) -> Result<RateLimitStatus, RateLimitError> {
         (**self).check(key, spec, now).await
+    }
+
+    fn check_sync(
+        &self,
+        key: &KeyId,
+        spec: &RateLimitSpec,
+        now: DateTime<Utc>,
+    ) -> Option<Result<RateLimitStatus, RateLimitError>> {
+        (**self).check_sync(key, spec, now)
     }
 }
 
@@ -250,6 +273,22 @@ impl RateLimits {
     /// ```
     pub fn limiter(&self) -> &Arc<dyn RateLimiter> {
         &self.limiter
+    }
+
+    /// [`check`](RateLimits::check) without waiting, when the limiter can answer so
+    /// (`None`: it cannot; nothing was counted).
+    pub fn check_sync(
+        &self,
+        record: &KeyRecord,
+        now: DateTime<Utc>,
+    ) -> Option<Result<Option<RateLimitStatus>, RateLimitError>> {
+        match self.policy.spec_for(record) {
+            Some(spec) => self
+                .limiter
+                .check_sync(&record.id, &spec, now)
+                .map(|r| r.map(Some)),
+            None => Some(Ok(None)),
+        }
     }
 
     /// Counts one request of `record` at `now` (step 6 of the verify pipeline):

@@ -173,6 +173,15 @@ impl RateLimiter for MemoryRateLimiter {
     ) -> Result<RateLimitStatus, RateLimitError> {
         Ok(self.check_now(key, spec, now)?)
     }
+
+    fn check_sync(
+        &self,
+        key: &KeyId,
+        spec: &RateLimitSpec,
+        now: DateTime<Utc>,
+    ) -> Option<Result<RateLimitStatus, RateLimitError>> {
+        Some(self.check_now(key, spec, now).map_err(RateLimitError::from))
+    }
 }
 
 #[cfg(test)]

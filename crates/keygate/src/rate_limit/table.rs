@@ -3,6 +3,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// A value the table can judge: whether dropping it changes nothing, and, when memory
@@ -26,6 +27,8 @@ pub(crate) struct Table<K, V> {
     shards: Box<[Mutex<Shard<K, V>>]>,
     hasher: RandomState,
     shard_capacity: usize,
+    /// Entries in all shards (kept up to date under each shard's lock).
+    entries: AtomicUsize,
 }
 
 struct Shard<K, V> {
@@ -47,6 +50,7 @@ impl<K: Hash + Eq + Clone, V: Entry> Table<K, V> {
                 .collect(),
             hasher: RandomState::new(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
+            entries: AtomicUsize::new(0),
         }
     }
 
@@ -72,6 +76,32 @@ impl<K: Hash + Eq + Clone, V: Entry> Table<K, V> {
         f: impl FnOnce(Option<&V>) -> (R, Option<V>),
     ) -> R {
         let mut shard = self.shard(key);
+        let before = shard.map.len();
+        let result = Self::update_shard(&mut shard, self.shard_capacity, key, now, f);
+        self.count(before, shard.map.len());
+        result
+    }
+
+    fn count(&self, before: usize, after: usize) {
+        if after > before {
+            self.entries.fetch_add(after - before, Ordering::Relaxed);
+        } else if before > after {
+            self.entries.fetch_sub(before - after, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the table holds no entry at all (one atomic read, no lock).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.load(Ordering::Relaxed) == 0
+    }
+
+    fn update_shard<R>(
+        shard: &mut Shard<K, V>,
+        shard_capacity: usize,
+        key: &K,
+        now: i64,
+        f: impl FnOnce(Option<&V>) -> (R, Option<V>),
+    ) -> R {
         shard.ops = shard.ops.wrapping_add(1);
         if shard.ops % SWEEP_EVERY == 0 {
             shard.map.retain(|_, v| !v.is_idle(now));
@@ -85,10 +115,10 @@ impl<K: Hash + Eq + Clone, V: Entry> Table<K, V> {
         }
         let (result, new) = f(None);
         if let Some(new) = new {
-            if shard.map.len() >= self.shard_capacity {
+            if shard.map.len() >= shard_capacity {
                 shard.map.retain(|_, v| !v.is_idle(now));
             }
-            if shard.map.len() >= self.shard_capacity {
+            if shard.map.len() >= shard_capacity {
                 let victim = shard
                     .map
                     .iter()
@@ -111,6 +141,7 @@ impl<K: Hash + Eq + Clone, V: Entry> Table<K, V> {
                 let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
                 let before = shard.map.len();
                 shard.map.retain(|_, v| !v.is_idle(now));
+                self.count(before, shard.map.len());
                 before - shard.map.len()
             })
             .sum()
@@ -169,5 +200,10 @@ mod tests {
         let seen = table.update(&"a", 0, |v| (v.is_some(), None));
         assert!(!seen);
         assert_eq!(table.len(), 0);
+        assert!(table.is_empty());
+        table.update(&"a", 0, |_| ((), Some(Until(5))));
+        assert!(!table.is_empty());
+        assert_eq!(table.evict_idle(10), 1);
+        assert!(table.is_empty());
     }
 }

@@ -190,6 +190,37 @@ impl FailureThrottle {
         })
     }
 
+    /// Whether [`check`](FailureThrottle::check) would let `ip` through at `now`,
+    /// changing nothing (no episode is started): the verifier's fast path asks this,
+    /// and leaves a refusal to the full path, which audits it. Free while no IP has
+    /// failed.
+    ///
+    /// ```
+    /// use keygate::{FailureThrottle, RateLimitSpec};
+    /// let throttle = FailureThrottle::new(RateLimitSpec::per_minute(1));
+    /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    /// let ip = "198.51.100.1".parse().unwrap();
+    /// assert!(throttle.lets_through(ip, now));
+    /// throttle.record_failure(ip, now);
+    /// assert!(!throttle.lets_through(ip, now));
+    /// assert!(throttle.check(ip, now).unwrap_err().first, "the episode starts at check");
+    /// ```
+    pub fn lets_through(&self, ip: IpAddr, now: DateTime<Utc>) -> bool {
+        if self.inner.table.is_empty() {
+            return true;
+        }
+        let now = now.timestamp_micros();
+        let spec = &self.inner.spec;
+        self.inner.table.update(&client_key(ip), now, |prev| {
+            // As `check` decides, without keeping anything.
+            let allowed = prev.is_none_or(|prev| {
+                let step = GcraState::step(Some(&prev.gcra), spec, now);
+                step.allowed || step.state.outcome(spec, now, false).is_ok()
+            });
+            (allowed, None)
+        })
+    }
+
     /// Counts one failed verification from `ip` at `now`.
     ///
     /// ```

@@ -31,9 +31,11 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    keys: HashMap<KeyId, Arc<KeyRecord>>,
-    /// The hot path: one lookup, no SipHash (the key is already a SHA-256).
-    by_hash: HashMap<KeyHash, KeyId, PrehashedBuilder>,
+    /// The records by hash: the hot path is one lookup, no SipHash (the key is already
+    /// a SHA-256).
+    keys: HashMap<KeyHash, Arc<KeyRecord>, PrehashedBuilder>,
+    /// Each key's hash, by id.
+    ids: HashMap<KeyId, KeyHash>,
     roles: BTreeMap<String, Role>,
     /// Deactivated owners: `(tenant, owner)` -> when.
     owners: HashMap<(String, String), DateTime<Utc>>,
@@ -52,11 +54,20 @@ impl State {
         }
     }
 
+    /// The stored record of `id`.
+    fn record(&self, id: &KeyId) -> Option<&KeyRecord> {
+        self.ids
+            .get(id)
+            .and_then(|hash| self.keys.get(hash))
+            .map(|r| &**r)
+    }
+
     /// The stored record of `id`, to change in place (copied if shared).
     fn key_mut(&mut self, id: &KeyId) -> Result<&mut KeyRecord, StoreError> {
+        let hash = self.ids.get(id).ok_or(StoreError::NotFound)?;
         let record = self
             .keys
-            .get_mut(id)
+            .get_mut(hash)
             .map(Arc::make_mut)
             .ok_or(StoreError::NotFound)?;
         record.clear_resolved();
@@ -150,29 +161,34 @@ fn page_of<T: Clone>(
 impl KeyStore for MemoryStore {
     async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         let state = self.read()?;
-        Ok(state
-            .by_hash
-            .get(hash)
-            .and_then(|id| state.keys.get(id))
-            .cloned())
+        Ok(state.keys.get(hash).cloned())
+    }
+
+    fn find_by_hash_now(&self, hash: &KeyHash) -> Option<Option<Arc<KeyRecord>>> {
+        if self.unavailable.load(Ordering::Relaxed) {
+            return None;
+        }
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        Some(state.keys.get(hash).cloned())
     }
 
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(self.read()?.keys.get(id).map(|r| KeyRecord::clone(r)))
+        let state = self.read()?;
+        Ok(state.record(id).map(KeyRecord::clone))
     }
 
     async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
         let mut state = self.write()?;
-        if state.keys.contains_key(&record.id) {
+        if state.ids.contains_key(&record.id) {
             return Err(StoreError::Conflict(format!("key id {} exists", record.id)));
         }
-        if state.by_hash.contains_key(&record.hash) {
+        if state.keys.contains_key(&record.hash) {
             return Err(StoreError::Conflict("a key with this hash exists".into()));
         }
         let mut stored = record.clone();
         stored.owner_deactivated_at = state.owner_deactivated_at(&stored);
-        state.by_hash.insert(record.hash, record.id.clone());
-        state.keys.insert(record.id.clone(), Arc::new(stored));
+        state.ids.insert(record.id.clone(), record.hash);
+        state.keys.insert(record.hash, Arc::new(stored));
         Ok(())
     }
 
@@ -218,7 +234,7 @@ impl KeyStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.write()?;
         {
-            let existing = state.keys.get(&old.id).ok_or(StoreError::NotFound)?;
+            let existing = state.record(&old.id).ok_or(StoreError::NotFound)?;
             if existing.revoked_at.is_some() {
                 return Err(StoreError::Revoked);
             }
@@ -226,7 +242,7 @@ impl KeyStore for MemoryStore {
                 return Err(StoreError::VersionConflict);
             }
         }
-        if state.keys.contains_key(&new.id) || state.by_hash.contains_key(&new.hash) {
+        if state.ids.contains_key(&new.id) || state.keys.contains_key(&new.hash) {
             return Err(StoreError::Conflict(
                 "a key with this id or hash exists".into(),
             ));
@@ -239,8 +255,8 @@ impl KeyStore for MemoryStore {
         existing.version += 1;
         let mut stored = new.clone();
         stored.owner_deactivated_at = state.owner_deactivated_at(&stored);
-        state.by_hash.insert(new.hash, new.id.clone());
-        state.keys.insert(new.id.clone(), Arc::new(stored));
+        state.ids.insert(new.id.clone(), new.hash);
+        state.keys.insert(new.hash, Arc::new(stored));
         Ok(())
     }
 
@@ -316,7 +332,8 @@ impl KeyStore for MemoryStore {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         let mut state = self.write()?;
         for (id, at) in usage {
-            if let Some(record) = state.keys.get_mut(id) {
+            let State { keys, ids, .. } = &mut *state;
+            if let Some(record) = ids.get(id).and_then(|hash| keys.get_mut(hash)) {
                 if record.last_used_at.is_none_or(|prev| *at > prev) {
                     Arc::make_mut(record).last_used_at = Some(*at);
                 }

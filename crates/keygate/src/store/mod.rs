@@ -190,6 +190,28 @@ pub trait KeyStore: Send + Sync + 'static {
     /// The key with this hash (the hot path): a shared record, so a cache can hand out
     /// the same one to every request.
     async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError>;
+    /// [`find_by_hash`](KeyStore::find_by_hash) answered without waiting, when the store
+    /// can: `Some(answer)` from memory (a fresh cache entry, an in-memory map), `None`
+    /// when finding out takes I/O. The verifier tries it first and skips the whole
+    /// async path on a hit. The default knows nothing without I/O.
+    ///
+    /// It must never give an answer `find_by_hash` would not give at the same moment
+    /// (a cache answers only from entries it would also serve there).
+    ///
+    /// ```
+    /// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let hash = KeyHasher::Sha256.hash("sk_live_x");
+    /// assert!(matches!(store.find_by_hash_now(&hash), Some(None)));
+    /// store.insert(&KeyRecord::new(hash, "hint", "sk", "live", "ci", "acme")).await?;
+    /// assert!(matches!(store.find_by_hash_now(&hash), Some(Some(_))));
+    /// # Ok::<(), keygate::StoreError>(()) }).unwrap();
+    /// ```
+    fn find_by_hash_now(&self, hash: &KeyHash) -> Option<Option<Arc<KeyRecord>>> {
+        let _ = hash;
+        None
+    }
     /// The key with this id.
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
     /// Adds a key, every field as given; [`StoreError::Conflict`] if its id or hash
@@ -270,6 +292,9 @@ pub trait KeyStore: Send + Sync + 'static {
 impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
     async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         (**self).find_by_hash(hash).await
+    }
+    fn find_by_hash_now(&self, hash: &KeyHash) -> Option<Option<Arc<KeyRecord>>> {
+        (**self).find_by_hash_now(hash)
     }
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         (**self).get(id).await

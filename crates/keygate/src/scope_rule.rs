@@ -1,0 +1,73 @@
+//! A route's scope requirement, checked the same way by every adapter.
+
+use crate::authenticate::Authenticated;
+use crate::error::AuthError;
+use crate::method_policy::MethodPolicy;
+use crate::requirement::Requirement;
+use crate::scope::ScopeError;
+
+/// What a route requires of the caller's scopes: one [`Requirement`], or one derived
+/// from each request's method and path by a [`MethodPolicy`]. `keygate_tower`'s
+/// `RequireScope` and `keygate_actix`'s `#[require_scope]` both decide with
+/// [`ScopeRule::check`], so a route answers alike on both frameworks.
+///
+/// ```
+/// use keygate::{AuthError, ScopeRule};
+/// let rule = ScopeRule::parse("write:scans")?;
+/// // No `Authenticated` in the request: the key layer did not run for this route.
+/// assert_eq!(rule.check(None, "POST", "/scans"), Err(AuthError::MissingKey));
+/// # Ok::<(), keygate::ScopeError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub enum ScopeRule {
+    /// The same requirement for every request.
+    Requirement(Requirement),
+    /// A requirement per method and resource (`GET /v1/scans` needs `read:scans`).
+    Methods(MethodPolicy),
+}
+
+impl ScopeRule {
+    /// A fixed requirement, e.g. `"read:scans"` or `"read:scans | admin"`.
+    pub fn parse(requirement: &str) -> Result<Self, ScopeError> {
+        Requirement::parse(requirement).map(Self::Requirement)
+    }
+
+    /// `Ok` if the request's caller meets the rule for `method` and `path`;
+    /// [`AuthError::InsufficientScope`] (403) if not; [`AuthError::MissingKey`] (401)
+    /// when no key was verified for the request (the key layer does not wrap the
+    /// route: a wiring mistake, refused rather than let through).
+    pub fn check(
+        &self,
+        authenticated: Option<&Authenticated>,
+        method: &str,
+        path: &str,
+    ) -> Result<(), AuthError> {
+        match self {
+            Self::Requirement(requirement) => require(authenticated, requirement),
+            Self::Methods(policy) => require(authenticated, &policy.requirement(method, path)),
+        }
+    }
+}
+
+/// `Ok` if the caller meets `requirement`; see [`ScopeRule::check`].
+///
+/// ```
+/// use keygate::{require, AuthError, Requirement};
+/// let requirement = Requirement::parse("read:items")?;
+/// assert_eq!(require(None, &requirement), Err(AuthError::MissingKey));
+/// # Ok::<(), keygate::ScopeError>(())
+/// ```
+pub fn require(
+    authenticated: Option<&Authenticated>,
+    requirement: &Requirement,
+) -> Result<(), AuthError> {
+    match authenticated {
+        Some(authenticated) => authenticated.principal.require(requirement),
+        None => {
+            tracing::warn!(
+                "keygate: a scope check ran without a verified key: does the key layer (ApiKeyLayer, ApiKeyAuth) wrap this route?"
+            );
+            Err(AuthError::MissingKey)
+        }
+    }
+}

@@ -151,8 +151,8 @@ impl<S: KeyStore> CachedStoreBuilder<S> {
             "keygate-moka: cache durations must not exceed 1,000 years"
         );
         let caches = Caches::new(
-            Tier::new(config(self.max_keys), Arc::clone(&self.clock)),
-            Tier::new(config(self.max_roles), self.clock),
+            Tier::new(config(self.max_keys), Arc::clone(&self.clock), true),
+            Tier::new(config(self.max_roles), self.clock, false),
         );
         CachedStore::from_parts(self.store, caches)
     }

@@ -32,6 +32,7 @@
 
 mod builder;
 mod follow;
+mod front;
 mod invalidation;
 mod invalidator;
 mod shared_error;

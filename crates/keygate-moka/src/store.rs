@@ -201,6 +201,13 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
             .await
     }
 
+    /// A fresh cached record, from the front of the cache (no waiting, no moka
+    /// bookkeeping); `None` otherwise, unknown keys included (their lookups and
+    /// refusals take the full path).
+    fn find_by_hash_now(&self, hash: &KeyHash) -> Option<Option<Arc<KeyRecord>>> {
+        self.caches.keys.get_now(hash).map(Some)
+    }
+
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         self.store.get(id).await
     }

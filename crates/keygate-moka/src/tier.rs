@@ -24,6 +24,7 @@ use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
 use moka::Expiry;
 
+use crate::front::Front;
 use crate::shared_error::unshare;
 use crate::stats::Counters;
 
@@ -125,6 +126,8 @@ pub(crate) struct Tier<K, V> {
     config: TierConfig,
     clock: Arc<dyn Clock>,
     pub(crate) counters: Counters,
+    /// Fresh positive answers readable without waiting (the keys tier only).
+    front: Option<Front<K, V>>,
 }
 
 fn delta(d: Duration) -> TimeDelta {
@@ -136,7 +139,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    pub(crate) fn new(config: TierConfig, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(config: TierConfig, clock: Arc<dyn Clock>, front: bool) -> Self {
         let main = Cache::builder()
             .max_capacity(config.max_capacity)
             .expire_after(HardExpiry {
@@ -170,9 +173,33 @@ where
             epoch: AtomicU64::new(0),
             all_before,
             seq: AtomicU64::new(0),
+            front: front.then(|| Front::new(config.max_capacity)),
             config,
             clock,
             counters: Counters::default(),
+        }
+    }
+
+    /// The fresh, trusted answer for `key` if the front holds one: no waiting, no
+    /// store call, no moka bookkeeping (`None`: ask [`Tier::get`]).
+    pub(crate) fn get_now(&self, key: &K) -> Option<Arc<V>> {
+        let front = self.front.as_ref()?;
+        let value = front.get(
+            key,
+            self.clock.now_micros(),
+            self.epoch.load(Ordering::SeqCst),
+        )?;
+        self.counters.hit(true);
+        Some(value)
+    }
+
+    /// Lets the front answer for `key` with `value` until its freshness ends.
+    fn vouch(&self, key: &K, value: &Option<Arc<V>>, loaded_at: DateTime<Utc>, epoch: u64) {
+        if let (Some(front), Some(value)) = (&self.front, value) {
+            let fresh_until = loaded_at
+                .timestamp_micros()
+                .saturating_add(i64::try_from(self.config.ttl.as_micros()).unwrap_or(i64::MAX));
+            front.put(key, value, fresh_until, epoch);
         }
     }
 
@@ -187,9 +214,12 @@ where
         F: Future<Output = Result<Option<Arc<V>>, StoreError>>,
     {
         if let Some(slot) = self.main.get(key).await {
+            // Read before the trust check: an invalidation after it moves past it.
+            let epoch = self.epoch.load(Ordering::SeqCst);
             match self.freshness(key, &slot).await {
                 Freshness::Fresh => {
                     self.counters.hit(slot.value.is_some());
+                    self.vouch(key, &slot.value, slot.loaded_at, epoch);
                     return Ok(slot.value);
                 }
                 Freshness::Stale => self.retire(key, &slot, true).await,
@@ -214,7 +244,12 @@ where
             }
         };
         match self.main.try_get_with(key.clone(), init).await {
-            Ok(slot) => Ok(slot.value),
+            Ok(slot) => {
+                // Vouched for in the epoch its load started in: any invalidation since
+                // keeps the front from answering with it.
+                self.vouch(key, &slot.value, slot.loaded_at, slot.epoch);
+                Ok(slot.value)
+            }
             Err(err) => match self.serve_stale(key, &err).await {
                 Some(value) => Ok(Some(value)),
                 None => Err(unshare(err)),
@@ -294,6 +329,9 @@ where
     /// Forgets `key`, including a load of it in flight.
     pub(crate) async fn invalidate(&self, key: &K) {
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(front) = &self.front {
+            front.remove(key);
+        }
         self.invalidated.insert(key.clone(), epoch).await;
         self.main.invalidate(key).await;
         if let Some(fallback) = &self.fallback {
@@ -324,6 +362,9 @@ where
     pub(crate) fn invalidate_all(&self) {
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         self.all_before.fetch_max(epoch, Ordering::SeqCst);
+        if let Some(front) = &self.front {
+            front.clear();
+        }
         self.main.invalidate_all();
         if let Some(fallback) = &self.fallback {
             fallback.invalidate_all();

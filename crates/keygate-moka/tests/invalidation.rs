@@ -154,6 +154,85 @@ async fn a_load_in_flight_during_an_invalidation_is_not_kept() {
     assert_eq!(store.finds(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_front_never_answers_with_a_load_that_raced_an_invalidation() {
+    let permits = Arc::new(Semaphore::new(0));
+    let store = CountingStore::held(Arc::clone(&permits));
+    let (_, record) = key();
+    store
+        .memory
+        .insert(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = CachedStore::new(Arc::clone(&store));
+    let hash = record.hash;
+    let lookup = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.find_by_hash(&hash).await }
+    });
+    while store.finds() == 0 {
+        tokio::task::yield_now().await;
+    }
+    store
+        .memory
+        .revoke(&record.id, chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cache.invalidate(&hash).await;
+    permits.add_permits(1);
+    let _ = lookup.await.unwrap_or_else(|e| panic!("{e}"));
+    // The pre-revoke answer arrived after the invalidation: the hot path must not
+    // hand it out.
+    assert!(cache.find_by_hash_now(&hash).is_none());
+    permits.add_permits(1);
+    let fresh = cache.find_by_hash(&hash).await.ok().flatten();
+    assert!(fresh.and_then(|r| r.revoked_at).is_some());
+    let now = cache.find_by_hash_now(&hash).flatten();
+    assert!(
+        now.is_some_and(|r| r.revoked_at.is_some()),
+        "the new answer is"
+    );
+}
+
+#[tokio::test]
+async fn the_front_answers_warm_keys_until_an_invalidation() {
+    let (store, cache, plain, record) = seeded().await;
+    assert!(cache.find_by_hash_now(&record.hash).is_none(), "cold");
+    let gate = KeyGate::builder(cache.clone()).build();
+    assert!(gate.verify(VerifyRequest::key(&plain)).await.is_ok());
+    let warm = cache.find_by_hash_now(&record.hash).flatten();
+    assert_eq!(warm.map(|r| r.id.clone()), Some(record.id.clone()));
+    // Unknown keys never enter the front.
+    let unknown = KeyHasher::Sha256.hash("sk_live_unknown");
+    let _ = cache.find_by_hash(&unknown).await;
+    assert!(cache.find_by_hash_now(&unknown).is_none());
+
+    // A change announced from elsewhere (another key's) distrusts every front entry
+    // once; the next full lookup vouches for this one again without a store call.
+    let (_, other) = key();
+    cache.apply(&Invalidation::Key(other.hash)).await;
+    assert!(cache.find_by_hash_now(&record.hash).is_none());
+    let finds = store.finds();
+    assert!(cache
+        .find_by_hash(&record.hash)
+        .await
+        .ok()
+        .flatten()
+        .is_some());
+    assert_eq!(store.finds(), finds, "moka still had it");
+    assert!(cache.find_by_hash_now(&record.hash).flatten().is_some());
+
+    // Its own revocation, from elsewhere: gone from the front at once.
+    store
+        .memory
+        .revoke(&record.id, chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cache.apply(&Invalidation::Key(record.hash)).await;
+    assert!(cache.find_by_hash_now(&record.hash).is_none());
+    assert!(gate.verify(VerifyRequest::key(&plain)).await.is_err());
+}
+
 #[tokio::test]
 async fn hits_share_one_record() {
     let (_, cache, _, record) = seeded().await;

@@ -67,7 +67,15 @@ async fn known_keys_are_served_from_cache_until_their_ttl() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.finds(), 1, "still fresh at 29 s");
+    assert!(
+        cache.find_by_hash_now(&record.hash).is_some(),
+        "the hot path too"
+    );
     clock.advance(chrono::Duration::seconds(1));
+    assert!(
+        cache.find_by_hash_now(&record.hash).is_none(),
+        "the hot path never answers past the TTL"
+    );
     cache
         .find_by_hash(&record.hash)
         .await

@@ -74,6 +74,9 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         self.inner.find_by_hash(hash).await
     }
+    fn find_by_hash_now(&self, hash: &KeyHash) -> Option<Option<Arc<KeyRecord>>> {
+        self.inner.find_by_hash_now(hash)
+    }
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         self.inner.get(id).await
     }

@@ -210,23 +210,14 @@ pub fn extract_credential<'a, P: RequestParts>(
         match source {
             CredentialSource::Bearer => {
                 for raw in parts.header_values("authorization") {
-                    let value = std::str::from_utf8(raw).map_err(|_| malformed())?.trim();
-                    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-                    if scheme.eq_ignore_ascii_case("bearer") {
-                        let token = token.trim();
-                        if token.is_empty() {
-                            return Err(malformed());
-                        }
+                    if let Some(token) = bearer_token(raw)? {
                         offer(index, KeyText::Borrowed(token))?;
                     }
                 }
             }
             CredentialSource::Header(name) => {
                 for raw in parts.header_values(name) {
-                    match std::str::from_utf8(raw).map(str::trim) {
-                        Ok(v) if !v.is_empty() => offer(index, KeyText::Borrowed(v))?,
-                        _ => return Err(malformed()),
-                    }
+                    offer(index, KeyText::Borrowed(bare_key(raw)?))?;
                 }
             }
             CredentialSource::Query(name) => {
@@ -251,6 +242,30 @@ pub fn extract_credential<'a, P: RequestParts>(
     }
     let key = found.ok_or(AuthError::MissingKey)?;
     Ok(ExtractedCredential { key, found_in })
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive,
+/// ASCII whitespace around either part ignored); `None` for another scheme. An empty or
+/// non-UTF-8 token is malformed.
+fn bearer_token(raw: &[u8]) -> Result<Option<&str>, AuthError> {
+    let value = raw.trim_ascii();
+    let (scheme, token) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => (&value[..space], &value[space + 1..]),
+        None => (value, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    bare_key(token).map(Some)
+}
+
+/// A header value carrying the bare key: trimmed, non-empty, UTF-8.
+fn bare_key(raw: &[u8]) -> Result<&str, AuthError> {
+    let key = raw.trim_ascii();
+    if key.is_empty() {
+        return Err(AuthError::InvalidKey(InvalidKeyReason::Malformed));
+    }
+    std::str::from_utf8(key).map_err(|_| AuthError::InvalidKey(InvalidKeyReason::Malformed))
 }
 
 /// The query string without parameter `name` (for hiding credentials); `None` when

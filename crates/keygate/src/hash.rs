@@ -181,11 +181,11 @@ mod tests {
 /// SHA-256, so its first eight bytes are the hash (no SipHash per lookup). Only for
 /// hashes the store computed from keys; an attacker cannot choose a SHA-256 output.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct PrehashedBuilder;
+pub struct PrehashedBuilder;
 
 /// The hasher of [`PrehashedBuilder`].
 #[derive(Debug, Default)]
-pub(crate) struct PrehashedHasher(u64);
+pub struct PrehashedHasher(u64);
 
 impl std::hash::BuildHasher for PrehashedBuilder {
     type Hasher = PrehashedHasher;

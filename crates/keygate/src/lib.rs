@@ -33,7 +33,7 @@ mod duration;
 mod error;
 mod failure_audit;
 mod gate;
-mod hash;
+pub mod hash;
 mod id;
 pub mod key_format;
 mod manager;

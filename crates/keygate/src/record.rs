@@ -218,6 +218,29 @@ impl KeyRecord {
         self
     }
 
+    /// The key's state at `now_micros` (Unix microseconds): [`KeyRecord::status_at`]
+    /// without building a date.
+    pub(crate) fn status_at_micros(&self, now_micros: i64) -> KeyStatus {
+        let reached = |t: &DateTime<Utc>| now_micros >= t.timestamp_micros();
+        if self.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if self.kind == KeyKind::Personal && self.owner_deactivated_at.is_some() {
+            KeyStatus::OwnerDeactivated
+        } else if self.expires_at.as_ref().is_some_and(reached) {
+            KeyStatus::Expired
+        } else if self
+            .rotation
+            .as_ref()
+            .is_some_and(|r| reached(&r.grace_until))
+        {
+            KeyStatus::Rotated
+        } else if self.rotation.is_some() {
+            KeyStatus::RotationGrace
+        } else {
+            KeyStatus::Active
+        }
+    }
+
     /// The key's state at `now`.
     pub fn status_at(&self, now: DateTime<Utc>) -> KeyStatus {
         if self.revoked_at.is_some() {

@@ -73,9 +73,11 @@ impl UsageRecorder {
     /// use at this millisecond was already noted (the hot path), else [`note`].
     ///
     /// [`note`]: UsageRecorder::note
-    pub(crate) fn note_record(&self, record: &KeyRecord, at: DateTime<Utc>) {
-        if record.resolved.note_use(at.timestamp_millis()) {
-            self.note(&record.id, at);
+    pub(crate) fn note_record(&self, record: &KeyRecord, at_micros: i64) {
+        if record.resolved.note_use(at_micros.div_euclid(1000)) {
+            if let Some(at) = DateTime::from_timestamp_micros(at_micros) {
+                self.note(&record.id, at);
+            }
         }
     }
 

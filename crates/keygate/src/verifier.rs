@@ -489,7 +489,7 @@ impl Verifier {
                 principal
             }
         };
-        inner.usage.note_record(&record, now);
+        inner.usage.note_record(&record, now.timestamp_micros());
         Ok(Verification {
             principal,
             rate_limit,
@@ -512,10 +512,10 @@ impl Verifier {
         referrer: impl FnOnce() -> Option<&'r str>,
     ) -> Option<Result<Verification, AuthError>> {
         let inner = &*self.inner;
-        let now = inner.clock.now();
+        let now = inner.clock.now_micros();
         let throttle = match (&inner.failure_throttle, client_ip) {
             (Some(throttle), Some(ip)) => {
-                if !throttle.lets_through(ip, now) {
+                if !throttle.lets_through_micros(ip, now) {
                     return None;
                 }
                 Some((throttle, ip))
@@ -525,7 +525,7 @@ impl Verifier {
         // 1. Shape and checksum: refused here without I/O and without an audit event.
         if let Err(err) = self.check_shape(key) {
             if let Some((throttle, ip)) = throttle {
-                throttle.record_failure(ip, now);
+                throttle.record_failure(ip, inner.clock.now());
             }
             tracing::debug!(code = err.code(), reason = ?err, "keygate: verification refused");
             return Some(Err(err));
@@ -533,8 +533,13 @@ impl Verifier {
         // 2. The record, if the store has it in memory; unknown keys are audited.
         let record = inner.store.find_by_hash_now(&inner.hasher.hash(key))??;
         // 3, 4. A refusal of a stored key is audited: the full path does that.
-        self.check_state_and_context(&record, client_ip, now, referrer)
-            .ok()?;
+        if !matches!(
+            record.status_at_micros(now),
+            KeyStatus::Active | KeyStatus::RotationGrace
+        ) {
+            return None;
+        }
+        self.check_context(&record, client_ip, referrer).ok()?;
         // 6. A principal already built for this record (its role resolved).
         let principal = record.resolved.get()?;
         // 5. The rate limit, counted only when answered here.
@@ -588,6 +593,17 @@ impl Verifier {
             KeyStatus::OwnerDeactivated => return Err(invalid(InvalidKeyReason::OwnerDeactivated)),
             KeyStatus::Expired => return Err(AuthError::ExpiredKey),
         }
+        self.check_context(record, client_ip, referrer)
+    }
+
+    /// The environment and the IP and referrer restrictions of a key in a usable state.
+    fn check_context<'r>(
+        &self,
+        record: &KeyRecord,
+        client_ip: Option<IpAddr>,
+        referrer: impl FnOnce() -> Option<&'r str>,
+    ) -> Result<(), AuthError> {
+        let invalid = AuthError::InvalidKey;
         if !record.env.is_empty() && !self.env_accepted(&record.env) {
             return Err(invalid(InvalidKeyReason::WrongEnvironment));
         }

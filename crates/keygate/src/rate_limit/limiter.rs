@@ -111,14 +111,15 @@ pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
     /// [`check`](RateLimiter::check) answered without waiting, when the limiter can
     /// (an in-process limiter always; one across the network never: the default).
     /// The verifier's fast path calls it and takes the async path on `None`; an
-    /// implementation must count the request only when it answers `Some`.
+    /// implementation must count the request only when it answers `Some`. `now_micros`
+    /// is `now` as Unix microseconds (the hot path builds no date).
     fn check_sync(
         &self,
         key: &KeyId,
         spec: &RateLimitSpec,
-        now: DateTime<Utc>,
+        now_micros: i64,
     ) -> Option<Result<RateLimitStatus, RateLimitError>> {
-        let _ = (key, spec, now);
+        let _ = (key, spec, now_micros);
         None
     }
 }
@@ -138,9 +139,9 @@ impl<L: RateLimiter + ?Sized> RateLimiter for Arc<L> {
         &self,
         key: &KeyId,
         spec: &RateLimitSpec,
-        now: DateTime<Utc>,
+        now_micros: i64,
     ) -> Option<Result<RateLimitStatus, RateLimitError>> {
-        (**self).check_sync(key, spec, now)
+        (**self).check_sync(key, spec, now_micros)
     }
 }
 
@@ -280,12 +281,12 @@ impl RateLimits {
     pub fn check_sync(
         &self,
         record: &KeyRecord,
-        now: DateTime<Utc>,
+        now_micros: i64,
     ) -> Option<Result<Option<RateLimitStatus>, RateLimitError>> {
         match self.policy.spec_for(record) {
             Some(spec) => self
                 .limiter
-                .check_sync(&record.id, &spec, now)
+                .check_sync(&record.id, &spec, now_micros)
                 .map(|r| r.map(Some)),
             None => Some(Ok(None)),
         }

@@ -154,7 +154,15 @@ impl MemoryRateLimiter {
         spec: &RateLimitSpec,
         now: DateTime<Utc>,
     ) -> Result<RateLimitStatus, RateLimited> {
-        let now = now.timestamp_micros();
+        self.check_micros(key, spec, now.timestamp_micros())
+    }
+
+    fn check_micros(
+        &self,
+        key: &KeyId,
+        spec: &RateLimitSpec,
+        now: i64,
+    ) -> Result<RateLimitStatus, RateLimited> {
         let step = self.table.update(key, now, |prev| {
             let step = GcraState::step(prev, spec, now);
             (step, Some(step.state))
@@ -178,9 +186,12 @@ impl RateLimiter for MemoryRateLimiter {
         &self,
         key: &KeyId,
         spec: &RateLimitSpec,
-        now: DateTime<Utc>,
+        now_micros: i64,
     ) -> Option<Result<RateLimitStatus, RateLimitError>> {
-        Some(self.check_now(key, spec, now).map_err(RateLimitError::from))
+        Some(
+            self.check_micros(key, spec, now_micros)
+                .map_err(RateLimitError::from),
+        )
     }
 }
 

@@ -206,10 +206,14 @@ impl FailureThrottle {
     /// assert!(throttle.check(ip, now).unwrap_err().first, "the episode starts at check");
     /// ```
     pub fn lets_through(&self, ip: IpAddr, now: DateTime<Utc>) -> bool {
+        self.lets_through_micros(ip, now.timestamp_micros())
+    }
+
+    /// [`FailureThrottle::lets_through`] at Unix microseconds.
+    pub(crate) fn lets_through_micros(&self, ip: IpAddr, now: i64) -> bool {
         if self.inner.table.is_empty() {
             return true;
         }
-        let now = now.timestamp_micros();
         let spec = &self.inner.spec;
         self.inner.table.update(&client_key(ip), now, |prev| {
             // As `check` decides, without keeping anything.

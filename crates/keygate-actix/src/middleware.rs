@@ -287,9 +287,28 @@ where
 }
 
 fn add_rate_limit_headers<B>(response: &mut ServiceResponse<B>, status: &RateLimitStatus) {
+    // The values as decimal text in one shared buffer (one allocation, not one per
+    // header); the names parsed at compile time.
+    static NAMES: [HeaderName; 3] = [
+        HeaderName::from_static("x-ratelimit-limit"),
+        HeaderName::from_static("x-ratelimit-remaining"),
+        HeaderName::from_static("x-ratelimit-reset"),
+    ];
+    let mut text = Vec::with_capacity(48);
+    let mut ranges = [(0usize, 0usize); 3];
+    let mut digits = itoa::Buffer::new();
+    for ((_, value), range) in keygate::rate_limit_headers(status).iter().zip(&mut ranges) {
+        range.0 = text.len();
+        text.extend_from_slice(digits.format(*value).as_bytes());
+        range.1 = text.len();
+    }
+    let text = actix_web::web::Bytes::from(text);
     let headers = response.headers_mut();
-    for (name, value) in keygate::rate_limit_headers(status) {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    for (name, (start, end)) in NAMES.iter().zip(ranges) {
+        // Decimal digits are always a valid header value.
+        if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(start..end)) {
+            headers.insert(name.clone(), value);
+        }
     }
 }
 

@@ -95,8 +95,18 @@ pub fn client_ip<B>(request: &Request<B>) -> Option<IpAddr> {
 pub(crate) fn mark_sensitive<B>(request: &mut Request<B>, names: &SourceHeaders, found: FoundIn) {
     // One pass over the (few) headers, comparing names (a tag compare for standard
     // ones): cheaper than a hashed lookup per name, and it reaches every value.
+    let mut found_names = names.found(found);
+    let (Some(only), None) = (found_names.next(), found_names.next()) else {
+        // Several header sources carried the key (or none did).
+        for (name, value) in request.headers_mut().iter_mut() {
+            if names.found(found).any(|n| n == name) {
+                value.set_sensitive(true);
+            }
+        }
+        return;
+    };
     for (name, value) in request.headers_mut().iter_mut() {
-        if names.found(found).any(|n| n == name) {
+        if name == only {
             value.set_sensitive(true);
         }
     }

@@ -1,7 +1,7 @@
 //! Error responses as `http` responses.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 use keygate::{AuthError, SharedRenderer};
 
@@ -40,11 +40,59 @@ pub(crate) fn add_rate_limit_headers<B>(
 ) {
     if let Some(status) = status {
         let headers = response.headers_mut();
-        for (name, value) in keygate::rate_limit_headers(status) {
-            headers.insert(
-                http::HeaderName::from_static(name),
-                HeaderValue::from(value),
+        for (name, value) in RATE_LIMIT_NAMES.iter().zip(rate_limit_values(status)) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// [`keygate::rate_limit_headers`]'s names, parsed at compile time.
+static RATE_LIMIT_NAMES: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit"),
+    HeaderName::from_static("x-ratelimit-remaining"),
+    HeaderName::from_static("x-ratelimit-reset"),
+];
+
+/// The three values as decimal text in one shared buffer (one allocation, not one per
+/// header).
+fn rate_limit_values(status: &keygate::RateLimitStatus) -> impl Iterator<Item = HeaderValue> {
+    let mut text = Vec::with_capacity(48);
+    let mut ends = [0usize; 3];
+    let mut digits = itoa::Buffer::new();
+    for ((_, value), end) in keygate::rate_limit_headers(status).iter().zip(&mut ends) {
+        text.extend_from_slice(digits.format(*value).as_bytes());
+        *end = text.len();
+    }
+    let text = Bytes::from(text);
+    let starts = [0, ends[0], ends[1]];
+    starts
+        .into_iter()
+        .zip(ends)
+        .filter_map(move |(start, end)| {
+            // Decimal digits are always a valid header value.
+            HeaderValue::from_maybe_shared(text.slice(start..end)).ok()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_headers_carry_the_core_names_and_values() {
+        let status = keygate::RateLimitStatus {
+            limit: 100,
+            remaining: 0,
+            reset: 1_800_000_060,
+        };
+        let mut response = Response::new(());
+        add_rate_limit_headers(&mut response, Some(&status));
+        for (name, value) in keygate::rate_limit_headers(&status) {
+            assert_eq!(
+                response.headers().get(name).map(HeaderValue::as_bytes),
+                Some(value.to_string().as_bytes())
             );
         }
+        assert_eq!(response.headers().len(), 3);
     }
 }

@@ -128,7 +128,7 @@ impl KeyGate {
         let client_ip = parts.client_ip();
         match self
             .verifier()
-            .verify_now(credential.key(), client_ip, || parts.referrer())
+            .verify_now(credential.key_bytes(), client_ip, || parts.referrer())
         {
             Some(result) => {
                 Checked::Done(result.map(|v| self.authenticated(v, credential.found_in)))
@@ -158,7 +158,8 @@ impl KeyGate {
     /// events).
     pub async fn authenticate(&self, request: PreparedRequest) -> Result<Authenticated, AuthError> {
         let verification = self
-            .verify(VerifyRequest {
+            .verifier()
+            .verify_full(VerifyRequest {
                 key: request.key.expose(),
                 client_ip: request.client_ip,
                 referrer: request.referrer.as_deref(),

@@ -30,6 +30,37 @@ pub(crate) fn encode_fixed<const N: usize>(mut value: u64) -> [u8; N] {
     digits
 }
 
+/// Whether every byte of `bytes` is in the base62 alphabet: eight bytes per step (a key
+/// body is checked on every request).
+pub(crate) fn all_base62(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut lanes = [0u8; 8];
+        lanes.copy_from_slice(word);
+        if !word_is_base62(u64::from_le_bytes(lanes)) {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|&c| is_base62(c))
+}
+
+/// Whether all eight bytes of `x` are `[0-9A-Za-z]`. With every byte below 0x80, adding
+/// `0x80 - lo` sets a byte's top bit exactly when it is `>= lo`, and adding `0x7f - hi`
+/// exactly when it is `> hi`; no sum carries into the next byte.
+fn word_is_base62(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    if x & TOPS != 0 {
+        return false;
+    }
+    let within = |lo: u8, hi: u8| {
+        let at_least_lo = x + ONES * u64::from(0x80 - lo);
+        let above_hi = x + ONES * u64::from(0x7f - hi);
+        at_least_lo & !above_hi & TOPS
+    };
+    within(b'0', b'9') | within(b'A', b'Z') | within(b'a', b'z') == TOPS
+}
+
 /// Whether `c` is in the base62 alphabet.
 pub(crate) fn is_base62(c: u8) -> bool {
     DIGIT[usize::from(c)] != NOT_A_DIGIT
@@ -83,6 +114,24 @@ mod tests {
         assert_eq!(decode(b"00_0"), None);
         assert_eq!(decode(b"\xff"), None);
         assert!((0..=255u8).all(|c| is_base62(c) == c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn the_word_check_agrees_with_the_byte_check() {
+        // Every byte value in every lane position, among valid neighbours.
+        for c in 0..=255u8 {
+            for at in 0..9 {
+                let mut bytes = *b"aZ09xY7kQ";
+                bytes[at] = c;
+                assert_eq!(
+                    all_base62(&bytes),
+                    bytes.iter().all(|&b| is_base62(b)),
+                    "{c} at {at}"
+                );
+            }
+        }
+        assert!(all_base62(b""));
+        assert!(all_base62(ALPHABET));
     }
 
     #[test]

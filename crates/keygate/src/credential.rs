@@ -131,9 +131,10 @@ pub struct ExtractedCredential<'a> {
     pub found_in: FoundIn,
 }
 
-/// The key as found: borrowed from the request, or decoded (and then zeroed on drop).
+/// The key as found: borrowed from the request (bytes checked to be UTF-8), or decoded
+/// (and then zeroed on drop).
 enum KeyText<'a> {
-    Borrowed(&'a str),
+    Borrowed(&'a [u8]),
     Decoded(ApiKeySecret),
 }
 
@@ -144,10 +145,10 @@ impl std::fmt::Debug for KeyText<'_> {
 }
 
 impl KeyText<'_> {
-    fn as_str(&self) -> &str {
+    fn as_bytes(&self) -> &[u8] {
         match self {
             Self::Borrowed(key) => key,
-            Self::Decoded(key) => key.expose(),
+            Self::Decoded(key) => key.expose().as_bytes(),
         }
     }
 }
@@ -155,13 +156,20 @@ impl KeyText<'_> {
 impl ExtractedCredential<'_> {
     /// The key as sent. Never log it.
     pub fn key(&self) -> &str {
-        self.key.as_str()
+        // Checked to be UTF-8 when it was found.
+        std::str::from_utf8(self.key.as_bytes()).unwrap_or_default()
+    }
+
+    /// The key's bytes (the hot path: no UTF-8 validation again).
+    pub(crate) fn key_bytes(&self) -> &[u8] {
+        self.key.as_bytes()
     }
 
     /// The key, owned (zeroed on drop): for verification that outlives the request.
     pub fn into_secret(self) -> ApiKeySecret {
         match self.key {
-            KeyText::Borrowed(key) => ApiKeySecret::new(key.to_owned()),
+            // UTF-8, checked when it was found: nothing is replaced.
+            KeyText::Borrowed(key) => ApiKeySecret::new(String::from_utf8_lossy(key).into_owned()),
             KeyText::Decoded(key) => key,
         }
     }
@@ -197,7 +205,7 @@ pub fn extract_credential<'a, P: RequestParts>(
 
     let mut offer = |index: usize, value: KeyText<'a>| -> Result<(), AuthError> {
         match &found {
-            Some(existing) if existing.as_str() != value.as_str() => {
+            Some(existing) if existing.as_bytes() != value.as_bytes() => {
                 return Err(AuthError::ConflictingKeys)
             }
             Some(_) => {}
@@ -228,7 +236,7 @@ pub fn extract_credential<'a, P: RequestParts>(
                                 return Err(malformed());
                             }
                             let text = match v {
-                                std::borrow::Cow::Borrowed(v) => KeyText::Borrowed(v),
+                                std::borrow::Cow::Borrowed(v) => KeyText::Borrowed(v.as_bytes()),
                                 std::borrow::Cow::Owned(v) => {
                                     KeyText::Decoded(ApiKeySecret::new(v))
                                 }
@@ -247,7 +255,7 @@ pub fn extract_credential<'a, P: RequestParts>(
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive,
 /// ASCII whitespace around either part ignored); `None` for another scheme. An empty or
 /// non-UTF-8 token is malformed.
-fn bearer_token(raw: &[u8]) -> Result<Option<&str>, AuthError> {
+fn bearer_token(raw: &[u8]) -> Result<Option<&[u8]>, AuthError> {
     let value = raw.trim_ascii();
     let (scheme, token) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
@@ -259,13 +267,14 @@ fn bearer_token(raw: &[u8]) -> Result<Option<&str>, AuthError> {
     bare_key(token).map(Some)
 }
 
-/// A header value carrying the bare key: trimmed, non-empty, UTF-8.
-fn bare_key(raw: &[u8]) -> Result<&str, AuthError> {
+/// A header value carrying the bare key: trimmed, non-empty, UTF-8 (checked cheaply:
+/// a key is ASCII, and only other bytes need the full UTF-8 check).
+fn bare_key(raw: &[u8]) -> Result<&[u8], AuthError> {
     let key = raw.trim_ascii();
-    if key.is_empty() {
+    if key.is_empty() || (!key.is_ascii() && std::str::from_utf8(key).is_err()) {
         return Err(AuthError::InvalidKey(InvalidKeyReason::Malformed));
     }
-    std::str::from_utf8(key).map_err(|_| AuthError::InvalidKey(InvalidKeyReason::Malformed))
+    Ok(key)
 }
 
 /// The query string without parameter `name` (for hiding credentials); `None` when

@@ -124,13 +124,18 @@ impl KeyHasher {
 
     /// The digest of `key`.
     pub fn hash(&self, key: &str) -> KeyHash {
+        self.hash_bytes(key.as_bytes())
+    }
+
+    /// [`KeyHasher::hash`] of a key given as bytes.
+    pub(crate) fn hash_bytes(&self, key: &[u8]) -> KeyHash {
         match self {
-            Self::Sha256 => KeyHash(Sha256::digest(key.as_bytes()).into()),
+            Self::Sha256 => KeyHash(Sha256::digest(key).into()),
             Self::HmacSha256(pepper) => {
                 // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
                 let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(pepper.expose_secret())
                     .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-                mac.update(key.as_bytes());
+                mac.update(key);
                 KeyHash(mac.finalize().into_bytes().into())
             }
         }

@@ -80,14 +80,15 @@ impl<'a> ParsedKey<'a> {
         // Runs on every request: one pass over a well-formed key's bytes (a table
         // lookup per body character, the checksum compared as a number). Anything
         // irregular takes the plain path below, which names the first thing wrong.
-        let Some((prefix, env)) = well_formed_parts(key) else {
-            return Self::parse_irregular(key);
-        };
-        let (signed, checksum) = key.as_bytes().split_at(key.len() - CHECKSUM_LEN);
-        if base62::decode(checksum) != Some(u64::from(crc32fast::hash(signed))) {
-            return Err(KeyFormatError::Checksum);
+        match check_bytes(key.as_bytes()) {
+            // The separators are ASCII: these are char boundaries.
+            Ok((prefix, env)) => Ok(Self {
+                key,
+                prefix: &key[..prefix.len()],
+                env: &key[prefix.len() + 1..prefix.len() + 1 + env.len()],
+            }),
+            Err(_) => Self::parse_irregular(key),
         }
-        Ok(Self { key, prefix, env })
     }
 
     /// [`ParsedKey::parse`] for a key that is not plainly well formed: each check in
@@ -156,29 +157,34 @@ pub fn generate(prefix: &str, env: &str) -> Result<ApiKeySecret, KeyFormatError>
 
 /// Checks a prefix: `[a-z][a-z0-9_]{0,23}`.
 pub fn validate_prefix(prefix: &str) -> Result<(), KeyFormatError> {
-    let bytes = prefix.as_bytes();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= MAX_PREFIX_LEN
-        && bytes[0].is_ascii_lowercase()
-        && bytes
-            .iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
-        && !prefix.ends_with('_');
-    if ok {
+    if prefix_ok(prefix.as_bytes()) {
         Ok(())
     } else {
         Err(KeyFormatError::Prefix)
     }
 }
 
+fn prefix_ok(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes.len() <= MAX_PREFIX_LEN
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        && !bytes.ends_with(b"_")
+}
+
 /// Checks an environment label: `[a-z]{2,10}`.
 pub fn validate_env(env: &str) -> Result<(), KeyFormatError> {
-    let ok = (2..=MAX_ENV_LEN).contains(&env.len()) && env.bytes().all(|c| c.is_ascii_lowercase());
-    if ok {
+    if env_ok(env.as_bytes()) {
         Ok(())
     } else {
         Err(KeyFormatError::Env)
     }
+}
+
+fn env_ok(bytes: &[u8]) -> bool {
+    (2..=MAX_ENV_LEN).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_lowercase)
 }
 
 /// A display hint for any key string, also one in a legacy format: its first
@@ -192,24 +198,35 @@ pub(crate) fn hint_of(key: &str, prefix: &str, env: &str) -> String {
     }
 }
 
+/// Checks a key given as bytes (the hot path: no UTF-8 validation, since a
+/// well-formed key is ASCII): its prefix and environment, or an error that only says
+/// it is not a well-formed key ([`ParsedKey::parse`] names what is wrong).
+pub(crate) fn check_bytes(key: &[u8]) -> Result<(&[u8], &[u8]), KeyFormatError> {
+    let (prefix, env) = well_formed_parts(key).ok_or(KeyFormatError::Shape)?;
+    let (signed, checksum) = key.split_at(key.len() - CHECKSUM_LEN);
+    if base62::decode(checksum) != Some(u64::from(crc32fast::hash(signed))) {
+        return Err(KeyFormatError::Checksum);
+    }
+    Ok((prefix, env))
+}
+
 /// The prefix and environment of a key whose shape and charsets are right (the
 /// checksum is not looked at); `None` for anything else.
-fn well_formed_parts(key: &str) -> Option<(&str, &str)> {
-    let bytes = key.as_bytes();
+fn well_formed_parts(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = bytes.len();
     // `p_ee_` + body at the least.
     if len > MAX_KEY_LEN || len < BODY_LEN + 5 {
         return None;
     }
     let body_start = len - BODY_LEN;
-    if bytes[body_start - 1] != b'_' || !bytes[body_start..].iter().all(|&c| base62::is_base62(c)) {
+    if bytes[body_start - 1] != b'_' || !base62::all_base62(&bytes[body_start..]) {
         return None;
     }
     let env_end = body_start - 1;
     let lowest = env_end.saturating_sub(MAX_ENV_LEN + 1);
     let env_start = (lowest..env_end).rev().find(|&i| bytes[i] == b'_')? + 1;
-    let (prefix, env) = (&key[..env_start - 1], &key[env_start..env_end]);
-    (validate_env(env).is_ok() && validate_prefix(prefix).is_ok()).then_some((prefix, env))
+    let (prefix, env) = (&bytes[..env_start - 1], &bytes[env_start..env_end]);
+    (env_ok(env) && prefix_ok(prefix)).then_some((prefix, env))
 }
 
 fn checksum_of(signed: &str) -> [u8; CHECKSUM_LEN] {

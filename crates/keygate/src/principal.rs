@@ -142,13 +142,13 @@ impl fmt::Debug for Principal {
 /// What verifications remember about a shared record: its [`Principal`], built on the
 /// first verification and reused by every later one (so a cache hit neither copies the
 /// record nor looks its role up again), and the last use noted for it (so a hit notes
-/// its use at most once per millisecond, without a lock). Empty in every clone: a
+/// its use at most once per second, without a lock). Empty in every clone: a
 /// changed record starts afresh.
 #[derive(Default)]
 pub(crate) struct PrincipalMemo {
     principal: OnceLock<Principal>,
-    /// Unix milliseconds of the latest use handed to the usage recorder (0: none).
-    noted_ms: AtomicI64,
+    /// Unix seconds of the latest use handed to the usage recorder (0: none).
+    noted_secs: AtomicI64,
 }
 
 impl PrincipalMemo {
@@ -162,11 +162,11 @@ impl PrincipalMemo {
         let _ = self.principal.set(principal);
     }
 
-    /// Whether a use at `at_ms` (Unix milliseconds) is later than every use noted
-    /// before; if so it becomes the latest.
-    pub(crate) fn note_use(&self, at_ms: i64) -> bool {
-        self.noted_ms.load(Ordering::Relaxed) < at_ms
-            && self.noted_ms.fetch_max(at_ms, Ordering::Relaxed) < at_ms
+    /// Whether a use in second `at_secs` (Unix) is later than every use noted before;
+    /// if so it becomes the latest.
+    pub(crate) fn note_use(&self, at_secs: i64) -> bool {
+        self.noted_secs.load(Ordering::Relaxed) < at_secs
+            && self.noted_secs.fetch_max(at_secs, Ordering::Relaxed) < at_secs
     }
 }
 

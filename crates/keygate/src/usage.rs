@@ -12,7 +12,7 @@ use crate::store::{KeyStore, StoreError};
 
 /// Collects last-used times in memory and writes them in one batch.
 ///
-/// The verifier notes every success: at most once per key and millisecond it takes a
+/// The verifier notes every success: at most once per key and second it takes a
 /// short lock for a hash-map update (no I/O); other verifications of the same shared
 /// record cost one atomic read. The verifier's own task calls
 /// [`UsageRecorder::flush`] every few seconds, and [`Verifier::shutdown`] once at the
@@ -34,7 +34,7 @@ use crate::store::{KeyStore, StoreError};
 pub struct UsageRecorder {
     /// Every key seen, with its latest time and whether that time is unwritten. Entries
     /// stay after a flush, so noting a known key never allocates.
-    pending: Mutex<HashMap<KeyId, Noted>>,
+    pending: Mutex<HashMap<KeyId, Noted, foldhash::fast::RandomState>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -70,11 +70,12 @@ impl UsageRecorder {
     }
 
     /// Notes a verification of the shared `record` at `at`: free when the record's
-    /// use at this millisecond was already noted (the hot path), else [`note`].
+    /// use in this second was already noted (the hot path), else [`note`]. Last-used
+    /// times are kept to the second.
     ///
     /// [`note`]: UsageRecorder::note
     pub(crate) fn note_record(&self, record: &KeyRecord, at_micros: i64) {
-        if record.resolved.note_use(at_micros.div_euclid(1000)) {
+        if record.resolved.note_use(at_micros.div_euclid(1_000_000)) {
             if let Some(at) = DateTime::from_timestamp_micros(at_micros) {
                 self.note(&record.id, at);
             }

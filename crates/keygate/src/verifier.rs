@@ -9,7 +9,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, InvalidKeyReason};
 use crate::failure_audit::{Failure, FailureAudit};
 use crate::hash::KeyHasher;
-use crate::key_format::{self, ParsedKey};
+use crate::key_format;
 use crate::principal::Principal;
 use crate::rate_limit::{FailureThrottle, RateLimitError, RateLimitStatus, RateLimits};
 use crate::record::{KeyRecord, KeyStatus};
@@ -418,8 +418,23 @@ impl Verifier {
         inner.usage.flush(inner.store.as_ref()).await
     }
 
-    /// Runs the pipeline on one request.
+    /// Runs the pipeline on one request: from memory when it can (a warm key costs no
+    /// I/O and no allocation), else with the store.
     pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verification, AuthError> {
+        if let Some(result) = self.verify_now(request.key.as_bytes(), request.client_ip, || {
+            request.referrer
+        }) {
+            return result;
+        }
+        self.verify_full(request).await
+    }
+
+    /// The pipeline with the store's I/O and audit writes, from the start (what
+    /// [`Verifier::verify`] falls back to when memory cannot answer).
+    pub(crate) async fn verify_full(
+        &self,
+        request: VerifyRequest<'_>,
+    ) -> Result<Verification, AuthError> {
         let throttle = match (&self.inner.failure_throttle, request.client_ip) {
             (Some(throttle), Some(ip)) => Some((throttle, ip)),
             _ => None,
@@ -448,10 +463,10 @@ impl Verifier {
         let invalid = AuthError::InvalidKey;
 
         // 1. Shape and checksum, no I/O.
-        self.check_shape(request.key)?;
+        self.check_shape(request.key.as_bytes())?;
 
         // 2. Hash and look up.
-        let hash = inner.hasher.hash(request.key);
+        let hash = inner.hasher.hash_bytes(request.key.as_bytes());
         let record = inner
             .store
             .find_by_hash(&hash)
@@ -507,7 +522,7 @@ impl Verifier {
     /// a key with referrer restrictions.
     pub(crate) fn verify_now<'r>(
         &self,
-        key: &str,
+        key: &[u8],
         client_ip: Option<IpAddr>,
         referrer: impl FnOnce() -> Option<&'r str>,
     ) -> Option<Result<Verification, AuthError>> {
@@ -531,7 +546,9 @@ impl Verifier {
             return Some(Err(err));
         }
         // 2. The record, if the store has it in memory; unknown keys are audited.
-        let record = inner.store.find_by_hash_now(&inner.hasher.hash(key))??;
+        let record = inner
+            .store
+            .find_by_hash_now(&inner.hasher.hash_bytes(key))??;
         // 3, 4. A refusal of a stored key is audited: the full path does that.
         if !matches!(
             record.status_at_micros(now),
@@ -558,18 +575,18 @@ impl Verifier {
     }
 
     /// Step 1: shape and checksum, prefix and environment (no I/O).
-    fn check_shape(&self, key: &str) -> Result<(), AuthError> {
+    fn check_shape(&self, key: &[u8]) -> Result<(), AuthError> {
         let inner = &*self.inner;
         let invalid = AuthError::InvalidKey;
-        let (prefix, env) = match ParsedKey::parse(key) {
-            Ok(parsed) => (parsed.prefix(), parsed.env()),
+        let (prefix, env) = match key_format::check_bytes(key) {
+            Ok(parts) => parts,
             Err(_) if inner.accept_legacy && is_legacy_shaped(key) => return Ok(()),
             Err(_) => return Err(invalid(InvalidKeyReason::Malformed)),
         };
-        if !inner.prefixes.is_empty() && !inner.prefixes.iter().any(|p| p == prefix) {
+        if !inner.prefixes.is_empty() && !inner.prefixes.iter().any(|p| p.as_bytes() == prefix) {
             return Err(invalid(InvalidKeyReason::WrongPrefix));
         }
-        if !self.env_accepted(env) {
+        if !inner.envs.is_empty() && !inner.envs.iter().any(|e| e.as_bytes() == env) {
             return Err(invalid(InvalidKeyReason::WrongEnvironment));
         }
         Ok(())
@@ -701,9 +718,9 @@ fn limiter_error(err: RateLimitError) -> AuthError {
     err.into()
 }
 
-fn is_legacy_shaped(key: &str) -> bool {
+fn is_legacy_shaped(key: &[u8]) -> bool {
     (8..=256).contains(&key.len())
-        && key.bytes().all(|c| c.is_ascii_graphic())
+        && key.iter().all(u8::is_ascii_graphic)
         && key.len() <= key_format::MAX_KEY_LEN.max(256)
 }
 

@@ -42,7 +42,10 @@ use crate::id::KeyId;
 /// assert_eq!(limiter.evict_idle(now + chrono::Duration::seconds(1)), 1);
 /// ```
 pub struct MemoryRateLimiter {
-    table: Table<KeyId, GcraState>,
+    /// Key ids are made by keygate from the OS CSPRNG, and only verified keys reach
+    /// the limiter: a fast hash suffices (the failure throttle, keyed by client IP,
+    /// keeps SipHash).
+    table: Table<KeyId, GcraState, foldhash::fast::RandomState>,
 }
 
 impl Entry for GcraState {

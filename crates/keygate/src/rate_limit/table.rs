@@ -23,32 +23,32 @@ const SWEEP_EVERY: u32 = 4096;
 /// each other. Each shard holds at most `capacity / 16` entries: a new key in a full
 /// shard first sweeps its idle entries, then (if none) drops the entry that is free
 /// soonest.
-pub(crate) struct Table<K, V> {
-    shards: Box<[Mutex<Shard<K, V>>]>,
-    hasher: RandomState,
+pub(crate) struct Table<K, V, S = RandomState> {
+    shards: Box<[Mutex<Shard<K, V, S>>]>,
+    hasher: S,
     shard_capacity: usize,
     /// Entries in all shards (kept up to date under each shard's lock).
     entries: AtomicUsize,
 }
 
-struct Shard<K, V> {
-    map: HashMap<K, V>,
+struct Shard<K, V, S> {
+    map: HashMap<K, V, S>,
     ops: u32,
 }
 
-impl<K: Hash + Eq + Clone, V: Entry> Table<K, V> {
+impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
     /// A table for about `capacity` keys (at least one per shard).
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        map: HashMap::new(),
+                        map: HashMap::with_hasher(S::default()),
                         ops: 0,
                     })
                 })
                 .collect(),
-            hasher: RandomState::new(),
+            hasher: S::default(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
             entries: AtomicUsize::new(0),
         }
@@ -59,7 +59,7 @@ impl<K: Hash + Eq + Clone, V: Entry> Table<K, V> {
         self.shard_capacity * SHARDS
     }
 
-    fn shard(&self, key: &K) -> std::sync::MutexGuard<'_, Shard<K, V>> {
+    fn shard(&self, key: &K) -> std::sync::MutexGuard<'_, Shard<K, V, S>> {
         // The modulo keeps the index below SHARDS, so it always fits.
         let index = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
         self.shards[index]
@@ -96,7 +96,7 @@ impl<K: Hash + Eq + Clone, V: Entry> Table<K, V> {
     }
 
     fn update_shard<R>(
-        shard: &mut Shard<K, V>,
+        shard: &mut Shard<K, V, S>,
         shard_capacity: usize,
         key: &K,
         now: i64,

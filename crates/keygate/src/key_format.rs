@@ -87,6 +87,7 @@ impl<'a> ParsedKey<'a> {
                 prefix: &key[..prefix.len()],
                 env: &key[prefix.len() + 1..prefix.len() + 1 + env.len()],
             }),
+            Err(KeyFormatError::Checksum) => Err(KeyFormatError::Checksum),
             Err(_) => Self::parse_irregular(key),
         }
     }

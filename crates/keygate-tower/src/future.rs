@@ -88,8 +88,9 @@ where
         gate: &KeyGate,
         headers: &SourceHeaders,
     ) -> Self {
-        match prepare_request(request, authenticated, gate, headers) {
-            Ok((request, rate_limit)) => Self {
+        let mut request = request;
+        match prepare_request(&mut request, authenticated, gate, headers) {
+            Ok(rate_limit) => Self {
                 state: State::Calling {
                     future: inner.call(request),
                     rate_limit,
@@ -125,24 +126,24 @@ where
 /// its extensions. A URI that cannot be rebuilt without the key gives a 500 instead
 /// (the key is never passed on).
 fn prepare_request<B>(
-    mut request: Request<B>,
+    request: &mut Request<B>,
     authenticated: Authenticated,
     gate: &KeyGate,
     headers: &SourceHeaders,
-) -> Result<(Request<B>, Option<RateLimitStatus>), Response<Full<Bytes>>> {
+) -> Result<Option<RateLimitStatus>, Response<Full<Bytes>>> {
     if gate.hides_credentials() {
-        if hide_credentials(&mut request, gate, authenticated.found_in).is_err() {
+        if hide_credentials(request, gate, authenticated.found_in).is_err() {
             tracing::error!("keygate: could not remove the API key from the request URI");
             let mut response = Response::new(Full::default());
             *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
             return Err(response);
         }
     } else {
-        mark_sensitive(&mut request, headers, authenticated.found_in);
+        mark_sensitive(request, headers, authenticated.found_in);
     }
     let rate_limit = authenticated.rate_limit;
     request.extensions_mut().insert(authenticated);
-    Ok((request, rate_limit))
+    Ok(rate_limit)
 }
 
 impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>

@@ -203,16 +203,35 @@ pub(crate) fn hint_of(key: &str, prefix: &str, env: &str) -> String {
 /// well-formed key is ASCII): its prefix and environment, or an error that only says
 /// it is not a well-formed key ([`ParsedKey::parse`] names what is wrong).
 pub(crate) fn check_bytes(key: &[u8]) -> Result<(&[u8], &[u8]), KeyFormatError> {
+    let (prefix, env) = well_formed_parts(key)
+        .filter(|(prefix, env)| env_ok(env) && prefix_ok(prefix))
+        .ok_or(KeyFormatError::Shape)?;
+    checksum_ok(key)?;
+    Ok((prefix, env))
+}
+
+/// [`check_bytes`] for a caller that accepts only some prefixes and environments,
+/// known to be valid: `accepted(prefix, env)` stands in for their charset checks.
+pub(crate) fn check_bytes_among(
+    key: &[u8],
+    accepted: impl FnOnce(&[u8], &[u8]) -> bool,
+) -> Result<Option<(&[u8], &[u8])>, KeyFormatError> {
     let (prefix, env) = well_formed_parts(key).ok_or(KeyFormatError::Shape)?;
+    checksum_ok(key)?;
+    Ok(accepted(prefix, env).then_some((prefix, env)))
+}
+
+fn checksum_ok(key: &[u8]) -> Result<(), KeyFormatError> {
     let (signed, checksum) = key.split_at(key.len() - CHECKSUM_LEN);
     if base62::decode(checksum) != Some(u64::from(crc32fast::hash(signed))) {
         return Err(KeyFormatError::Checksum);
     }
-    Ok((prefix, env))
+    Ok(())
 }
 
-/// The prefix and environment of a key whose shape and charsets are right (the
-/// checksum is not looked at); `None` for anything else.
+/// The prefix and environment of a key whose shape and body charset are right (the
+/// prefix and environment charsets and the checksum are not looked at); `None` for
+/// anything else.
 fn well_formed_parts(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = bytes.len();
     // `p_ee_` + body at the least.
@@ -226,8 +245,7 @@ fn well_formed_parts(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let env_end = body_start - 1;
     let lowest = env_end.saturating_sub(MAX_ENV_LEN + 1);
     let env_start = (lowest..env_end).rev().find(|&i| bytes[i] == b'_')? + 1;
-    let (prefix, env) = (&bytes[..env_start - 1], &bytes[env_start..env_end]);
-    (env_ok(env) && prefix_ok(prefix)).then_some((prefix, env))
+    Some((&bytes[..env_start - 1], &bytes[env_start..env_end]))
 }
 
 fn checksum_of(signed: &str) -> [u8; CHECKSUM_LEN] {

@@ -88,6 +88,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     prefixes: Vec<String>,
     envs: Vec<String>,
+    /// Both lists are set and hold only valid names (see `check_shape`).
+    only_valid_names: bool,
     accept_legacy: bool,
     usage: Arc<UsageRecorder>,
     rate_limits: Option<RateLimits>,
@@ -280,6 +282,16 @@ impl VerifierBuilder {
                 store: self.store,
                 hasher: self.hasher,
                 clock: self.clock,
+                only_valid_names: !self.prefixes.is_empty()
+                    && !self.envs.is_empty()
+                    && self
+                        .prefixes
+                        .iter()
+                        .all(|p| key_format::validate_prefix(p).is_ok())
+                    && self
+                        .envs
+                        .iter()
+                        .all(|e| key_format::validate_env(e).is_ok()),
                 prefixes: self.prefixes,
                 envs: self.envs,
                 accept_legacy: self.accept_legacy,
@@ -574,10 +586,37 @@ impl Verifier {
         }))
     }
 
+    /// Why a well-formed key whose prefix or environment is not accepted is refused,
+    /// as the full check says it.
+    #[cold]
+    fn refusal_of_names(&self, key: &[u8]) -> AuthError {
+        let inner = &*self.inner;
+        match key_format::check_bytes(key) {
+            Ok((prefix, _)) if !inner.prefixes.iter().any(|p| p.as_bytes() == prefix) => {
+                AuthError::InvalidKey(InvalidKeyReason::WrongPrefix)
+            }
+            Ok(_) => AuthError::InvalidKey(InvalidKeyReason::WrongEnvironment),
+            Err(_) => AuthError::InvalidKey(InvalidKeyReason::Malformed),
+        }
+    }
+
     /// Step 1: shape and checksum, prefix and environment (no I/O).
     fn check_shape(&self, key: &[u8]) -> Result<(), AuthError> {
         let inner = &*self.inner;
         let invalid = AuthError::InvalidKey;
+        if inner.only_valid_names {
+            // Membership in the accepted lists, all valid names, also proves the
+            // prefix and environment well formed.
+            return match key_format::check_bytes_among(key, |prefix, env| {
+                inner.prefixes.iter().any(|p| p.as_bytes() == prefix)
+                    && inner.envs.iter().any(|e| e.as_bytes() == env)
+            }) {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(self.refusal_of_names(key)),
+                Err(_) if inner.accept_legacy && is_legacy_shaped(key) => Ok(()),
+                Err(_) => Err(invalid(InvalidKeyReason::Malformed)),
+            };
+        }
         let (prefix, env) = match key_format::check_bytes(key) {
             Ok(parts) => parts,
             Err(_) if inner.accept_legacy && is_legacy_shaped(key) => return Ok(()),

@@ -1,8 +1,9 @@
 //! A bounded, sharded map of per-key limiter states that forgets idle keys.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
+
+use hashbrown::HashTable;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -24,15 +25,17 @@ const SWEEP_EVERY: u32 = 4096;
 /// shard first sweeps its idle entries, then (if none) drops the entry that is free
 /// soonest.
 pub(crate) struct Table<K, V, S = RandomState> {
-    shards: Box<[Mutex<Shard<K, V, S>>]>,
+    shards: Box<[Mutex<Shard<K, V>>]>,
     hasher: S,
     shard_capacity: usize,
     /// Entries in all shards (kept up to date under each shard's lock).
     entries: AtomicUsize,
 }
 
-struct Shard<K, V, S> {
-    map: HashMap<K, V, S>,
+/// One shard: entries found by the hash that also chose the shard (each key is hashed
+/// once per operation).
+struct Shard<K, V> {
+    map: HashTable<(K, V)>,
     ops: u32,
 }
 
@@ -43,7 +46,7 @@ impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        map: HashMap::with_hasher(S::default()),
+                        map: HashTable::new(),
                         ops: 0,
                     })
                 })
@@ -59,12 +62,16 @@ impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
         self.shard_capacity * SHARDS
     }
 
-    fn shard(&self, key: &K) -> std::sync::MutexGuard<'_, Shard<K, V, S>> {
+    /// The key's hash and its shard, locked. The table indexes with the hash's low bits
+    /// and tags with its top seven: the shard comes from bits in between.
+    fn shard(&self, key: &K) -> (u64, std::sync::MutexGuard<'_, Shard<K, V>>) {
+        let hash = self.hasher.hash_one(key);
         // The modulo keeps the index below SHARDS, so it always fits.
-        let index = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
-        self.shards[index]
+        let index = ((hash >> 40) % SHARDS as u64) as usize;
+        let shard = self.shards[index]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        (hash, shard)
     }
 
     /// Runs `f` on the key's entry (`None` if absent) under the shard's lock and stores
@@ -75,9 +82,9 @@ impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
         now: i64,
         f: impl FnOnce(Option<&V>) -> (R, Option<V>),
     ) -> R {
-        let mut shard = self.shard(key);
+        let (hash, mut shard) = self.shard(key);
         let before = shard.map.len();
-        let result = Self::update_shard(&mut shard, self.shard_capacity, key, now, f);
+        let result = self.update_shard(&mut shard, hash, key, now, f);
         self.count(before, shard.map.len());
         result
     }
@@ -96,17 +103,19 @@ impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
     }
 
     fn update_shard<R>(
-        shard: &mut Shard<K, V, S>,
-        shard_capacity: usize,
+        &self,
+        shard: &mut Shard<K, V>,
+        hash: u64,
         key: &K,
         now: i64,
         f: impl FnOnce(Option<&V>) -> (R, Option<V>),
     ) -> R {
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
         shard.ops = shard.ops.wrapping_add(1);
         if shard.ops % SWEEP_EVERY == 0 {
-            shard.map.retain(|_, v| !v.is_idle(now));
+            shard.map.retain(|(_, v)| !v.is_idle(now));
         }
-        if let Some(value) = shard.map.get_mut(key) {
+        if let Some((_, value)) = shard.map.find_mut(hash, |(k, _)| k == key) {
             let (result, new) = f(Some(value));
             if let Some(new) = new {
                 *value = new;
@@ -115,20 +124,22 @@ impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
         }
         let (result, new) = f(None);
         if let Some(new) = new {
-            if shard.map.len() >= shard_capacity {
-                shard.map.retain(|_, v| !v.is_idle(now));
+            if shard.map.len() >= self.shard_capacity {
+                shard.map.retain(|(_, v)| !v.is_idle(now));
             }
-            if shard.map.len() >= shard_capacity {
+            if shard.map.len() >= self.shard_capacity {
                 let victim = shard
                     .map
                     .iter()
                     .min_by_key(|(_, v)| v.busy_until())
-                    .map(|(k, _)| k.clone());
-                if let Some(victim) = victim {
-                    shard.map.remove(&victim);
+                    .map(|(k, _)| (self.hasher.hash_one(k), k.clone()));
+                if let Some((victim_hash, victim)) = victim {
+                    if let Ok(entry) = shard.map.find_entry(victim_hash, |(k, _)| *k == victim) {
+                        entry.remove();
+                    }
                 }
             }
-            shard.map.insert(key.clone(), new);
+            shard.map.insert_unique(hash, (key.clone(), new), rehash);
         }
         result
     }
@@ -140,7 +151,7 @@ impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
             .map(|shard| {
                 let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
                 let before = shard.map.len();
-                shard.map.retain(|_, v| !v.is_idle(now));
+                shard.map.retain(|(_, v)| !v.is_idle(now));
                 self.count(before, shard.map.len());
                 before - shard.map.len()
             })

@@ -4,8 +4,8 @@
 //! core. Configure one [`keygate::KeyGate`] and every framework answers alike.
 //!
 //! - [`ApiKeyAuth`]: middleware that verifies the key (Bearer, `X-API-KEY`, query
-//!   parameter, as the gate says), puts the [`keygate::Principal`] and the error
-//!   renderer into request extensions, or answers 400/401/403/429/503 with the
+//!   parameter, as the gate says), puts one [`keygate::Authenticated`] (principal,
+//!   rate-limit state, error renderer) into request extensions, or answers 400/401/403/429/503 with the
 //!   configured body.
 //! - [`Principal`]: the extractor for the verified caller (`Option<Principal>` too).
 //! - [`RequireScope`]: middleware guarding a scope or resource by scope

@@ -26,8 +26,8 @@ use crate::rejection::AuthRejection;
 /// 2. verifies it, with the connection's peer address as client IP and the `Referer`
 ///    header as referrer;
 /// 3. on success, removes the credential when the gate hides credentials (credential
-///    headers are marked sensitive in any case), puts the [`keygate::Principal`] and the gate's
-///    [`SharedRenderer`](keygate::SharedRenderer) into request extensions, calls the
+///    headers are marked sensitive in any case), puts one [`keygate::Authenticated`]
+///    (principal, rate-limit state, the gate's renderer) into request extensions, calls the
 ///    inner service, and adds the `X-RateLimit-*` headers to its response;
 /// 4. on failure, answers with the rendered error (400/401/403/429/503), never calling
 ///    the inner service.

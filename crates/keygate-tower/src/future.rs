@@ -4,13 +4,12 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{Either, Full};
 use keygate::{AuthError, Authenticated, KeyGate, RateLimitStatus, SharedRenderer};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::request_parts::{hide_credentials, mark_sensitive, SourceHeaders};
-use crate::response::{add_rate_limit_headers, error_response, render, ResponseBody};
+use crate::request_parts::{hide_credentials, mark_sensitive, HideFailed, SourceHeaders};
+use crate::response::{add_rate_limit_headers, render, RejectionBody};
 
 type VerifyFuture = Pin<Box<dyn Future<Output = Result<Authenticated, AuthError>> + Send>>;
 
@@ -50,7 +49,7 @@ pin_project! {
             rate_limit: Option<RateLimitStatus>,
         },
         Done {
-            response: Option<Response<Full<Bytes>>>,
+            response: Option<Response<Bytes>>,
         },
     }
 }
@@ -72,7 +71,7 @@ where
         Self::done(render(renderer, error))
     }
 
-    fn done(response: Response<Full<Bytes>>) -> Self {
+    fn done(response: Response<Bytes>) -> Self {
         Self {
             state: State::Done {
                 response: Some(response),
@@ -96,7 +95,11 @@ where
                     rate_limit,
                 },
             },
-            Err(response) => Self::done(response),
+            Err(HideFailed) => {
+                let mut response = Response::new(Bytes::new());
+                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                Self::done(response)
+            }
         }
     }
 
@@ -130,13 +133,11 @@ fn prepare_request<B>(
     authenticated: Authenticated,
     gate: &KeyGate,
     headers: &SourceHeaders,
-) -> Result<Option<RateLimitStatus>, Response<Full<Bytes>>> {
+) -> Result<Option<RateLimitStatus>, HideFailed> {
     if gate.hides_credentials() {
-        if hide_credentials(request, gate, authenticated.found_in).is_err() {
+        if let Err(failed) = hide_credentials(request, gate, authenticated.found_in) {
             tracing::error!("keygate: could not remove the API key from the request URI");
-            let mut response = Response::new(Full::default());
-            *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-            return Err(response);
+            return Err(failed);
         }
     } else {
         mark_sensitive(request, headers, authenticated.found_in);
@@ -149,8 +150,9 @@ fn prepare_request<B>(
 impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: RejectionBody,
 {
-    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+    type Output = Result<Response<ResBody>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -159,7 +161,7 @@ where
                 StateProj::Calling { future, rate_limit } => {
                     let mut response = ready!(future.poll(cx))?;
                     add_rate_limit_headers(&mut response, rate_limit.as_ref());
-                    return Poll::Ready(Ok(response.map(Either::Left)));
+                    return Poll::Ready(Ok(response));
                 }
                 StateProj::Verifying { slow } => {
                     let verifying = slow
@@ -176,7 +178,9 @@ where
                     let authenticated = match result {
                         Ok(authenticated) => authenticated,
                         Err(error) => {
-                            return Poll::Ready(Ok(error_response(gate.renderer(), &error)))
+                            this.state
+                                .set(Self::rejected(gate.renderer(), &error).state);
+                            continue;
                         }
                     };
                     let next = Self::call(&mut inner, request, authenticated, &gate, &headers);
@@ -186,7 +190,7 @@ where
                     let response = response
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    return Poll::Ready(Ok(response.map(Either::Right)));
+                    return Poll::Ready(Ok(response.map(ResBody::rejection)));
                 }
             }
         }

@@ -4,8 +4,8 @@
 //! hyper, tonic and any `Service<http::Request<B>>`.
 //!
 //! - [`ApiKeyLayer`] verifies the key (Bearer, `X-API-KEY`, query parameter, as
-//!   configured), puts the [`keygate::Principal`] and the error renderer into request
-//!   extensions, or answers 400/401/403/429/503 with the configured body.
+//!   configured), puts one [`keygate::Authenticated`] (principal, rate-limit state, error
+//!   renderer) into request extensions, or answers 400/401/403/429/503 with the configured body.
 //! - [`RequireScope`] guards routes by scope (`write:items`, `any(...)`, `all(...)`) or
 //!   by method policy (GET -> `read:<resource>`).
 //! - With the `axum` feature, [`Principal`] is an extractor, and the client IP comes
@@ -45,7 +45,7 @@ pub use keygate::ClientIp;
 pub use layer::ApiKeyLayer;
 pub use request_parts::client_ip;
 pub use require_scope::{RequireScope, RequireScopeFuture, RequireScopeService};
-pub use response::ResponseBody;
+pub use response::{RejectionBody, ResponseBody};
 pub use service::ApiKeyService;
 
 #[cfg(feature = "axum")]

@@ -5,13 +5,12 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{Either, Full};
 use keygate::{Authenticated, MethodPolicy, Requirement, ScopeError, ScopeRule};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::response::{render, ResponseBody};
+use crate::response::{render, RejectionBody};
 
 /// A layer that refuses requests whose [`Principal`] lacks a scope: 403
 /// `insufficient_scope`, or 401 when no key was verified (no [`ApiKeyLayer`] ran).
@@ -90,8 +89,9 @@ pub struct RequireScopeService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopeService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: RejectionBody,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = RequireScopeFuture<S::Future>;
 
@@ -138,7 +138,7 @@ pin_project! {
     #[project = KindProj]
     enum Kind<F> {
         Inner { #[pin] future: F },
-        Rejected { response: Option<Response<Full<Bytes>>> },
+        Rejected { response: Option<Response<Bytes>> },
     }
 }
 
@@ -151,17 +151,18 @@ impl<F> std::fmt::Debug for RequireScopeFuture<F> {
 impl<F, B, E> Future for RequireScopeFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: RejectionBody,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(Either::Left)),
+            KindProj::Inner { future } => future.poll(cx),
             KindProj::Rejected { response } => {
                 let response = response
                     .take()
                     .expect("RequireScopeFuture polled after completion");
-                Poll::Ready(Ok(response.map(Either::Right)))
+                Poll::Ready(Ok(response.map(B::rejection)))
             }
         }
     }

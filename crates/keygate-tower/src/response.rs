@@ -5,22 +5,69 @@ use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 use keygate::{AuthError, SharedRenderer};
 
-/// The body of responses from keygate's services: the inner service's body, or a
-/// rendered error.
-pub type ResponseBody<B> = Either<B, Full<Bytes>>;
-
-/// Renders `error` with `renderer` into a full response.
-pub(crate) fn error_response<B>(
-    renderer: &SharedRenderer,
-    error: &AuthError,
-) -> Response<ResponseBody<B>> {
-    render(renderer, error).map(Either::Right)
+/// A response body the keygate layers can answer a refusal with, so a layer's response
+/// body is the inner service's own: an axum router keeps `axum::body::Body` through
+/// `ApiKeyLayer` and `RequireScope` (nothing boxed per request). Implemented for
+/// axum's `Body` (feature `axum`), `Full<Bytes>`, the boxed bodies of `http-body-util`,
+/// and [`ResponseBody`] (`Either<B, Full<Bytes>>`) for any other inner body: wrap such
+/// a service with `.map_response(|r| r.map(Either::Left))`, or implement this trait for
+/// your body type.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use keygate_tower::RejectionBody;
+/// let body: Full<Bytes> = RejectionBody::rejection(Bytes::from_static(b"{}"));
+/// # let _ = body;
+/// ```
+pub trait RejectionBody: Sized {
+    /// The body of a refusal (a rendered error).
+    fn rejection(body: Bytes) -> Self;
 }
 
+impl RejectionBody for Full<Bytes> {
+    fn rejection(body: Bytes) -> Self {
+        Full::new(body)
+    }
+}
+
+impl<B> RejectionBody for Either<B, Full<Bytes>> {
+    fn rejection(body: Bytes) -> Self {
+        Either::Right(Full::new(body))
+    }
+}
+
+impl<E> RejectionBody for http_body_util::combinators::BoxBody<Bytes, E> {
+    fn rejection(body: Bytes) -> Self {
+        use http_body_util::BodyExt;
+        Full::new(body).map_err(|never| match never {}).boxed()
+    }
+}
+
+impl<E> RejectionBody for http_body_util::combinators::UnsyncBoxBody<Bytes, E> {
+    fn rejection(body: Bytes) -> Self {
+        use http_body_util::BodyExt;
+        Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl RejectionBody for axum::body::Body {
+    fn rejection(body: Bytes) -> Self {
+        axum::body::Body::from(body)
+    }
+}
+
+/// A body for any inner service: its own body, or a rendered error. Services whose body
+/// has no [`RejectionBody`] impl can be mapped into it.
+pub type ResponseBody<B> = Either<B, Full<Bytes>>;
+
 /// Renders `error` with `renderer`.
-pub(crate) fn render(renderer: &SharedRenderer, error: &AuthError) -> Response<Full<Bytes>> {
+pub(crate) fn render(renderer: &SharedRenderer, error: &AuthError) -> Response<Bytes> {
     let rendered = renderer.response(error);
-    let mut response = Response::new(Full::new(Bytes::from(rendered.body)));
+    let mut response = Response::new(Bytes::from(rendered.body));
     *response.status_mut() =
         StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
@@ -40,14 +87,18 @@ pub(crate) fn add_rate_limit_headers<B>(
 ) {
     if let Some(status) = status {
         let headers = response.headers_mut();
-        for (name, value) in RATE_LIMIT_NAMES.iter().zip(rate_limit_values(status)) {
+        // Room for all three at once (the inner response usually has one or two).
+        headers.reserve(3);
+        for (name, value) in RATE_LIMIT_NAMES.into_iter().zip(rate_limit_values(status)) {
             headers.insert(name, value);
         }
     }
 }
 
-/// [`keygate::rate_limit_headers`]'s names, parsed at compile time.
-static RATE_LIMIT_NAMES: [HeaderName; 3] = [
+/// [`keygate::rate_limit_headers`]'s names, built at compile time: a `const`, so each
+/// use is a fresh value, neither parsed nor cloned at run time.
+#[allow(clippy::declare_interior_mutable_const)] // `Bytes` of a static str: never mutated.
+const RATE_LIMIT_NAMES: [HeaderName; 3] = [
     HeaderName::from_static("x-ratelimit-limit"),
     HeaderName::from_static("x-ratelimit-remaining"),
     HeaderName::from_static("x-ratelimit-reset"),

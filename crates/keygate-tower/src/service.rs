@@ -6,7 +6,7 @@ use tower_service::Service;
 
 use crate::future::ResponseFuture;
 use crate::request_parts::{HttpParts, SourceHeaders};
-use crate::response::ResponseBody;
+use crate::response::RejectionBody;
 
 /// The service made by [`ApiKeyLayer`](crate::ApiKeyLayer): verifies the key, then calls
 /// the inner service with the [`keygate::Authenticated`] (principal, rate-limit state,
@@ -41,8 +41,9 @@ impl<S> ApiKeyService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ApiKeyService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ResBody: RejectionBody,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = ResponseFuture<S, ReqBody>;
 

@@ -215,18 +215,27 @@ pub(crate) fn check_bytes(key: &[u8]) -> Result<(&[u8], &[u8]), KeyFormatError> 
 pub(crate) fn check_bytes_among(
     key: &[u8],
     accepted: impl FnOnce(&[u8], &[u8]) -> bool,
-) -> Result<Option<(&[u8], &[u8])>, KeyFormatError> {
+) -> Result<bool, KeyFormatError> {
     let (prefix, env) = well_formed_parts(key).ok_or(KeyFormatError::Shape)?;
     checksum_ok(key)?;
-    Ok(accepted(prefix, env).then_some((prefix, env)))
+    Ok(accepted(prefix, env))
 }
 
 fn checksum_ok(key: &[u8]) -> Result<(), KeyFormatError> {
     let (signed, checksum) = key.split_at(key.len() - CHECKSUM_LEN);
-    if base62::decode(checksum) != Some(u64::from(crc32fast::hash(signed))) {
+    if base62::decode(checksum) != Some(u64::from(crc32(signed))) {
         return Err(KeyFormatError::Checksum);
     }
     Ok(())
+}
+
+/// CRC32 of `bytes`. `crc32fast::hash` detects the CPU's features on every call (more
+/// instructions than the CRC of a key itself); a hasher made once is copied instead.
+fn crc32(bytes: &[u8]) -> u32 {
+    static TEMPLATE: std::sync::OnceLock<crc32fast::Hasher> = std::sync::OnceLock::new();
+    let mut hasher = TEMPLATE.get_or_init(crc32fast::Hasher::new).clone();
+    hasher.update(bytes);
+    hasher.finalize()
 }
 
 /// The prefix and environment of a key whose shape and body charset are right (the
@@ -235,7 +244,7 @@ fn checksum_ok(key: &[u8]) -> Result<(), KeyFormatError> {
 fn well_formed_parts(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = bytes.len();
     // `p_ee_` + body at the least.
-    if len > MAX_KEY_LEN || len < BODY_LEN + 5 {
+    if !(BODY_LEN + 5..=MAX_KEY_LEN).contains(&len) {
         return None;
     }
     let body_start = len - BODY_LEN;
@@ -249,7 +258,7 @@ fn well_formed_parts(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 fn checksum_of(signed: &str) -> [u8; CHECKSUM_LEN] {
-    base62::encode_fixed(u64::from(crc32fast::hash(signed.as_bytes())))
+    base62::encode_fixed(u64::from(crc32(signed.as_bytes())))
 }
 
 #[cfg(test)]

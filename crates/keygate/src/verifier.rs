@@ -611,8 +611,8 @@ impl Verifier {
                 inner.prefixes.iter().any(|p| p.as_bytes() == prefix)
                     && inner.envs.iter().any(|e| e.as_bytes() == env)
             }) {
-                Ok(Some(_)) => Ok(()),
-                Ok(None) => Err(self.refusal_of_names(key)),
+                Ok(true) => Ok(()),
+                Ok(false) => Err(self.refusal_of_names(key)),
                 Err(_) if inner.accept_legacy && is_legacy_shaped(key) => Ok(()),
                 Err(_) => Err(invalid(InvalidKeyReason::Malformed)),
             };

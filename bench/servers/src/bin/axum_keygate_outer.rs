@@ -1,12 +1,10 @@
 //! axum + keygate's `ApiKeyLayer` over a `MemoryStore` (10,000 keys), wrapped around
-//! the whole Router: the placement of `axum_hashmap_outer`. The layer's response body
-//! (`Either<Body, Full<Bytes>>`) is mapped back to axum's `Body` for `axum::serve`.
-use axum::body::Body;
-use axum::extract::Request;
+//! the whole Router: the placement of `axum_hashmap_outer`. The layer answers with the
+//! Router's own body type (`axum::body::Body`), as `axum::serve` wants.
 use axum::{routing::get, Router};
 use bench_servers::kg;
 use keygate_tower::{ApiKeyLayer, Principal};
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 
 async fn hello(_p: Principal) -> &'static str {
     "ok"
@@ -19,6 +17,5 @@ fn main() {
     let layer = ApiKeyLayer::new(kg::gate(store).build());
     // with_state(()) turns the handlers into routes once, here (see serve_service).
     let app = Router::new().route("/hello", get(hello)).with_state(());
-    let svc = ServiceExt::<Request>::map_response(layer.layer(app), |res| res.map(Body::new));
-    bench_servers::serve_service(rt, svc, port);
+    bench_servers::serve_service(rt, layer.layer(app), port);
 }

@@ -256,6 +256,10 @@ pub fn extract_credential<'a, P: RequestParts>(
 /// ASCII whitespace around either part ignored); `None` for another scheme. An empty or
 /// non-UTF-8 token is malformed.
 fn bearer_token(raw: &[u8]) -> Result<Option<&[u8]>, AuthError> {
+    // The usual spelling first: `Bearer <token>`.
+    if let Some(token) = raw.strip_prefix(b"Bearer ") {
+        return bare_key(token).map(Some);
+    }
     let value = raw.trim_ascii();
     let (scheme, token) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),

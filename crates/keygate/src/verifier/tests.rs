@@ -741,3 +741,134 @@ async fn the_verifier_flushes_last_use_on_its_own() {
     }
     assert!(written.is_some(), "last use was never written");
 }
+
+/// The hot path (`verify_now`) either declines or gives exactly the full path's answer,
+/// and it declines every refusal of a stored key (those are audited by the full path).
+#[tokio::test]
+async fn the_hot_path_answers_only_as_the_full_path_would() {
+    let f = fixture();
+    let now = f.clock.now();
+    let (valid, _) = f.key("live", |_| {}).await;
+    let (revoked, _) = f.key("live", |r| r.revoked_at = Some(now)).await;
+    let (expired, _) = f
+        .key("live", |r| r.expires_at = Some(now + Duration::seconds(1)))
+        .await;
+    let (in_grace, _) = f
+        .key("live", |r| {
+            r.rotation = Some(Rotation {
+                replaced_by: KeyId::generate(),
+                grace_until: now + Duration::hours(1),
+            })
+        })
+        .await;
+    let (restricted, _) = f
+        .key("live", |r| {
+            r.allowed_ips = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())];
+            r.allowed_referrers = vec!["app.example.com".into()];
+        })
+        .await;
+    let unknown = key_format::generate("sk", "live").unwrap_or_else(|e| panic!("{e}"));
+    let wrong_env = key_format::generate("sk", "test").unwrap_or_else(|e| panic!("{e}"));
+    let wrong_prefix = key_format::generate("pk", "live").unwrap_or_else(|e| panic!("{e}"));
+    let mut bad_checksum = valid.clone().into_bytes();
+    let last = bad_checksum.len() - 1;
+    bad_checksum[last] = if bad_checksum[last] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let bad_checksum = String::from_utf8(bad_checksum).unwrap_or_default();
+
+    // Warm every stored key once (the full path builds and keeps its principal).
+    for key in [&valid, &in_grace, &restricted, &expired] {
+        let warm = VerifyRequest {
+            key,
+            client_ip: "10.0.0.1".parse().ok(),
+            referrer: Some("https://app.example.com/"),
+        };
+        let _ = f.verifier.verify_full(warm).await;
+    }
+    f.clock.advance(Duration::seconds(2)); // `expired` is now past its expiry
+
+    let cases: Vec<(&str, Option<&str>, Option<&str>, bool)> = vec![
+        // key, client IP, referrer, whether the hot path must decline
+        (&valid, None, None, false),
+        (&in_grace, None, None, false),
+        (
+            &restricted,
+            Some("10.9.9.9"),
+            Some("https://app.example.com/a"),
+            false,
+        ),
+        (
+            &restricted,
+            Some("192.0.2.1"),
+            Some("https://app.example.com/a"),
+            true,
+        ),
+        (
+            &restricted,
+            Some("10.9.9.9"),
+            Some("https://evil.example.net/"),
+            true,
+        ),
+        (&restricted, None, None, true),
+        (&revoked, None, None, true),
+        (&expired, None, None, true),
+        (unknown.expose(), None, None, true),
+        (wrong_env.expose(), None, None, false),
+        (wrong_prefix.expose(), None, None, false),
+        (&bad_checksum, None, None, false),
+        ("not a key at all", None, None, false),
+    ];
+    for (key, ip, referrer, must_decline) in cases {
+        let client_ip = ip.and_then(|ip| ip.parse().ok());
+        let hot = f
+            .verifier
+            .verify_now(key.as_bytes(), client_ip, || referrer);
+        let full = f
+            .verifier
+            .verify_full(VerifyRequest {
+                key,
+                client_ip,
+                referrer,
+            })
+            .await;
+        match hot {
+            None => assert!(
+                must_decline || full.is_ok(),
+                "{key:?}: the hot path declined a request it can answer"
+            ),
+            Some(hot) => {
+                assert!(
+                    !must_decline,
+                    "{key:?}: the hot path must leave this to the full path"
+                );
+                assert_eq!(outcome(hot), outcome(full), "{key:?}");
+            }
+        }
+    }
+}
+
+/// A key verified on the hot path is counted by the in-process limiter exactly once per
+/// request, also when its first request took the full path.
+#[tokio::test]
+async fn each_request_is_counted_once_whichever_path_answers_it() {
+    let f = limited_fixture(
+        RateLimits::in_memory()
+            .env_default("live", "5/h".parse().unwrap_or_else(|_| unreachable!())),
+        None,
+    );
+    let (key, _) = f.key("live", |_| {}).await;
+    let remaining: Vec<Option<u32>> = {
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            seen.push(status(f.verify(&key).await).map(|(_, remaining, _)| remaining));
+        }
+        seen
+    };
+    assert_eq!(
+        remaining,
+        vec![Some(4), Some(3), Some(2), Some(1), Some(0), None]
+    );
+}

@@ -146,9 +146,12 @@ impl KeyGate {
         extract_credential(&self.inner.sources, parts)
     }
 
-    /// Runs the verify pipeline.
-    pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verification, AuthError> {
-        self.inner.verifier.verify(request).await
+    /// Runs the verify pipeline ([`Verifier::verify`]).
+    pub fn verify<'a>(
+        &'a self,
+        request: VerifyRequest<'a>,
+    ) -> impl std::future::Future<Output = Result<Verification, AuthError>> + Send + 'a {
+        self.inner.verifier.verify(request)
     }
 }
 

@@ -1,8 +1,11 @@
 //! The verify pipeline: parse + checksum -> hash -> lookup -> state -> context -> rate
 //! limit -> Principal.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use futures_util::future::Either;
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::clock::{Clock, SystemClock};
@@ -431,14 +434,18 @@ impl Verifier {
     }
 
     /// Runs the pipeline on one request: from memory when it can (a warm key costs no
-    /// I/O and no allocation), else with the store.
-    pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verification, AuthError> {
-        if let Some(result) = self.verify_now(request.key.as_bytes(), request.client_ip, || {
+    /// I/O and no allocation, and the future is ready at its first poll), else with the
+    /// store (the future is then boxed: it waits on I/O anyway).
+    pub fn verify<'a>(
+        &'a self,
+        request: VerifyRequest<'a>,
+    ) -> impl Future<Output = Result<Verification, AuthError>> + Send + 'a {
+        match self.verify_now(request.key.as_bytes(), request.client_ip, || {
             request.referrer
         }) {
-            return result;
+            Some(result) => Either::Left(std::future::ready(result)),
+            None => Either::Right(Box::pin(self.verify_full(request))),
         }
-        self.verify_full(request).await
     }
 
     /// The pipeline with the store's I/O and audit writes, from the start (what

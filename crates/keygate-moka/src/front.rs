@@ -25,8 +25,11 @@ struct Entry<V> {
     epoch: u64,
 }
 
+/// One lock's share of the front's entries.
+type Shard<K, V> = RwLock<HashMap<K, Entry<V>, PrehashedBuilder>>;
+
 pub(crate) struct Front<K, V> {
-    shards: Box<[RwLock<HashMap<K, Entry<V>, PrehashedBuilder>>]>,
+    shards: Box<[Shard<K, V>]>,
     shard_capacity: usize,
 }
 
@@ -42,7 +45,7 @@ impl<K: Hash + Eq + Clone, V> Front<K, V> {
         }
     }
 
-    fn shard(&self, key: &K) -> &RwLock<HashMap<K, Entry<V>, PrehashedBuilder>> {
+    fn shard(&self, key: &K) -> &Shard<K, V> {
         use std::hash::BuildHasher;
         // hashbrown indexes with the low bits and tags with the top seven: shard with
         // bits in between.

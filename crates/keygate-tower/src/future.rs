@@ -95,7 +95,7 @@ where
                     rate_limit,
                 },
             },
-            Err(response) => Self::done(response),
+            Err(response) => Self::done(*response),
         }
     }
 
@@ -120,6 +120,9 @@ where
     }
 }
 
+/// The request for the inner service, and the rate-limit state for its response.
+type Prepared<B> = (Request<B>, Option<RateLimitStatus>);
+
 /// The verified request as the inner service gets it: credential headers marked
 /// sensitive (and removed when the gate hides credentials), the [`Authenticated`] in
 /// its extensions. A URI that cannot be rebuilt without the key gives a 500 instead
@@ -129,13 +132,13 @@ fn prepare_request<B>(
     authenticated: Authenticated,
     gate: &KeyGate,
     headers: &SourceHeaders,
-) -> Result<(Request<B>, Option<RateLimitStatus>), Response<Full<Bytes>>> {
+) -> Result<Prepared<B>, Box<Response<Full<Bytes>>>> {
     if gate.hides_credentials() {
         if hide_credentials(&mut request, gate, authenticated.found_in).is_err() {
             tracing::error!("keygate: could not remove the API key from the request URI");
             let mut response = Response::new(Full::default());
             *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-            return Err(response);
+            return Err(Box::new(response));
         }
     } else {
         mark_sensitive(&mut request, headers, authenticated.found_in);

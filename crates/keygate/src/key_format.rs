@@ -216,7 +216,7 @@ pub(crate) fn check_bytes(key: &[u8]) -> Result<(&[u8], &[u8]), KeyFormatError> 
 fn well_formed_parts(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = bytes.len();
     // `p_ee_` + body at the least.
-    if len > MAX_KEY_LEN || len < BODY_LEN + 5 {
+    if !(BODY_LEN + 5..=MAX_KEY_LEN).contains(&len) {
         return None;
     }
     let body_start = len - BODY_LEN;

@@ -174,7 +174,7 @@ impl KeyStore for MemoryStore {
 
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         let state = self.read()?;
-        Ok(state.record(id).map(KeyRecord::clone))
+        Ok(state.record(id).cloned())
     }
 
     async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {

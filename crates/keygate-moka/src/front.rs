@@ -118,7 +118,7 @@ impl<K: Hash + Eq + Clone, V> Front<K, V> {
 
 #[cfg(test)]
 mod tests {
-    use keygate::KeyHasher;
+    use keygate::hash::KeyHasher;
 
     use super::*;
 

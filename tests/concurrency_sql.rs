@@ -196,7 +196,7 @@ async fn parallel_rotations_make_one_successor(server: Arc<Server>, backend: &st
                 Some("acme"),
                 None,
                 true,
-                &keygate::PageRequest::first(1000),
+                &keygate::store::PageRequest::first(1000),
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));

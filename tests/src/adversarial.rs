@@ -8,9 +8,11 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use keygate::record::KeyKind;
+use keygate::role::Role;
 use keygate::{
-    Actor, KeyGate, KeyId, KeyKind, KeyManager, KeyRecord, KeyStore, MemoryStore, NewKey,
-    RateLimitSpec, Role, ScopeSet,
+    Actor, KeyGate, KeyId, KeyManager, KeyRecord, KeyStore, MemoryStore, NewKey, RateLimitSpec,
+    ScopeSet,
 };
 use keygate_admin::Admin;
 use serde_json::{json, Value};
@@ -597,7 +599,7 @@ async fn check_after(
                     Some("acme"),
                     None,
                     true,
-                    &keygate::PageRequest::first(1000),
+                    &keygate::store::PageRequest::first(1000),
                 )
                 .await
                 .map(|p| p.items.len())

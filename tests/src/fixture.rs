@@ -2,9 +2,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Duration;
+use keygate::clock::{Clock, ManualClock};
+use keygate::hash::KeyHasher;
+use keygate::record::Rotation;
 use keygate::{
-    key_format, Clock, KeyGate, KeyHasher, KeyId, KeyRecord, KeyStore, ManualClock, MemoryStore,
-    RateLimitSpec, RateLimits, Rotation, ScopeSet,
+    key_format, KeyGate, KeyId, KeyRecord, KeyStore, MemoryStore, RateLimitSpec, RateLimits,
+    ScopeSet,
 };
 
 /// The keys the table refers to.

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use hmac::{Hmac, Mac};
+use keygate::hash::KeyHasher;
 use keygate::key_format::{self, ParsedKey};
 use keygate::{
-    KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, Principal, Requirement, ScopeSet,
-    VerifyRequest,
+    KeyGate, KeyRecord, KeyStore, MemoryStore, Principal, Requirement, ScopeSet, VerifyRequest,
 };
 use keygate_moka::CachedStore;
 use sha2::Sha256;

@@ -18,7 +18,8 @@
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use keygate::{KeyGate, KeyHasher, KeyId, KeyRecord, KeyStore, VerifyRequest};
+use keygate::hash::KeyHasher;
+use keygate::{KeyGate, KeyId, KeyRecord, KeyStore, VerifyRequest};
 use keygate_moka::CachedStore;
 use keygate_sqlx::{PostgresStore, SqliteStore};
 use sqlx::{QueryBuilder, Sqlite};

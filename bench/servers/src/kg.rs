@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use keygate::hash::KeyHasher;
 use keygate::key_format::ParsedKey;
+use keygate::rate_limit::FailureThrottle;
 use keygate::{
-    FailureThrottle, KeyGate, KeyGateBuilder, KeyHasher, KeyRecord, KeyStore, MemoryStore,
-    RateLimitSpec, RateLimits, ScopeSet,
+    KeyGate, KeyGateBuilder, KeyRecord, KeyStore, MemoryStore, RateLimitSpec, RateLimits, ScopeSet,
 };
 use keygate_moka::CachedStore;
 use keygate_sqlx::SqliteStore;

@@ -27,7 +27,8 @@ use proc_macro::TokenStream;
 ///
 /// ```
 /// use actix_web::{post, test, web, App, HttpResponse};
-/// use keygate::{key_format, KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, ScopeSet};
+/// use keygate::{key_format, KeyGate, KeyRecord, KeyStore, MemoryStore, ScopeSet};
+/// use keygate::hash::KeyHasher;
 /// use keygate_actix::{require_scope, ApiKeyAuth, Principal};
 ///
 /// #[post("/scans")]

@@ -123,7 +123,8 @@ impl ResponseError for MissingPrincipal {
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
-    use keygate::{KeyHasher, KeyRecord};
+    use keygate::hash::KeyHasher;
+    use keygate::KeyRecord;
 
     use super::*;
 

@@ -61,7 +61,7 @@ pub(crate) fn check(
 ) -> Result<(), AuthRejection> {
     let extensions = req.extensions();
     let authenticated = extensions.get::<keygate::Authenticated>();
-    keygate::require(authenticated, requirement).map_err(|error| {
+    keygate::scope::require(authenticated, requirement).map_err(|error| {
         let renderer = authenticated
             .map(|a| a.renderer.clone())
             .unwrap_or_default();
@@ -73,7 +73,8 @@ pub(crate) fn check(
 mod tests {
     use actix_web::test::TestRequest;
     use actix_web::ResponseError;
-    use keygate::{KeyHasher, KeyRecord, ScopeSet};
+    use keygate::hash::KeyHasher;
+    use keygate::{KeyRecord, ScopeSet};
 
     use super::*;
 

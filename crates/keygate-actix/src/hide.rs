@@ -7,7 +7,8 @@ use std::rc::Rc;
 use actix_web::http::header::{HeaderName, AUTHORIZATION};
 use actix_web::http::uri::PathAndQuery;
 use actix_web::http::Uri;
-use keygate::{CredentialSource, FoundIn, KeyGate};
+use keygate::request::{CredentialSource, FoundIn};
+use keygate::KeyGate;
 
 /// The request URI could not be rebuilt without the credential (it cannot happen for
 /// a URI that parsed); the caller then refuses the request rather than pass the key on.
@@ -89,7 +90,7 @@ fn strip_query(req: &mut ServiceRequest, name: &str) -> Result<(), HideFailed> {
     };
     let uri = with_query(
         req.uri(),
-        keygate::strip_query_param(query, name).as_deref(),
+        keygate::request::strip_query_param(query, name).as_deref(),
     )?;
     // The router keeps its own copy of the URI: keep both in step.
     req.match_info_mut().get_mut().update(&uri);

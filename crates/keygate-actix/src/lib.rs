@@ -16,7 +16,8 @@
 //!
 //! ```
 //! use actix_web::{get, post, test, web, App, HttpResponse};
-//! use keygate::{key_format, KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, ScopeSet};
+//! use keygate::{key_format, KeyGate, KeyRecord, KeyStore, MemoryStore, ScopeSet};
+//! use keygate::hash::KeyHasher;
 //! use keygate_actix::{require_scope, ApiKeyAuth, Principal};
 //!
 //! #[get("/hello")]

@@ -9,7 +9,9 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
-use keygate::{AuthError, Authenticated, Checked, KeyGate, RateLimitStatus};
+use keygate::rate_limit::RateLimitStatus;
+use keygate::request::Checked;
+use keygate::{AuthError, Authenticated, KeyGate};
 use pin_project_lite::pin_project;
 
 use crate::hide::{hide_credentials, mark_sensitive, SourceHeaders};
@@ -32,7 +34,7 @@ use crate::rejection::AuthRejection;
 /// 4. on failure, answers with the rendered error (400/401/403/429/503), never calling
 ///    the inner service.
 ///
-/// The client IP is a [`keygate::ClientIp`] put into the request's extensions by an
+/// The client IP is a [`keygate::request::ClientIp`] put into the request's extensions by an
 /// earlier middleware (behind a trusted proxy), else the TCP peer.
 ///
 /// ```
@@ -272,7 +274,7 @@ async fn authenticate<S, B>(
     gate: KeyGate,
     headers: SourceHeaders,
     req: ServiceRequest,
-    prepared: keygate::PreparedRequest,
+    prepared: keygate::request::PreparedRequest,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
@@ -297,7 +299,10 @@ fn add_rate_limit_headers<B>(response: &mut ServiceResponse<B>, status: &RateLim
     let mut text = Vec::with_capacity(48);
     let mut ranges = [(0usize, 0usize); 3];
     let mut digits = itoa::Buffer::new();
-    for ((_, value), range) in keygate::rate_limit_headers(status).iter().zip(&mut ranges) {
+    for ((_, value), range) in keygate::rate_limit::rate_limit_headers(status)
+        .iter()
+        .zip(&mut ranges)
+    {
         range.0 = text.len();
         text.extend_from_slice(digits.format(*value).as_bytes());
         range.1 = text.len();

@@ -6,7 +6,7 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::http::Uri;
 use actix_web::HttpMessage;
-use keygate::{ClientIp, RequestParts};
+use keygate::request::{ClientIp, RequestParts};
 
 /// `X-API-KEY`, the most common API-key header.
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -60,7 +60,8 @@ impl RequestParts for ActixParts<'_> {
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
-    use keygate::{extract_credential, AuthError, CredentialSource};
+    use keygate::request::{extract_credential, CredentialSource};
+    use keygate::AuthError;
 
     use super::*;
 

@@ -5,7 +5,8 @@ use std::fmt;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use keygate::{AuthError, ErrorResponse, SharedRenderer};
+use keygate::render::{ErrorResponse, SharedRenderer};
+use keygate::AuthError;
 
 /// An [`AuthError`] with the renderer that turns it into a response: status, every
 /// header (`WWW-Authenticate`, `Retry-After`, `Cache-Control`, …) and body exactly as
@@ -111,7 +112,8 @@ pub(crate) fn to_http_response(rendered: ErrorResponse) -> HttpResponse {
 mod tests {
     use actix_web::body::to_bytes;
     use actix_web::test::TestRequest;
-    use keygate::{NestedRenderer, RateLimitStatus};
+    use keygate::rate_limit::RateLimitStatus;
+    use keygate::render::NestedRenderer;
 
     use super::*;
 
@@ -154,7 +156,7 @@ mod tests {
         let flat = AuthRejection::for_request(&req, AuthError::MissingKey);
         assert_eq!(flat.status_code(), StatusCode::UNAUTHORIZED);
         let record = keygate::KeyRecord::new(
-            keygate::KeyHasher::Sha256.hash("k"),
+            keygate::hash::KeyHasher::Sha256.hash("k"),
             "hint",
             "sk",
             "live",

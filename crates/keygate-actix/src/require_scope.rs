@@ -9,7 +9,8 @@ use std::task::{Context, Poll};
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{Error, ResponseError};
-use keygate::{MethodPolicy, Requirement, ScopeError};
+use keygate::scope::ScopeError;
+use keygate::{MethodPolicy, Requirement};
 use pin_project_lite::pin_project;
 
 use crate::guard::check;
@@ -91,7 +92,7 @@ impl RequireScope {
     /// use keygate_actix::RequireScope;
     /// let admin = RequireScope::requirement(Requirement::scope(Scope::parse("admin")?));
     /// # let _ = admin;
-    /// # Ok::<(), keygate::ScopeError>(())
+    /// # Ok::<(), keygate::scope::ScopeError>(())
     /// ```
     pub fn requirement(requirement: Requirement) -> Self {
         Self {

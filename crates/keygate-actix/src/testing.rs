@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use keygate::{key_format, KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, ScopeSet};
+use keygate::hash::KeyHasher;
+use keygate::{key_format, KeyGate, KeyRecord, KeyStore, MemoryStore, ScopeSet};
 
 /// A gate (prefix `sk`, Bearer, `X-API-KEY`, `?api_key=`) and one `sk_live_` key named
 /// `ci`, tenant `acme`, with `scopes`.

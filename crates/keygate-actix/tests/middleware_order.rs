@@ -5,7 +5,7 @@ mod common;
 
 use actix_web::test::{call_service, init_service, read_body, TestRequest};
 use actix_web::{get, post, web, App, HttpResponse};
-use keygate::NestedRenderer;
+use keygate::render::NestedRenderer;
 use keygate_actix::{require_scope, ApiKeyAuth, Principal, RequireScope};
 
 use common::{builder_with_key, gate_with_key, header, FORBIDDEN, UNAUTHORIZED};

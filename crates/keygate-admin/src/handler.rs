@@ -4,9 +4,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use keygate::{
-    Actor, AuditFilter, KeyId, KeyManager, KeyUpdate, NewKey, Principal, RateLimitStatus,
-};
+use keygate::audit::AuditFilter;
+use keygate::rate_limit::RateLimitStatus;
+use keygate::{Actor, KeyId, KeyManager, KeyUpdate, NewKey, Principal};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

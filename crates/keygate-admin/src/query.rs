@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use keygate::PageRequest;
+use keygate::store::PageRequest;
 
 use crate::dto::ApiError;
 

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use keygate::{KeyHasher, KeyManager};
+use keygate::hash::KeyHasher;
+use keygate::KeyManager;
 use keygate_sqlx::AnyStore;
 
 use crate::Failure;

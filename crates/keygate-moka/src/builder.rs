@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keygate::{Clock, KeyStore, SystemClock};
+use keygate::clock::{Clock, SystemClock};
+use keygate::KeyStore;
 
 use crate::invalidator::Caches;
 use crate::store::CachedStore;
@@ -118,7 +119,7 @@ impl<S: KeyStore> CachedStoreBuilder<S> {
     }
 
     /// The clock that ages entries (default: the system clock). Tests pass a
-    /// [`keygate::ManualClock`] and move time instead of sleeping.
+    /// [`keygate::clock::ManualClock`] and move time instead of sleeping.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self

@@ -25,6 +25,7 @@ struct Entry<V> {
     epoch: u64,
 }
 
+/// One lock's share of the front's entries.
 type Shard<K, V> = RwLock<HashMap<K, Entry<V>, PrehashedBuilder>>;
 
 pub(crate) struct Front<K, V> {
@@ -117,7 +118,7 @@ impl<K: Hash + Eq + Clone, V> Front<K, V> {
 
 #[cfg(test)]
 mod tests {
-    use keygate::KeyHasher;
+    use keygate::hash::KeyHasher;
 
     use super::*;
 

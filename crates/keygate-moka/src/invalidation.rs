@@ -4,7 +4,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use keygate::{BoxError, KeyFilter, KeyHash, KeyId, KeyKind, KeyStore, PageRequest, StoreError};
+use keygate::hash::KeyHash;
+use keygate::record::KeyKind;
+use keygate::store::{BoxError, KeyFilter, PageRequest};
+use keygate::{KeyId, KeyStore, StoreError};
 
 /// One thing a cache must forget: a key (by hash or id), a role, or everything.
 ///
@@ -12,7 +15,7 @@ use keygate::{BoxError, KeyFilter, KeyHash, KeyId, KeyKind, KeyStore, PageReques
 /// the key hash in hex (64 characters), `id:<key id>`, `role:<name>`, or `*`.
 ///
 /// ```
-/// use keygate::KeyHasher;
+/// use keygate::hash::KeyHasher;
 /// use keygate_moka::Invalidation;
 /// let hash = KeyHasher::Sha256.hash("sk_live_x");
 /// let inv = Invalidation::Key(hash);
@@ -41,7 +44,9 @@ impl Invalidation {
     /// those keys already in flight is not trusted either.
     ///
     /// ```
-    /// use keygate::{KeyHasher, KeyKind, KeyRecord, KeyStore, MemoryStore};
+    /// use keygate::{KeyRecord, KeyStore, MemoryStore};
+    /// use keygate::hash::KeyHasher;
+    /// use keygate::record::KeyKind;
     /// use keygate_moka::Invalidation;
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let store = MemoryStore::new();
@@ -102,7 +107,7 @@ impl FromStr for Invalidation {
         if s == "*" {
             Ok(Self::All)
         } else if let Some(name) = s.strip_prefix("role:") {
-            keygate::validate_role_name(name).map_err(|_| bad())?;
+            keygate::role::validate_role_name(name).map_err(|_| bad())?;
             Ok(Self::Role(name.to_owned()))
         } else if let Some(id) = s.strip_prefix("id:") {
             KeyId::parse(id).map(Self::Id).ok_or_else(bad)
@@ -160,7 +165,7 @@ impl InvalidationSource for tokio::sync::mpsc::Receiver<Invalidation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keygate::KeyHasher;
+    use keygate::hash::KeyHasher;
 
     #[test]
     fn payloads_round_trip() {

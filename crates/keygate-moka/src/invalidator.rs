@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use keygate::{KeyHash, KeyId, KeyRecord, Role};
+use keygate::hash::KeyHash;
+use keygate::role::Role;
+use keygate::{KeyId, KeyRecord};
 
 use crate::invalidation::{Invalidation, InvalidationSource};
 use crate::stats::CacheStats;
@@ -71,7 +73,8 @@ impl Caches {
 /// [`CachedStore`]: crate::CachedStore
 ///
 /// ```
-/// use keygate::{KeyHasher, MemoryStore};
+/// use keygate::MemoryStore;
+/// use keygate::hash::KeyHasher;
 /// use keygate_moka::{CachedStore, Invalidation};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let cached = CachedStore::new(MemoryStore::new());

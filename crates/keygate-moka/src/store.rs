@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keygate::{
-    AuditEvent, AuditFilter, KeyFilter, KeyHash, KeyId, KeyRecord, KeyStore, Page, PageRequest,
-    Role, StoreError,
-};
+use keygate::audit::{AuditEvent, AuditFilter};
+use keygate::hash::KeyHash;
+use keygate::role::Role;
+use keygate::store::{KeyFilter, Page, PageRequest};
+use keygate::{KeyId, KeyRecord, KeyStore, StoreError};
 
 use crate::builder::CachedStoreBuilder;
 use crate::invalidation::{Invalidation, InvalidationSource};
@@ -32,7 +33,8 @@ use crate::stats::CacheStats;
 /// give another to the verifier.
 ///
 /// ```
-/// use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, VerifyRequest};
+/// use keygate::{KeyGate, KeyRecord, KeyStore, MemoryStore, VerifyRequest};
+/// use keygate::hash::KeyHasher;
 /// use keygate_moka::CachedStore;
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let cached = CachedStore::new(MemoryStore::new());
@@ -113,7 +115,8 @@ impl<S: KeyStore> CachedStore<S> {
     /// flight.
     ///
     /// ```
-    /// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore};
+    /// use keygate::{KeyRecord, KeyStore, MemoryStore};
+    /// use keygate::hash::KeyHasher;
     /// use keygate_moka::CachedStore;
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let cached = CachedStore::new(MemoryStore::new());
@@ -166,7 +169,8 @@ impl<S: KeyStore> CachedStore<S> {
     /// [`Invalidator::follow`].
     ///
     /// ```
-    /// use keygate::{KeyHasher, MemoryStore};
+    /// use keygate::MemoryStore;
+    /// use keygate::hash::KeyHasher;
     /// use keygate_moka::{CachedStore, Invalidation};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let cached = CachedStore::new(MemoryStore::new());

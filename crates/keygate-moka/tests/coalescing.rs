@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::CountingStore;
 use futures_util::future::join_all;
-use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, VerifyRequest};
+use keygate::hash::KeyHasher;
+use keygate::{KeyGate, KeyRecord, KeyStore, VerifyRequest};
 use keygate_moka::CachedStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::CountingStore;
-use keygate::{AuthError, KeyGate, KeyHasher, KeyRecord, KeyStore, VerifyRequest};
+use keygate::hash::KeyHasher;
+use keygate::{AuthError, KeyGate, KeyRecord, KeyStore, VerifyRequest};
 use keygate_moka::{CachedStore, Invalidation};
 use tokio::sync::Semaphore;
 
@@ -284,7 +285,7 @@ async fn a_rotation_through_the_cache_applies_at_once() {
 async fn owner_deactivation_through_the_cache_applies_at_once() {
     let store = CountingStore::new();
     let (plain, mut record) = key();
-    record.kind = keygate::KeyKind::Personal;
+    record.kind = keygate::record::KeyKind::Personal;
     record.owner = Some("alice".into());
     store
         .memory

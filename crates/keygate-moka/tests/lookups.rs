@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::CountingStore;
-use keygate::{
-    KeyGate, KeyHasher, KeyRecord, KeyStore, ManualClock, MemoryStore, Role, ScopeSet,
-    VerifyRequest,
-};
+use keygate::clock::ManualClock;
+use keygate::hash::KeyHasher;
+use keygate::role::Role;
+use keygate::{KeyGate, KeyRecord, KeyStore, MemoryStore, ScopeSet, VerifyRequest};
 use keygate_moka::CachedStore;
 
 fn clock() -> ManualClock {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use common::CountingStore;
-use keygate::{AuthError, KeyGate, KeyHasher, KeyRecord, KeyStore, ManualClock, VerifyRequest};
+use keygate::clock::ManualClock;
+use keygate::hash::KeyHasher;
+use keygate::{AuthError, KeyGate, KeyRecord, KeyStore, VerifyRequest};
 use keygate_moka::CachedStore;
 
 fn key() -> (String, KeyRecord) {

@@ -15,10 +15,10 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{
-    Clock, KeyGate, KeyHasher, KeyId, KeyRecord, KeyStore, MemoryRateLimiter, MemoryStore,
-    RateLimitSpec, RateLimiter, RateLimits, SystemClock,
-};
+use keygate::clock::{Clock, SystemClock};
+use keygate::hash::KeyHasher;
+use keygate::rate_limit::{MemoryRateLimiter, RateLimiter};
+use keygate::{KeyGate, KeyId, KeyRecord, KeyStore, MemoryStore, RateLimitSpec, RateLimits};
 use keygate_redis::RedisRateLimiter;
 use keygate_tower::ApiKeyLayer;
 use tower::{service_fn, Layer, ServiceExt};

@@ -1,4 +1,4 @@
--- keygate GCRA: one request of one key, atomically. Mirrors keygate::GcraState::step
+-- keygate GCRA: one request of one key, atomically. Mirrors keygate::rate_limit::GcraState::step
 -- (crates/keygate/src/rate_limit/gcra.rs); keep the two in step.
 --
 -- KEYS[1]  the key's state: a hash {tat, interval, day, used}, times in Unix µs

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{FutureExt, StreamExt};
-use keygate::BoxError;
+use keygate::store::BoxError;
 use keygate_moka::{Invalidation, InvalidationSource};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubStream};
 use redis::{AsyncCommands, Client, RedisError};
@@ -26,7 +26,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// message is the invalidation's text form (a key hash in hex, `id:…`, `role:…`, `*`).
 ///
 /// ```no_run
-/// use keygate::KeyHasher;
+/// use keygate::hash::KeyHasher;
 /// use keygate_moka::Invalidation;
 /// use keygate_redis::RedisInvalidationPublisher;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

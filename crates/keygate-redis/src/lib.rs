@@ -2,10 +2,10 @@
 //!
 //! Redis for a fleet of keygate services:
 //!
-//! - [`RedisRateLimiter`]: a [`keygate::RateLimiter`] shared by every instance, so N
+//! - [`RedisRateLimiter`]: a [`keygate::rate_limit::RateLimiter`] shared by every instance, so N
 //!   instances together allow each key exactly its limit. One atomic Lua script per
 //!   check (one round trip) runs keygate's GCRA, the same arithmetic as the in-process
-//!   [`keygate::MemoryRateLimiter`]. When Redis is down it either answers 503
+//!   [`keygate::rate_limit::MemoryRateLimiter`]. When Redis is down it either answers 503
 //!   ([`OnRedisError::FailClosed`], the default) or counts in process
 //!   ([`OnRedisError::LocalFallback`]).
 //! - [`RedisInvalidationPublisher`] and [`RedisInvalidationSource`] (feature

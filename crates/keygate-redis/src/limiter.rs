@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keygate::{
-    GcraState, KeyId, MemoryRateLimiter, RateLimitError, RateLimitSpec, RateLimitStatus,
-    RateLimiter,
+use keygate::rate_limit::{
+    GcraState, MemoryRateLimiter, RateLimitError, RateLimitStatus, RateLimiter,
 };
+use keygate::{KeyId, RateLimitSpec};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
 use tokio::sync::OnceCell;
@@ -45,7 +45,7 @@ pub enum OnRedisError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum TimeSource {
-    /// The verifier's [`Clock`](keygate::Clock), sent with each check: instances must
+    /// The verifier's [`Clock`](keygate::clock::Clock), sent with each check: instances must
     /// keep their clocks in sync (NTP), and tests can drive it with a `ManualClock`.
     #[default]
     Caller,

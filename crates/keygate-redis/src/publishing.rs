@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use keygate::{
-    AuditEvent, AuditFilter, KeyFilter, KeyHash, KeyId, KeyRecord, KeyStore, Page, PageRequest,
-    Role, StoreError,
-};
+use keygate::audit::{AuditEvent, AuditFilter};
+use keygate::hash::KeyHash;
+use keygate::role::Role;
+use keygate::store::{KeyFilter, Page, PageRequest};
+use keygate::{KeyId, KeyRecord, KeyStore, StoreError};
 use keygate_moka::Invalidation;
 
 use crate::RedisInvalidationPublisher;

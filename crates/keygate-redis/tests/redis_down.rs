@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use keygate::clock::{Clock, ManualClock};
+use keygate::hash::KeyHasher;
+use keygate::render::SharedRenderer;
 use keygate::{
-    AuthError, Clock, KeyGate, KeyHasher, KeyRecord, KeyStore, ManualClock, MemoryStore,
-    RateLimitSpec, RateLimits, SharedRenderer, VerifyRequest,
+    AuthError, KeyGate, KeyRecord, KeyStore, MemoryStore, RateLimitSpec, RateLimits, VerifyRequest,
 };
 use keygate_redis::{OnRedisError, RedisRateLimiter};
 

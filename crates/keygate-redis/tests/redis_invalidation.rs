@@ -7,7 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore};
+use keygate::hash::KeyHasher;
+use keygate::{KeyRecord, KeyStore, MemoryStore};
 use keygate_moka::{CachedStore, Invalidation, InvalidationSource};
 use keygate_redis::{RedisInvalidationPublisher, RedisInvalidationSource};
 use redis::AsyncCommands;
@@ -219,7 +220,7 @@ async fn a_publishing_store_announces_revoke_rotate_and_owner_changes() {
     );
     let (_, mut old) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "k", "acme")
         .unwrap_or_else(|e| panic!("{e}"));
-    old.kind = keygate::KeyKind::Personal;
+    old.kind = keygate::record::KeyKind::Personal;
     old.owner = Some("alice".into());
     let (_, new) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "k2", "acme")
         .unwrap_or_else(|e| panic!("{e}"));

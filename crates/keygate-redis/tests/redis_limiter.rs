@@ -6,9 +6,11 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use keygate::clock::{Clock, ManualClock};
+use keygate::hash::KeyHasher;
+use keygate::rate_limit::{MemoryRateLimiter, RateLimitError, RateLimiter};
 use keygate::{
-    Clock, KeyGate, KeyHasher, KeyId, KeyRecord, KeyStore, ManualClock, MemoryRateLimiter,
-    MemoryStore, RateLimitError, RateLimitSpec, RateLimiter, RateLimits, VerifyRequest,
+    KeyGate, KeyId, KeyRecord, KeyStore, MemoryStore, RateLimitSpec, RateLimits, VerifyRequest,
 };
 use keygate_redis::{RedisRateLimiter, TimeSource};
 use redis::AsyncCommands;

@@ -18,7 +18,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keygate::{KeyGate, KeyHasher, KeyRecord, KeyStore, VerifyRequest};
+use keygate::hash::KeyHasher;
+use keygate::{KeyGate, KeyRecord, KeyStore, VerifyRequest};
 use keygate_moka::CachedStore;
 use keygate_sqlx::{PostgresStore, SqliteStore};
 use sqlx::{QueryBuilder, Sqlite};

@@ -5,9 +5,11 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use keygate::{
-    AuditEvent, KeyHash, KeyId, KeyKind, KeyRecord, Outcome, Role, Rotation, ScopeSet, StoreError,
-};
+use keygate::audit::{AuditEvent, Outcome};
+use keygate::hash::KeyHash;
+use keygate::record::{KeyKind, Rotation};
+use keygate::role::Role;
+use keygate::{KeyId, KeyRecord, ScopeSet, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -239,13 +241,13 @@ pub(crate) fn role_from(
     Ok(role)
 }
 
-/// Decodes a cursor made by [`keygate::encode_cursor`].
+/// Decodes a cursor made by [`keygate::store::encode_cursor`].
 pub(crate) fn cursor(
-    page: &keygate::PageRequest,
+    page: &keygate::store::PageRequest,
 ) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
     page.cursor
         .as_deref()
-        .map(|c| keygate::decode_cursor(c).ok_or(StoreError::InvalidCursor))
+        .map(|c| keygate::store::decode_cursor(c).ok_or(StoreError::InvalidCursor))
         .transpose()
 }
 
@@ -254,17 +256,17 @@ pub(crate) fn page_of<T>(
     mut items: Vec<T>,
     limit: usize,
     position: impl Fn(&T) -> (DateTime<Utc>, String),
-) -> keygate::Page<T> {
+) -> keygate::store::Page<T> {
     let more = items.len() > limit;
     items.truncate(limit);
     let next_cursor = match (more, items.last()) {
         (true, Some(last)) => {
             let (at, id) = position(last);
-            Some(keygate::encode_cursor(at, &id))
+            Some(keygate::store::encode_cursor(at, &id))
         }
         _ => None,
     };
-    keygate::Page { items, next_cursor }
+    keygate::store::Page { items, next_cursor }
 }
 
 #[cfg(test)]
@@ -273,8 +275,9 @@ mod tests {
 
     #[test]
     fn bad_columns_read_as_corrupt() {
-        let (_, record) = KeyRecord::generate(&keygate::KeyHasher::Sha256, "sk", "live", "n", "t")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (_, record) =
+            KeyRecord::generate(&keygate::hash::KeyHasher::Sha256, "sk", "live", "n", "t")
+                .unwrap_or_else(|e| panic!("{e}"));
         let raw = RawKey::from_record(&record).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(raw.clone().into_record().ok(), Some(record));
         let mut bad = raw.clone();

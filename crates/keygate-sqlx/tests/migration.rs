@@ -6,7 +6,9 @@ mod common;
 
 use std::path::PathBuf;
 
-use keygate::{AuditFilter, KeyFilter, KeyRecord, KeyStore, PageRequest, StoreError};
+use keygate::audit::AuditFilter;
+use keygate::store::{KeyFilter, PageRequest};
+use keygate::{KeyRecord, KeyStore, StoreError};
 use sqlx::migrate::Migrator;
 
 /// A directory holding only `0001_keygate.sql` of `dialect`, for sqlx's migrator (the

@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::SubsecRound;
 use common::key;
 use common::pg::with_postgres;
-use keygate::{KeyStore, Role, ScopeSet};
+use keygate::role::Role;
+use keygate::{KeyStore, ScopeSet};
 use keygate_moka::{Invalidation, InvalidationSource};
 use sqlx::Row;
 
@@ -157,7 +158,7 @@ async fn owner_changes_announce_each_personal_key() {
         let mut feed = store.invalidations();
         assert_eq!(next(&mut feed).await, vec![Invalidation::All], "connected");
         let (_, mut personal) = key("personal");
-        personal.kind = keygate::KeyKind::Personal;
+        personal.kind = keygate::record::KeyKind::Personal;
         personal.owner = Some("alice".into());
         let (_, mut service) = key("service");
         service.owner = Some("alice".into());

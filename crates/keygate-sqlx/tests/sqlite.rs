@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::SubsecRound;
 use common::{key, TempDb};
-use keygate::{KeyFilter, KeyStore, PageRequest, Role, ScopeSet};
+use keygate::role::Role;
+use keygate::store::{KeyFilter, PageRequest};
+use keygate::{KeyStore, ScopeSet};
 use keygate_moka::{Invalidation, InvalidationSource};
 use keygate_sqlx::SqliteStore;
 use sqlx::Row;
@@ -206,7 +208,7 @@ async fn owner_changes_and_rotations_are_on_the_change_feed() {
         Some(vec![Invalidation::All])
     );
     let (_, mut personal) = key("personal");
-    personal.kind = keygate::KeyKind::Personal;
+    personal.kind = keygate::record::KeyKind::Personal;
     personal.owner = Some("alice".into());
     let (_, mut service) = key("service");
     service.owner = Some("alice".into());

@@ -54,7 +54,7 @@ async fn get_hello(addr: std::net::SocketAddr, key: &str) -> (u16, String) {
     (status, body)
 }
 
-fn assert_unavailable(result: Result<keygate::Verification, AuthError>) {
+fn assert_unavailable(result: Result<keygate::verifier::Verification, AuthError>) {
     let err = result
         .err()
         .unwrap_or_else(|| panic!("a down store let a request through"));

@@ -4,7 +4,9 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use keygate::{AuthError, Authenticated, KeyGate, RateLimitStatus, SharedRenderer};
+use keygate::rate_limit::RateLimitStatus;
+use keygate::render::SharedRenderer;
+use keygate::{AuthError, Authenticated, KeyGate};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 

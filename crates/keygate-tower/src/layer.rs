@@ -8,7 +8,8 @@ use crate::service::ApiKeyService;
 /// Build it from a [`KeyGate`] (shared with other adapters) or directly:
 ///
 /// ```
-/// use keygate::{MemoryStore, NestedRenderer};
+/// use keygate::MemoryStore;
+/// use keygate::render::NestedRenderer;
 /// use keygate_tower::ApiKeyLayer;
 ///
 /// let layer = ApiKeyLayer::builder(MemoryStore::new())

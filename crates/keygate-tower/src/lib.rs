@@ -41,7 +41,7 @@ mod service;
 mod extract;
 
 pub use future::ResponseFuture;
-pub use keygate::ClientIp;
+pub use keygate::request::ClientIp;
 pub use layer::ApiKeyLayer;
 pub use request_parts::client_ip;
 pub use require_scope::{RequireScope, RequireScopeFuture, RequireScopeService};

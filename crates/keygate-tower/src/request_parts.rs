@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 use http::{HeaderName, Request, Uri};
-use keygate::{ClientIp, CredentialSource, FoundIn, KeyGate, RequestParts};
+use keygate::request::{ClientIp, CredentialSource, FoundIn, RequestParts};
+use keygate::KeyGate;
 
 /// `X-API-KEY`, the most common API-key header.
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -142,7 +143,7 @@ fn strip_query<B>(request: &mut Request<B>, name: &str) -> Result<(), HideFailed
     let Some(query) = uri.query() else {
         return Ok(());
     };
-    let path_and_query = match keygate::strip_query_param(query, name) {
+    let path_and_query = match keygate::request::strip_query_param(query, name) {
         Some(rest) => format!("{}?{rest}", uri.path()),
         None => uri.path().to_owned(),
     };

@@ -5,7 +5,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use keygate::{Authenticated, MethodPolicy, Requirement, ScopeError, ScopeRule};
+use keygate::scope::ScopeError;
+use keygate::{Authenticated, MethodPolicy, Requirement, ScopeRule};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;

@@ -3,7 +3,8 @@
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
-use keygate::{AuthError, SharedRenderer};
+use keygate::render::SharedRenderer;
+use keygate::AuthError;
 
 /// A response body the keygate layers can answer a refusal with, so a layer's response
 /// body is the inner service's own: an axum router keeps `axum::body::Body` through
@@ -83,7 +84,7 @@ pub(crate) fn render(renderer: &SharedRenderer, error: &AuthError) -> Response<B
 /// values: nothing parsed).
 pub(crate) fn add_rate_limit_headers<B>(
     response: &mut Response<B>,
-    status: Option<&keygate::RateLimitStatus>,
+    status: Option<&keygate::rate_limit::RateLimitStatus>,
 ) {
     if let Some(status) = status {
         let headers = response.headers_mut();
@@ -95,7 +96,7 @@ pub(crate) fn add_rate_limit_headers<B>(
     }
 }
 
-/// [`keygate::rate_limit_headers`]'s names, built at compile time: a `const`, so each
+/// [`keygate::rate_limit::rate_limit_headers`]'s names, built at compile time: a `const`, so each
 /// use is a fresh value, neither parsed nor cloned at run time.
 #[allow(clippy::declare_interior_mutable_const)] // `Bytes` of a static str: never mutated.
 const RATE_LIMIT_NAMES: [HeaderName; 3] = [
@@ -106,11 +107,16 @@ const RATE_LIMIT_NAMES: [HeaderName; 3] = [
 
 /// The three values as decimal text in one shared buffer (one allocation, not one per
 /// header).
-fn rate_limit_values(status: &keygate::RateLimitStatus) -> impl Iterator<Item = HeaderValue> {
+fn rate_limit_values(
+    status: &keygate::rate_limit::RateLimitStatus,
+) -> impl Iterator<Item = HeaderValue> {
     let mut text = Vec::with_capacity(48);
     let mut ends = [0usize; 3];
     let mut digits = itoa::Buffer::new();
-    for ((_, value), end) in keygate::rate_limit_headers(status).iter().zip(&mut ends) {
+    for ((_, value), end) in keygate::rate_limit::rate_limit_headers(status)
+        .iter()
+        .zip(&mut ends)
+    {
         text.extend_from_slice(digits.format(*value).as_bytes());
         *end = text.len();
     }
@@ -131,14 +137,14 @@ mod tests {
 
     #[test]
     fn rate_limit_headers_carry_the_core_names_and_values() {
-        let status = keygate::RateLimitStatus {
+        let status = keygate::rate_limit::RateLimitStatus {
             limit: 100,
             remaining: 0,
             reset: 1_800_000_060,
         };
         let mut response = Response::new(());
         add_rate_limit_headers(&mut response, Some(&status));
-        for (name, value) in keygate::rate_limit_headers(&status) {
+        for (name, value) in keygate::rate_limit::rate_limit_headers(&status) {
             assert_eq!(
                 response.headers().get(name).map(HeaderValue::as_bytes),
                 Some(value.to_string().as_bytes())

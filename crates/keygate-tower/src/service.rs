@@ -1,7 +1,8 @@
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use keygate::{Checked, KeyGate};
+use keygate::request::Checked;
+use keygate::KeyGate;
 use tower_service::Service;
 
 use crate::future::ResponseFuture;

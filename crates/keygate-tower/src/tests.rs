@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use keygate::{
-    KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, MethodPolicy, NestedRenderer, ScopeSet,
-};
+use keygate::hash::KeyHasher;
+use keygate::render::NestedRenderer;
+use keygate::{KeyGate, KeyRecord, KeyStore, MemoryStore, MethodPolicy, ScopeSet};
 use tower::{service_fn, Layer, ServiceExt};
 
 use crate::{ApiKeyLayer, RequireScope};

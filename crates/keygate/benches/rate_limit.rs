@@ -9,7 +9,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keygate::{Clock, FailureThrottle, KeyId, MemoryRateLimiter, RateLimitSpec, SystemClock};
+use keygate::clock::{Clock, SystemClock};
+use keygate::rate_limit::{FailureThrottle, MemoryRateLimiter};
+use keygate::{KeyId, RateLimitSpec};
 
 fn bench(c: &mut Criterion) {
     let spec = RateLimitSpec::per_second(1_000_000_000);

@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt;
-use keygate::{
-    key_format, KeyHasher, KeyRecord, KeyStore, MemoryStore, ScopeSet, Verifier, VerifyRequest,
-};
+use keygate::hash::KeyHasher;
+use keygate::{key_format, KeyRecord, KeyStore, MemoryStore, ScopeSet, Verifier, VerifyRequest};
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()

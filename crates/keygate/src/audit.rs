@@ -31,7 +31,7 @@ impl Outcome {
 /// One audit event: who did what to which key, when, from where, and how it went.
 ///
 /// ```
-/// use keygate::{AuditEvent, Outcome};
+/// use keygate::audit::{AuditEvent, Outcome};
 /// let event = AuditEvent::new("key.verify", Outcome::Failure).with_reason("revoked");
 /// assert!(event.id.starts_with("evt_"));
 /// ```

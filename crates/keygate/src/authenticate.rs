@@ -4,7 +4,7 @@
 //! so axum and actix-web cannot drift.
 //!
 //! 1. [`KeyGate::check`] (no I/O, no allocation): the one credential, from the
-//!    configured sources in order ([`extract_credential`](crate::extract_credential)),
+//!    configured sources in order ([`extract_credential`](crate::request::extract_credential)),
 //!    borrowed from the request; then the verify pipeline answered from memory when it
 //!    can be (a warm key: [`Checked::Done`]);
 //! 2. otherwise [`Checked::Pending`] holds what the rest needs (the key, the client IP,
@@ -16,12 +16,12 @@
 
 use std::net::IpAddr;
 
-use crate::credential::{extract_credential, CredentialSource, FoundIn, RequestParts};
 use crate::error::AuthError;
 use crate::gate::KeyGate;
 use crate::principal::Principal;
 use crate::rate_limit::RateLimitStatus;
 use crate::render::SharedRenderer;
+use crate::request::{extract_credential, CredentialSource, FoundIn, RequestParts};
 use crate::secret::ApiKeySecret;
 use crate::verifier::{Verification, VerifyRequest};
 
@@ -66,7 +66,7 @@ pub struct Authenticated {
     /// Who is calling.
     pub principal: Principal,
     /// The rate-limit state after this request, when limits are on: send it as headers
-    /// ([`rate_limit_headers`]).
+    /// ([`rate_limit_headers`](crate::rate_limit::rate_limit_headers)).
     pub rate_limit: Option<RateLimitStatus>,
     /// The sources that carried the key: mark them sensitive, and remove each from the
     /// request when the gate [hides credentials](KeyGate::hides_credentials).
@@ -81,7 +81,8 @@ impl Authenticated {
     /// for tests of handlers, extractors and scope checks.
     ///
     /// ```
-    /// use keygate::{Authenticated, KeyHasher, KeyRecord, Principal, ScopeSet};
+    /// use keygate::{Authenticated, KeyRecord, Principal, ScopeSet};
+    /// use keygate::hash::KeyHasher;
     /// let record = KeyRecord::new(KeyHasher::Sha256.hash("k"), "hint", "sk", "live", "ci", "acme");
     /// let authenticated = Authenticated::new(Principal::from_record(&record, ScopeSet::new()));
     /// assert_eq!(authenticated.principal.tenant(), "acme");
@@ -108,7 +109,8 @@ impl KeyGate {
     /// when it can, else prepares the rest for [`KeyGate::authenticate`].
     ///
     /// ```
-    /// use keygate::{Checked, KeyGate, MemoryStore, RequestParts};
+    /// use keygate::{KeyGate, MemoryStore};
+    /// use keygate::request::{Checked, RequestParts};
     /// struct Parts;
     /// impl RequestParts for Parts {
     ///     fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
@@ -191,20 +193,4 @@ impl KeyGate {
             .filter(move |(i, _)| found.contains(*i))
             .map(|(_, s)| s)
     }
-}
-
-/// The `X-RateLimit-*` headers of `status`: static lower-case names and their values,
-/// so an adapter writes them without building names or strings.
-///
-/// ```
-/// use keygate::{rate_limit_headers, RateLimitStatus};
-/// let status = RateLimitStatus { limit: 10, remaining: 9, reset: 1_700_000_060 };
-/// assert_eq!(rate_limit_headers(&status)[2], ("x-ratelimit-reset", 1_700_000_060));
-/// ```
-pub fn rate_limit_headers(status: &RateLimitStatus) -> [(&'static str, i64); 3] {
-    [
-        ("x-ratelimit-limit", i64::from(status.limit)),
-        ("x-ratelimit-remaining", i64::from(status.remaining)),
-        ("x-ratelimit-reset", status.reset),
-    ]
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 /// [`ManualClock`] instead of sleeping.
 ///
 /// ```
-/// use keygate::{Clock, SystemClock};
+/// use keygate::clock::{Clock, SystemClock};
 /// let now = SystemClock.now();
 /// assert!(now.timestamp() > 1_700_000_000);
 /// ```
@@ -52,7 +52,7 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use chrono::Duration;
-/// use keygate::{Clock, ManualClock};
+/// use keygate::clock::{Clock, ManualClock};
 ///
 /// let clock = ManualClock::at_unix(1_700_000_000);
 /// let handle = clock.clone();

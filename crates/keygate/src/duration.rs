@@ -6,9 +6,9 @@ use chrono::Duration;
 ///
 /// ```
 /// use chrono::Duration;
-/// assert_eq!(keygate::parse_duration("24h"), Ok(Duration::hours(24)));
-/// assert_eq!(keygate::parse_duration("90d"), Ok(Duration::days(90)));
-/// assert!(keygate::parse_duration("1 hour").is_err());
+/// assert_eq!(keygate::duration::parse_duration("24h"), Ok(Duration::hours(24)));
+/// assert_eq!(keygate::duration::parse_duration("90d"), Ok(Duration::days(90)));
+/// assert!(keygate::duration::parse_duration("1 hour").is_err());
 /// ```
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let err = || {
@@ -38,8 +38,8 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
 /// Formats a duration the way [`parse_duration`] reads it, in the largest exact unit.
 ///
 /// ```
-/// assert_eq!(keygate::format_duration(chrono::Duration::hours(48)), "2d");
-/// assert_eq!(keygate::format_duration(chrono::Duration::seconds(90)), "90s");
+/// assert_eq!(keygate::duration::format_duration(chrono::Duration::hours(48)), "2d");
+/// assert_eq!(keygate::duration::format_duration(chrono::Duration::seconds(90)), "90s");
 /// ```
 pub fn format_duration(d: Duration) -> String {
     let secs = d.num_seconds();

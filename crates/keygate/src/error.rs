@@ -126,7 +126,7 @@ impl AuthError {
     ///
     /// It tells an expired key (`"The API key has expired"`) from any other invalid
     /// one. A response whose body does not tell them apart must not either: renderers
-    /// choose with [`ErrorRenderer::challenge`](crate::ErrorRenderer::challenge), which
+    /// choose with [`ErrorRenderer::challenge`](crate::render::ErrorRenderer::challenge), which
     /// by default uses [`AuthError::generic_www_authenticate`].
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
@@ -161,7 +161,8 @@ impl AuthError {
     /// key gets the same `error="invalid_token"` challenge as an unknown or revoked one.
     ///
     /// ```
-    /// use keygate::{AuthError, InvalidKeyReason};
+    /// use keygate::AuthError;
+    /// use keygate::error::InvalidKeyReason;
     /// assert_eq!(
     ///     AuthError::ExpiredKey.generic_www_authenticate(),
     ///     AuthError::InvalidKey(InvalidKeyReason::Revoked).generic_www_authenticate(),

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::credential::{extract_credential, CredentialSource, ExtractedCredential, RequestParts};
 use crate::error::AuthError;
 use crate::hash::KeyHasher;
 use crate::rate_limit::{FailureThrottle, RateLimits};
 use crate::render::{ErrorRenderer, SharedRenderer};
+use crate::request::{extract_credential, CredentialSource, ExtractedCredential, RequestParts};
 use crate::store::KeyStore;
 use crate::verifier::{Verification, Verifier, VerifierBuilder, VerifyRequest};
 
@@ -18,7 +18,8 @@ use crate::verifier::{Verification, Verifier, VerifierBuilder, VerifyRequest};
 /// `keygate_actix::ApiKeyAuth`: both frameworks then behave byte for byte alike.
 ///
 /// ```
-/// use keygate::{KeyGate, MemoryStore, NestedRenderer};
+/// use keygate::{KeyGate, MemoryStore};
+/// use keygate::render::NestedRenderer;
 /// let gate = KeyGate::builder(MemoryStore::new())
 ///     .prefix("sk")
 ///     .envs(["live", "test"])
@@ -242,7 +243,8 @@ impl<T> KeyGateBuilder<T> {
     /// client); this sets another limit. See [`FailureThrottle`].
     ///
     /// ```
-    /// use keygate::{FailureThrottle, KeyGate, MemoryStore, RateLimitSpec};
+    /// use keygate::{KeyGate, MemoryStore, RateLimitSpec};
+    /// use keygate::rate_limit::FailureThrottle;
     /// let gate = KeyGate::builder(MemoryStore::new())
     ///     .failure_throttle(FailureThrottle::new(RateLimitSpec::per_minute(10)))
     ///     .build();
@@ -295,7 +297,7 @@ impl<T> KeyGateBuilder<T> {
         self
     }
 
-    /// The error renderer (default [`crate::FlatRenderer`]).
+    /// The error renderer (default [`crate::render::FlatRenderer`]).
     pub fn renderer(mut self, renderer: impl ErrorRenderer) -> Self {
         self.renderer = SharedRenderer::new(renderer);
         self

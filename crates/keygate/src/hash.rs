@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 /// High-entropy keys need no slow hash: a fast digest per request is the right tool.
 ///
 /// ```
-/// use keygate::{KeyHash, KeyHasher};
+/// use keygate::hash::{KeyHash, KeyHasher};
 /// let hash = KeyHasher::Sha256.hash("sk_live_abc");
 /// assert_eq!(KeyHash::from_hex(&hash.to_hex()), Some(hash));
 /// ```
@@ -84,7 +84,7 @@ impl fmt::Display for KeyHash {
 /// key unknown: choose once per deployment.
 ///
 /// ```
-/// use keygate::KeyHasher;
+/// use keygate::hash::KeyHasher;
 /// let peppered = KeyHasher::hmac_sha256(b"server pepper".to_vec());
 /// assert_ne!(peppered.hash("k"), KeyHasher::Sha256.hash("k"));
 /// assert_eq!(format!("{peppered:?}"), "HmacSha256(***)");
@@ -130,7 +130,7 @@ impl KeyHasher {
     /// ```
     /// // With KEYGATE_PEPPER unset:
     /// # std::env::remove_var("KEYGATE_PEPPER");
-    /// assert_eq!(keygate::KeyHasher::from_env().hash("k"), keygate::KeyHasher::Sha256.hash("k"));
+    /// assert_eq!(keygate::hash::KeyHasher::from_env().hash("k"), keygate::hash::KeyHasher::Sha256.hash("k"));
     /// ```
     pub fn from_env() -> Self {
         match std::env::var("KEYGATE_PEPPER") {

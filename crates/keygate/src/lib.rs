@@ -6,7 +6,8 @@
 //! `keygate-actix` plug it in.
 //!
 //! ```
-//! use keygate::{key_format, KeyGate, KeyHasher, KeyRecord, KeyStore, MemoryStore, ScopeSet, VerifyRequest};
+//! use keygate::{key_format, KeyGate, KeyRecord, KeyStore, MemoryStore, ScopeSet, VerifyRequest};
+//! use keygate::hash::KeyHasher;
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let store = std::sync::Arc::new(MemoryStore::new());
 //! // Make a key: shown once, stored only as a hash.
@@ -21,78 +22,67 @@
 //! assert!(verified.principal.has_scope("read:scans"));
 //! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
+//!
+//! The root names what a service names: the gate ([`KeyGate`], [`KeyGateBuilder`]) and
+//! its refusals ([`AuthError`]); the caller ([`Authenticated`], [`Principal`]); keys
+//! ([`KeyRecord`], [`KeyId`], [`ApiKeySecret`]) and their store ([`KeyStore`],
+//! [`MemoryStore`], [`StoreError`]); management ([`KeyManager`], [`Actor`], [`NewKey`],
+//! [`KeyUpdate`]); scopes ([`Scope`], [`ScopeSet`], [`Requirement`], [`ScopeRule`],
+//! [`MethodPolicy`]); rate limits ([`RateLimits`], [`RateLimitSpec`]); the verifier
+//! ([`Verifier`], [`VerifyRequest`]). The rest lives in a module named for what it
+//! holds: [`rate_limit`] (limiters, the failure throttle, `X-RateLimit-*` headers),
+//! [`render`] (error bodies), [`request`] (finding the key in a request, for adapters),
+//! [`store`] (filters, pages, cursors), [`manager`], [`audit`], [`clock`], [`hash`],
+//! [`key_format`], [`record`], [`role`], [`scope`], [`usage`], [`verifier`], [`error`]
+//! and [`duration`].
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-mod audit;
+pub mod audit;
 mod authenticate;
 mod base62;
-mod clock;
-mod credential;
-mod duration;
-mod error;
+pub mod clock;
+pub mod duration;
+pub mod error;
 mod failure_audit;
 mod gate;
 pub mod hash;
 mod id;
 pub mod key_format;
-mod manager;
+pub mod manager;
 mod method_policy;
 mod principal;
-mod rate_limit;
-mod record;
-mod render;
+pub mod rate_limit;
+pub mod record;
+pub mod render;
+pub mod request;
 mod requirement;
 mod restrictions;
-mod role;
-mod scope;
+pub mod role;
+pub mod scope;
 mod scope_rule;
 mod scope_set;
 mod secret;
-mod store;
-mod usage;
-mod verifier;
+pub mod store;
+pub mod usage;
+pub mod verifier;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use audit::{AuditEvent, AuditFilter, Outcome};
-pub use authenticate::{rate_limit_headers, Authenticated, Checked, PreparedRequest};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use credential::{
-    extract_credential, strip_query_param, ClientIp, CredentialSource, ExtractedCredential,
-    FoundIn, RequestParts,
-};
-pub use duration::{format_duration, parse_duration};
-pub use error::{AuthError, InvalidKeyReason};
+pub use authenticate::Authenticated;
+pub use error::AuthError;
 pub use gate::{KeyGate, KeyGateBuilder};
-pub use hash::{KeyHash, KeyHasher};
 pub use id::KeyId;
-pub use manager::{
-    parse_ip_rule, Actor, CreatedKey, KeyManager, KeyManagerBuilder, KeyUpdate, ManageError,
-    NewKey, OWNER_ADMIN_SCOPE,
-};
+pub use manager::{Actor, KeyManager, KeyUpdate, NewKey};
 pub use method_policy::MethodPolicy;
 pub use principal::Principal;
-pub use rate_limit::{
-    FailureThrottle, GcraState, GcraStep, MemoryRateLimiter, RateLimitError, RateLimitPolicy,
-    RateLimitSpec, RateLimitSpecError, RateLimitStatus, RateLimited, RateLimiter, RateLimits,
-    Throttled, MICROS_PER_DAY,
-};
-pub use record::{KeyKind, KeyRecord, KeyStatus, Rotation};
-pub use render::{
-    ErrorBody, ErrorRenderer, ErrorResponse, FlatRenderer, NestedRenderer, ProblemRenderer,
-    SharedRenderer,
-};
+pub use rate_limit::{RateLimitSpec, RateLimits};
+pub use record::KeyRecord;
 pub use requirement::Requirement;
-pub use role::{validate_role_name, Role, RoleNameError};
-pub use scope::{Scope, ScopeError};
-pub use scope_rule::{require, ScopeRule};
+pub use scope::Scope;
+pub use scope_rule::ScopeRule;
 pub use scope_set::ScopeSet;
 pub use secret::ApiKeySecret;
-pub use store::{
-    decode_cursor, encode_cursor, BoxError, KeyFilter, KeyStore, MemoryStore, Page, PageRequest,
-    StoreError,
-};
-pub use usage::UsageRecorder;
-pub use verifier::{Verification, Verifier, VerifierBuilder, VerifyRequest};
+pub use store::{KeyStore, MemoryStore, StoreError};
+pub use verifier::{Verifier, VerifyRequest};

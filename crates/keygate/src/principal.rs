@@ -17,7 +17,8 @@ use crate::scope_set::ScopeSet;
 /// Cheap to clone (one `Arc`). Its scopes are the key's own plus its role's.
 ///
 /// ```
-/// use keygate::{KeyHasher, KeyRecord, Principal, Requirement, ScopeSet};
+/// use keygate::{KeyRecord, Principal, Requirement, ScopeSet};
+/// use keygate::hash::KeyHasher;
 /// let record = KeyRecord::new(KeyHasher::Sha256.hash("k"), "hint", "sk", "live", "ci", "acme")
 ///     .with_scopes(ScopeSet::parse(["read:scans"])?);
 /// let principal = Principal::from_record(&record, record.scopes.clone());

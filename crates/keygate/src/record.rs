@@ -64,12 +64,13 @@ pub struct Rotation {
 /// Everything the store keeps about one key. Never the key itself: only its hash.
 ///
 /// ```
-/// use keygate::{KeyRecord, KeyHasher, ScopeSet};
+/// use keygate::{KeyRecord, ScopeSet};
+/// use keygate::hash::KeyHasher;
 /// let record = KeyRecord::new(KeyHasher::Sha256.hash("sk_live_x"), "sk_live_…x", "sk", "live", "ci", "acme")
 ///     .with_scopes(ScopeSet::parse(["read:scans"])?);
 /// assert_eq!(record.tenant, "acme");
 /// assert!(record.id.as_str().starts_with("key_"));
-/// # Ok::<(), keygate::ScopeError>(())
+/// # Ok::<(), keygate::scope::ScopeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -185,7 +186,8 @@ impl KeyRecord {
     /// created now). The plaintext is returned once: show it, then drop it.
     ///
     /// ```
-    /// use keygate::{KeyHasher, KeyRecord};
+    /// use keygate::KeyRecord;
+    /// use keygate::hash::KeyHasher;
     /// let (key, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "ci", "acme")?;
     /// assert_eq!(record.hash, KeyHasher::Sha256.hash(key.expose()));
     /// assert!(record.hint.starts_with("sk_live_…"));

@@ -16,7 +16,7 @@ use crate::scope_set::ScopeSet;
 /// assert!(ScopeSet::parse(["admin"])?.satisfies(&need));
 /// assert!(!ScopeSet::parse(["read:scans"])?.satisfies(&need));
 /// assert_eq!(need.to_string(), "any(write:scans, admin)");
-/// # Ok::<(), keygate::ScopeError>(())
+/// # Ok::<(), keygate::scope::ScopeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {

@@ -8,7 +8,8 @@ use crate::scope_set::ScopeSet;
 /// resolved at verify time, so editing a role changes every key that has it.
 ///
 /// ```
-/// use keygate::{Role, ScopeSet};
+/// use keygate::ScopeSet;
+/// use keygate::role::Role;
 /// let role = Role::new("radiologist", ScopeSet::parse(["read:scans", "read:reports"])?)?;
 /// assert_eq!(role.name(), "radiologist");
 /// assert!(Role::new("Bad Name", ScopeSet::new()).is_err());

@@ -1,9 +1,12 @@
-//! One scope: `action:resource`, with `*` wildcards.
+//! One scope: `action:resource`, with `*` wildcards; [`ScopeError`] when one does not
+//! parse, and [`require`], the check a route's scope guard makes.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::scope_rule::require;
 
 /// Longest scope string accepted.
 pub(crate) const MAX_SCOPE_LEN: usize = 128;
@@ -25,7 +28,7 @@ pub(crate) const MAX_SCOPE_LEN: usize = 128;
 /// assert!(!granted.grants(&"write:scans".parse()?));
 /// assert!("admin".parse::<Scope>()?.grants(&"delete:users".parse()?));
 /// assert_eq!(granted.to_string(), "read");
-/// # Ok::<(), keygate::ScopeError>(())
+/// # Ok::<(), keygate::scope::ScopeError>(())
 /// ```
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

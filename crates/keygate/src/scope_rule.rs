@@ -16,7 +16,7 @@ use crate::scope::ScopeError;
 /// let rule = ScopeRule::parse("write:scans")?;
 /// // No `Authenticated` in the request: the key layer did not run for this route.
 /// assert_eq!(rule.check(None, "POST", "/scans"), Err(AuthError::MissingKey));
-/// # Ok::<(), keygate::ScopeError>(())
+/// # Ok::<(), keygate::scope::ScopeError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub enum ScopeRule {
@@ -52,10 +52,11 @@ impl ScopeRule {
 /// `Ok` if the caller meets `requirement`; see [`ScopeRule::check`].
 ///
 /// ```
-/// use keygate::{require, AuthError, Requirement};
+/// use keygate::{AuthError, Requirement};
+/// use keygate::scope::require;
 /// let requirement = Requirement::parse("read:items")?;
 /// assert_eq!(require(None, &requirement), Err(AuthError::MissingKey));
-/// # Ok::<(), keygate::ScopeError>(())
+/// # Ok::<(), keygate::scope::ScopeError>(())
 /// ```
 pub fn require(
     authenticated: Option<&Authenticated>,

@@ -14,7 +14,7 @@ use crate::scope::{Scope, ScopeError};
 /// let scopes = ScopeSet::parse(["read:scans", "read:reports"])?;
 /// assert!(scopes.satisfies(&Requirement::parse("read:scans")?));
 /// assert!(!scopes.satisfies(&Requirement::parse("all(read:scans, write:scans)")?));
-/// # Ok::<(), keygate::ScopeError>(())
+/// # Ok::<(), keygate::scope::ScopeError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

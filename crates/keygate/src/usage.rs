@@ -21,7 +21,8 @@ use crate::store::{KeyStore, StoreError};
 /// [`Verifier::shutdown`]: crate::Verifier::shutdown
 ///
 /// ```
-/// use keygate::{KeyId, KeyStore, MemoryStore, UsageRecorder};
+/// use keygate::{KeyId, KeyStore, MemoryStore};
+/// use keygate::usage::UsageRecorder;
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let recorder = UsageRecorder::default();
 /// recorder.note(&KeyId::generate(), chrono::Utc::now());
@@ -133,7 +134,8 @@ impl UsageRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{KeyHasher, KeyRecord, MemoryStore};
+    use crate::hash::KeyHasher;
+    use crate::{KeyRecord, MemoryStore};
 
     #[tokio::test]
     async fn keeps_latest_and_survives_a_failed_flush() {

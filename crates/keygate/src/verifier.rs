@@ -67,7 +67,8 @@ pub struct Verification {
 /// throttle, on by default).
 ///
 /// ```
-/// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore, Verifier, VerifyRequest, key_format};
+/// use keygate::{key_format, KeyRecord, KeyStore, MemoryStore, Verifier, VerifyRequest};
+/// use keygate::hash::KeyHasher;
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = std::sync::Arc::new(MemoryStore::new());
 /// let key = key_format::generate("sk", "live")?;
@@ -225,7 +226,8 @@ impl VerifierBuilder {
     /// [`VerifierBuilder::no_failure_throttle`]. See [`FailureThrottle`].
     ///
     /// ```
-    /// use keygate::{FailureThrottle, MemoryStore, RateLimitSpec, Verifier};
+    /// use keygate::{MemoryStore, RateLimitSpec, Verifier};
+    /// use keygate::rate_limit::FailureThrottle;
     /// let verifier = Verifier::builder(MemoryStore::new())
     ///     .failure_throttle(FailureThrottle::new(RateLimitSpec::per_minute(10)))
     ///     .build();

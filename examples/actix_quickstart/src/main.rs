@@ -10,9 +10,9 @@
 //! ```
 
 use actix_web::{get, post, App, HttpResponse, HttpServer};
-use keygate::{
-    Actor, CreatedKey, KeyGate, KeyManager, KeyRecord, KeyStore, NewKey, PageRequest, ScopeSet,
-};
+use keygate::manager::CreatedKey;
+use keygate::store::PageRequest;
+use keygate::{Actor, KeyGate, KeyManager, KeyRecord, KeyStore, NewKey, ScopeSet};
 use keygate_actix::{require_scope, ApiKeyAuth, Principal};
 use keygate_moka::CachedStore;
 use serde_json::json;
@@ -64,7 +64,7 @@ async fn fresh_demo_key(store: impl KeyStore) -> Result<CreatedKey, Box<dyn std:
     let mut new = NewKey::named("demo")
         .tenant(DEMO_TENANT)
         .scopes(ScopeSet::parse(["read:items", "write:items"])?)
-        .expires_at(manager.clock().now() + keygate::parse_duration("24h")?);
+        .expires_at(manager.clock().now() + keygate::duration::parse_duration("24h")?);
     new.metadata.insert("demo".to_owned(), json!(true));
     Ok(manager.create(&system, new).await?)
 }

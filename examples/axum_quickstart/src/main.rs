@@ -18,7 +18,9 @@ use std::net::SocketAddr;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keygate::{Actor, CreatedKey, KeyGate, KeyManager, KeyRecord, NewKey, PageRequest, ScopeSet};
+use keygate::manager::CreatedKey;
+use keygate::store::PageRequest;
+use keygate::{Actor, KeyGate, KeyManager, KeyRecord, NewKey, ScopeSet};
 use keygate_tower::{ApiKeyLayer, Principal, RequireScope};
 use serde_json::{json, Value};
 
@@ -63,7 +65,7 @@ async fn fresh_demo_key(manager: &KeyManager) -> Result<CreatedKey, Box<dyn std:
     let mut new = NewKey::named("demo")
         .tenant(DEMO_TENANT)
         .scopes(ScopeSet::parse(["read:items", "write:items"])?)
-        .expires_at(manager.clock().now() + keygate::parse_duration("24h")?);
+        .expires_at(manager.clock().now() + keygate::duration::parse_duration("24h")?);
     new.metadata.insert("demo".to_owned(), json!(true));
     Ok(manager.create(&system, new).await?)
 }

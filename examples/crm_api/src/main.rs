@@ -28,10 +28,9 @@
 mod data;
 
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
-use keygate::{
-    Authenticated, KeyGate, KeyHasher, KeyManager, MethodPolicy, NestedRenderer, RateLimitSpec,
-    RateLimits,
-};
+use keygate::hash::KeyHasher;
+use keygate::render::NestedRenderer;
+use keygate::{Authenticated, KeyGate, KeyManager, MethodPolicy, RateLimitSpec, RateLimits};
 use keygate_actix::{ApiKeyAuth, Principal, RequireScope};
 use keygate_admin::Admin;
 use keygate_moka::CachedStore;

@@ -35,10 +35,10 @@ mod data;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use keygate::{
-    Actor, KeyGate, KeyHasher, KeyManager, KeyStore, MethodPolicy, NestedRenderer, RateLimits,
-    Role, ScopeSet,
-};
+use keygate::hash::KeyHasher;
+use keygate::render::NestedRenderer;
+use keygate::role::Role;
+use keygate::{Actor, KeyGate, KeyManager, KeyStore, MethodPolicy, RateLimits, ScopeSet};
 use keygate_actix::{ApiKeyAuth, Principal, RequireScope};
 use keygate_admin::dto::ApiError;
 use keygate_admin::Admin;

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use actix_web::dev::ServiceResponse;
-use keygate::{
-    key_format, KeyGate, KeyGateBuilder, KeyHasher, KeyRecord, KeyStore, MemoryStore, ScopeSet,
-};
+use keygate::hash::KeyHasher;
+use keygate::{key_format, KeyGate, KeyGateBuilder, KeyRecord, KeyStore, MemoryStore, ScopeSet};
 
 /// A gate builder (prefix `sk`, default sources) over a store holding one `sk_live_`
 /// key named `ci`, tenant `acme`, with `scopes`; and the key.

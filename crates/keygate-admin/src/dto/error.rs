@@ -131,9 +131,9 @@ impl ApiError {
     }
 }
 
-impl From<keygate::ManageError> for ApiError {
-    fn from(err: keygate::ManageError) -> Self {
-        use keygate::ManageError as M;
+impl From<keygate::manager::ManageError> for ApiError {
+    fn from(err: keygate::manager::ManageError) -> Self {
+        use keygate::manager::ManageError as M;
         let details = err.to_string();
         match &err {
             M::Store(keygate::StoreError::InvalidCursor) => {

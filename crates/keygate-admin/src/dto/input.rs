@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use keygate::{KeyKind, RateLimitSpec, ScopeSet};
+use keygate::record::KeyKind;
+use keygate::{RateLimitSpec, ScopeSet};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
@@ -66,9 +67,11 @@ impl RateLimitInput {
     pub fn to_spec(&self) -> Result<RateLimitSpec, ApiError> {
         let spec = match self {
             Self::PerHour(n) => RateLimitSpec::per_hour(*n),
-            Self::Spec(s) => s.parse().map_err(|e: keygate::RateLimitSpecError| {
-                ApiError::unprocessable(format!("rateLimit: {e}"))
-            })?,
+            Self::Spec(s) => s
+                .parse()
+                .map_err(|e: keygate::rate_limit::RateLimitSpecError| {
+                    ApiError::unprocessable(format!("rateLimit: {e}"))
+                })?,
             Self::Object(o) => RateLimitSpec {
                 requests: o.requests,
                 per_seconds: o.per_seconds.unwrap_or(3600),
@@ -101,7 +104,7 @@ impl DurationInput {
                 .filter(|s| *s <= 100 * 365 * 86_400)
                 .map(chrono::Duration::seconds)
                 .ok_or_else(|| ApiError::unprocessable("duration is too long")),
-            Self::Text(t) => keygate::parse_duration(t).map_err(ApiError::unprocessable),
+            Self::Text(t) => keygate::duration::parse_duration(t).map_err(ApiError::unprocessable),
         }
     }
 }
@@ -209,7 +212,7 @@ where
 /// Parses IP rules, naming the first bad one.
 pub(crate) fn parse_ips(list: &[String]) -> Result<Vec<ipnet::IpNet>, ApiError> {
     list.iter()
-        .map(|s| keygate::parse_ip_rule(s).map_err(ApiError::unprocessable))
+        .map(|s| keygate::manager::parse_ip_rule(s).map_err(ApiError::unprocessable))
         .collect()
 }
 

@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
-use keygate::{AuditEvent, KeyRecord, Principal, RateLimitSpec, RateLimitStatus};
+use keygate::audit::AuditEvent;
+use keygate::rate_limit::RateLimitStatus;
+use keygate::{KeyRecord, Principal, RateLimitSpec};
 use serde::Serialize;
 use utoipa::ToSchema;
 

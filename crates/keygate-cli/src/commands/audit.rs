@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use keygate::{Actor, AuditFilter, PageRequest};
+use keygate::audit::AuditFilter;
+use keygate::store::PageRequest;
+use keygate::Actor;
 use keygate_admin::dto::AuditEventView;
 
 use super::key_id;

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use keygate::{Actor, KeyKind, KeyRecord, KeyUpdate, NewKey, PageRequest};
+use keygate::record::KeyKind;
+use keygate::store::PageRequest;
+use keygate::{Actor, KeyRecord, KeyUpdate, NewKey};
 use keygate_admin::dto::{CreatedKeyView, KeyView};
 
 use super::{expiry_from_now, key_id, rate_limit, scopes};
@@ -62,7 +64,7 @@ async fn create(store: &Store, out: &Output, args: CreateArgs) -> Result<ExitCod
     new.allowed_ips = args
         .allowed_ips
         .iter()
-        .map(|ip| keygate::parse_ip_rule(ip).map_err(Failure))
+        .map(|ip| keygate::manager::parse_ip_rule(ip).map_err(Failure))
         .collect::<Result<_, _>>()?;
     new.allowed_referrers = args.allowed_referrers;
     new.metadata = args
@@ -75,7 +77,7 @@ async fn create(store: &Store, out: &Output, args: CreateArgs) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_created(out: &Output, created: &keygate::CreatedKey) {
+fn print_created(out: &Output, created: &keygate::manager::CreatedKey) {
     let view = CreatedKeyView {
         key: created.key.expose().to_owned(),
         view: KeyView::new(&created.record, chrono::Utc::now()),
@@ -220,7 +222,7 @@ async fn rotate(store: &Store, out: &Output, args: RotateArgs) -> Result<ExitCod
     let grace = args
         .grace
         .as_deref()
-        .map(keygate::parse_duration)
+        .map(keygate::duration::parse_duration)
         .transpose()
         .map_err(Failure)?;
     let created = store
@@ -231,7 +233,7 @@ async fn rotate(store: &Store, out: &Output, args: RotateArgs) -> Result<ExitCod
         let grace = grace.unwrap_or_else(|| chrono::Duration::hours(24));
         eprintln!(
             "The old key keeps working for {}.",
-            keygate::format_duration(grace)
+            keygate::duration::format_duration(grace)
         );
     }
     print_created(out, &created);

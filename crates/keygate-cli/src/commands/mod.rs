@@ -23,6 +23,6 @@ pub(crate) fn rate_limit(raw: &str) -> Result<RateLimitSpec, Failure> {
 }
 
 pub(crate) fn expiry_from_now(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
-    let d = keygate::parse_duration(raw).map_err(Failure)?;
+    let d = keygate::duration::parse_duration(raw).map_err(Failure)?;
     Ok(chrono::Utc::now() + d)
 }

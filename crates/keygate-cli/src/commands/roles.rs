@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use keygate::{Actor, Role};
+use keygate::role::Role;
+use keygate::Actor;
 
 use super::scopes;
 use crate::cli::RolesCommand;

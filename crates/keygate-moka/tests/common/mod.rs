@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keygate::{
-    AuditEvent, AuditFilter, KeyFilter, KeyHash, KeyId, KeyRecord, KeyStore, MemoryStore, Page,
-    PageRequest, Role, StoreError,
-};
+use keygate::audit::{AuditEvent, AuditFilter};
+use keygate::hash::KeyHash;
+use keygate::role::Role;
+use keygate::store::{KeyFilter, Page, PageRequest};
+use keygate::{KeyId, KeyRecord, KeyStore, MemoryStore, StoreError};
 use tokio::sync::Semaphore;
 
 /// Wraps a [`MemoryStore`]; counts `find_by_hash` and `get_role` calls. Lookups take

@@ -1,7 +1,7 @@
 //! [`PgInvalidations`]: `LISTEN` on a store's channel, as an [`InvalidationSource`].
 
 use async_trait::async_trait;
-use keygate::BoxError;
+use keygate::store::BoxError;
 use keygate_moka::{Invalidation, InvalidationSource};
 use sqlx::postgres::{PgListener, PgNotification, PgPool};
 

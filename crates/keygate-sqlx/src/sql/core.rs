@@ -18,10 +18,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use keygate::{
-    AuditEvent, AuditFilter, KeyFilter, KeyHash, KeyId, KeyRecord, Page, PageRequest, Role,
-    StoreError,
-};
+use keygate::audit::{AuditEvent, AuditFilter};
+use keygate::hash::KeyHash;
+use keygate::role::Role;
+use keygate::store::{KeyFilter, Page, PageRequest};
+use keygate::{KeyId, KeyRecord, StoreError};
 
 use super::{Change, Columns, Dialect, Value};
 use crate::codec::{self, version_column, RawAudit, RawKey};

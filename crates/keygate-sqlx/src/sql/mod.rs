@@ -20,7 +20,8 @@ use std::fmt::Write;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keygate::{KeyHash, KeyId, StoreError};
+use keygate::hash::KeyHash;
+use keygate::{KeyId, StoreError};
 
 /// A bound parameter, in a form both backends can encode.
 #[derive(Debug, Clone)]
@@ -190,7 +191,7 @@ macro_rules! key_store {
         impl keygate::KeyStore for $store {
             async fn find_by_hash(
                 &self,
-                hash: &keygate::KeyHash,
+                hash: &keygate::hash::KeyHash,
             ) -> Result<Option<std::sync::Arc<keygate::KeyRecord>>, keygate::StoreError> {
                 $crate::sql::core::find_by_hash(self, hash).await
             }
@@ -223,21 +224,24 @@ macro_rules! key_store {
             }
             async fn list(
                 &self,
-                filter: &keygate::KeyFilter,
-                page: &keygate::PageRequest,
-            ) -> Result<keygate::Page<keygate::KeyRecord>, keygate::StoreError> {
+                filter: &keygate::store::KeyFilter,
+                page: &keygate::store::PageRequest,
+            ) -> Result<keygate::store::Page<keygate::KeyRecord>, keygate::StoreError> {
                 $crate::sql::core::list(self, filter, page).await
             }
             async fn get_role(
                 &self,
                 name: &str,
-            ) -> Result<Option<keygate::Role>, keygate::StoreError> {
+            ) -> Result<Option<keygate::role::Role>, keygate::StoreError> {
                 $crate::sql::core::get_role(self, name).await
             }
-            async fn put_role(&self, role: &keygate::Role) -> Result<(), keygate::StoreError> {
+            async fn put_role(
+                &self,
+                role: &keygate::role::Role,
+            ) -> Result<(), keygate::StoreError> {
                 $crate::sql::core::put_role(self, role).await
             }
-            async fn list_roles(&self) -> Result<Vec<keygate::Role>, keygate::StoreError> {
+            async fn list_roles(&self) -> Result<Vec<keygate::role::Role>, keygate::StoreError> {
                 $crate::sql::core::list_roles(self).await
             }
             async fn deactivate_owner(
@@ -273,15 +277,15 @@ macro_rules! key_store {
             }
             async fn append_audit(
                 &self,
-                event: &keygate::AuditEvent,
+                event: &keygate::audit::AuditEvent,
             ) -> Result<(), keygate::StoreError> {
                 $crate::sql::core::append_audit(self, event).await
             }
             async fn list_audit(
                 &self,
-                filter: &keygate::AuditFilter,
-                page: &keygate::PageRequest,
-            ) -> Result<keygate::Page<keygate::AuditEvent>, keygate::StoreError> {
+                filter: &keygate::audit::AuditFilter,
+                page: &keygate::store::PageRequest,
+            ) -> Result<keygate::store::Page<keygate::audit::AuditEvent>, keygate::StoreError> {
                 $crate::sql::core::list_audit(self, filter, page).await
             }
             async fn prune_audit(

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use keygate::BoxError;
+use keygate::store::BoxError;
 use keygate_moka::{Invalidation, InvalidationSource};
 use sqlx::sqlite::SqlitePool;
 use sqlx::Row;

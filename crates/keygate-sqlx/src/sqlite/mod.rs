@@ -26,7 +26,8 @@ use crate::migrations;
 /// `sqlite::memory:` gives a private in-memory database (one connection), for tests.
 ///
 /// ```
-/// use keygate::{KeyHasher, KeyRecord, KeyStore};
+/// use keygate::{KeyRecord, KeyStore};
+/// use keygate::hash::KeyHasher;
 /// use keygate_sqlx::SqliteStore;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = SqliteStore::connect("sqlite::memory:").await?;

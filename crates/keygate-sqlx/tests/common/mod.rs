@@ -6,7 +6,8 @@ pub mod pg;
 
 use std::path::PathBuf;
 
-use keygate::{KeyHasher, KeyRecord};
+use keygate::hash::KeyHasher;
+use keygate::KeyRecord;
 
 /// A fresh random lower-case hex string.
 pub fn random_hex(bytes: usize) -> String {

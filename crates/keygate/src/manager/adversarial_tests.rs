@@ -4,7 +4,8 @@ use chrono::Duration;
 
 use super::tests::{fixture, scopes, Fixture};
 use super::*;
-use crate::{AuthError, InvalidKeyReason, RateLimitSpec};
+use crate::error::InvalidKeyReason;
+use crate::{AuthError, RateLimitSpec};
 
 /// A key of `tenant`/`env` with `list` scopes, created by the system; returns the actor
 /// and the key's id.

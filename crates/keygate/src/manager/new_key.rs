@@ -13,7 +13,8 @@ use super::error::ManageError;
 /// What to create. Only `name` is required; see the field docs for defaults.
 ///
 /// ```
-/// use keygate::{KeyKind, NewKey, ScopeSet};
+/// use keygate::{NewKey, ScopeSet};
+/// use keygate::record::KeyKind;
 /// let new = NewKey::named("CI pipeline")
 ///     .scopes(ScopeSet::parse(["read:scans"]).unwrap())
 ///     .kind(KeyKind::Team)
@@ -264,9 +265,9 @@ pub(crate) fn check_restrictions(ips: &[IpNet], referrers: &[String]) -> Result<
 /// matches: clients are compared in canonical form too.
 ///
 /// ```
-/// assert_eq!(keygate::parse_ip_rule("203.0.113.7").map(|n| n.to_string()).as_deref(), Ok("203.0.113.7/32"));
-/// assert_eq!(keygate::parse_ip_rule("::ffff:127.0.0.1").map(|n| n.to_string()).as_deref(), Ok("127.0.0.1/32"));
-/// assert!(keygate::parse_ip_rule("10.0.0.0/33").is_err());
+/// assert_eq!(keygate::manager::parse_ip_rule("203.0.113.7").map(|n| n.to_string()).as_deref(), Ok("203.0.113.7/32"));
+/// assert_eq!(keygate::manager::parse_ip_rule("::ffff:127.0.0.1").map(|n| n.to_string()).as_deref(), Ok("127.0.0.1/32"));
+/// assert!(keygate::manager::parse_ip_rule("10.0.0.0/33").is_err());
 /// ```
 pub fn parse_ip_rule(rule: &str) -> Result<IpNet, String> {
     rule.parse::<IpNet>()

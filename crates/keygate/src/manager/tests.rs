@@ -3,9 +3,9 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use super::*;
-use crate::{
-    AuthError, InvalidKeyReason, ManualClock, MemoryStore, Principal, Verifier, VerifyRequest,
-};
+use crate::clock::ManualClock;
+use crate::error::InvalidKeyReason;
+use crate::{AuthError, MemoryStore, Principal, Verifier, VerifyRequest};
 
 pub(super) struct Fixture {
     pub(super) store: Arc<MemoryStore>,

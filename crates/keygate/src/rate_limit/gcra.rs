@@ -10,7 +10,7 @@
 //! by one interval. There are no windows, so no double burst at a window edge: after a
 //! burst the key gets exactly one request per interval until it rests.
 //!
-//! [`MemoryRateLimiter`]: crate::MemoryRateLimiter
+//! [`MemoryRateLimiter`]: crate::rate_limit::MemoryRateLimiter
 
 use super::limiter::RateLimited;
 use super::spec::{RateLimitSpec, RateLimitStatus};
@@ -25,14 +25,15 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 /// Backends store it as they like; [`GcraState::step`] is the only way it changes.
 ///
 /// ```
-/// use keygate::{GcraState, RateLimitSpec};
+/// use keygate::RateLimitSpec;
+/// use keygate::rate_limit::GcraState;
 /// let spec = RateLimitSpec::per_hour(2);
 /// let now = 1_800_000_000_000_000;
 /// let first = GcraState::step(None, &spec, now);
 /// assert!(first.allowed);
 /// let status = first.state.outcome(&spec, now, first.allowed)?;
 /// assert_eq!((status.limit, status.remaining), (2, 1));
-/// # Ok::<(), keygate::RateLimited>(())
+/// # Ok::<(), keygate::rate_limit::RateLimited>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GcraState {
@@ -66,7 +67,8 @@ impl GcraState {
     /// raising a limit gives room at once and lowering it cannot be dodged.
     ///
     /// ```
-    /// use keygate::{GcraState, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::GcraState;
     /// let spec = RateLimitSpec::per_second(1).with_burst(2);
     /// let now = 1_000_000;
     /// let a = GcraState::step(None, &spec, now);
@@ -126,7 +128,8 @@ impl GcraState {
     /// numbers when `allowed`, or when to retry.
     ///
     /// ```
-    /// use keygate::{GcraState, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::GcraState;
     /// let spec = RateLimitSpec::per_hour(1);
     /// let now = 1_800_000_000_000_000;
     /// let first = GcraState::step(None, &spec, now);
@@ -198,7 +201,8 @@ impl GcraState {
     /// and no quota is counted for today.
     ///
     /// ```
-    /// use keygate::{GcraState, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::GcraState;
     /// let spec = RateLimitSpec::per_second(10);
     /// let step = GcraState::step(None, &spec, 0);
     /// assert!(!step.state.is_idle(0));

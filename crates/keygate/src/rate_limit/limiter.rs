@@ -18,7 +18,8 @@ use crate::store::BoxError;
 /// A request over its limit: when to retry, and the state for the headers.
 ///
 /// ```
-/// use keygate::{AuthError, RateLimitStatus, RateLimited};
+/// use keygate::AuthError;
+/// use keygate::rate_limit::{RateLimitStatus, RateLimited};
 /// let limited = RateLimited { retry_after: 30, status: RateLimitStatus { limit: 2, remaining: 0, reset: 1_700_000_030 } };
 /// assert_eq!(AuthError::from(limited).status(), 429);
 /// ```
@@ -43,7 +44,8 @@ impl From<RateLimited> for AuthError {
 /// Why a [`RateLimiter`] refused or could not decide.
 ///
 /// ```
-/// use keygate::{AuthError, RateLimitError};
+/// use keygate::AuthError;
+/// use keygate::rate_limit::RateLimitError;
 /// let down = RateLimitError::unavailable("connection refused");
 /// assert_eq!(AuthError::from(down).status(), 503);
 /// ```
@@ -79,11 +81,12 @@ impl From<RateLimitError> for AuthError {
 ///
 /// `spec` is passed on every call rather than configured once, so each key has its own
 /// limit and a changed limit applies from the key's next request. `now` comes from the
-/// verifier's [`Clock`](crate::Clock). Implementations: [`MemoryRateLimiter`] (one
+/// verifier's [`Clock`](crate::clock::Clock). Implementations: [`MemoryRateLimiter`] (one
 /// process) and `keygate_redis::RedisRateLimiter` (shared by every instance).
 ///
 /// ```
-/// use keygate::{KeyId, MemoryRateLimiter, RateLimitSpec, RateLimiter, RateLimitError};
+/// use keygate::{KeyId, RateLimitSpec};
+/// use keygate::rate_limit::{MemoryRateLimiter, RateLimitError, RateLimiter};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let limiter = MemoryRateLimiter::new();
 /// let key = KeyId::generate();
@@ -150,7 +153,7 @@ impl<L: RateLimiter + ?Sized> RateLimiter for Arc<L> {
 /// else the fallback; none of these: unlimited, no headers).
 ///
 /// Give it to [`KeyGateBuilder::rate_limits`](crate::KeyGateBuilder::rate_limits) or
-/// [`VerifierBuilder::rate_limits`](crate::VerifierBuilder::rate_limits). Without it
+/// [`VerifierBuilder::rate_limits`](crate::verifier::VerifierBuilder::rate_limits). Without it
 /// nothing is limited and `Verification::rate_limit` is `None`.
 ///
 /// ```
@@ -180,7 +183,8 @@ impl RateLimits {
     /// `limiter` with an empty policy (only keys with their own limit are limited).
     ///
     /// ```
-    /// use keygate::{MemoryRateLimiter, RateLimits};
+    /// use keygate::RateLimits;
+    /// use keygate::rate_limit::MemoryRateLimiter;
     /// let limits = RateLimits::new(MemoryRateLimiter::with_capacity(10_000));
     /// assert!(limits.policy().is_empty());
     /// ```
@@ -192,7 +196,8 @@ impl RateLimits {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use keygate::{MemoryRateLimiter, RateLimits};
+    /// use keygate::RateLimits;
+    /// use keygate::rate_limit::MemoryRateLimiter;
     /// let limiter = Arc::new(MemoryRateLimiter::new());
     /// let limits = RateLimits::shared(limiter.clone());
     /// # let _ = limits;
@@ -219,7 +224,8 @@ impl RateLimits {
     /// Replaces the policy.
     ///
     /// ```
-    /// use keygate::{RateLimitPolicy, RateLimitSpec, RateLimits};
+    /// use keygate::{RateLimitSpec, RateLimits};
+    /// use keygate::rate_limit::RateLimitPolicy;
     /// let limits = RateLimits::in_memory().with_policy(RateLimitPolicy::new().fallback(RateLimitSpec::per_minute(60)));
     /// assert_eq!(limits.policy().fallback_limit(), Some(RateLimitSpec::per_minute(60)));
     /// ```
@@ -296,14 +302,15 @@ impl RateLimits {
     /// `Ok(None)` for a key without any limit.
     ///
     /// ```
-    /// use keygate::{KeyHasher, KeyRecord, RateLimitSpec, RateLimits};
+    /// use keygate::{KeyRecord, RateLimitSpec, RateLimits};
+    /// use keygate::hash::KeyHasher;
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let limits = RateLimits::in_memory().env_default("live", RateLimitSpec::per_hour(1000));
     /// let record = KeyRecord::new(KeyHasher::Sha256.hash("k"), "hint", "sk", "live", "ci", "acme");
     /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     /// let status = limits.check(&record, now).await?.unwrap();
     /// assert_eq!((status.limit, status.remaining), (1000, 999));
-    /// # Ok::<(), keygate::RateLimitError>(()) }).unwrap();
+    /// # Ok::<(), keygate::rate_limit::RateLimitError>(()) }).unwrap();
     /// ```
     pub async fn check(
         &self,

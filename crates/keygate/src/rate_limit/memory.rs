@@ -28,10 +28,11 @@ use crate::id::KeyId;
 /// in use). A direct governor limiter per key would still need this map, its eviction
 /// and the quota; and the Redis limiter must run the same arithmetic in Lua. So the
 /// algorithm is written once, as [`GcraState::step`] over keygate's
-/// [`Clock`](crate::Clock) time, and both backends use it.
+/// [`Clock`](crate::clock::Clock) time, and both backends use it.
 ///
 /// ```
-/// use keygate::{KeyId, MemoryRateLimiter, RateLimitSpec};
+/// use keygate::{KeyId, RateLimitSpec};
+/// use keygate::rate_limit::MemoryRateLimiter;
 /// let limiter = MemoryRateLimiter::with_capacity(10_000);
 /// let key = KeyId::generate();
 /// let spec = RateLimitSpec::per_second(5);
@@ -80,7 +81,7 @@ impl MemoryRateLimiter {
     /// A limiter tracking up to [`MemoryRateLimiter::DEFAULT_CAPACITY`] keys.
     ///
     /// ```
-    /// use keygate::MemoryRateLimiter;
+    /// use keygate::rate_limit::MemoryRateLimiter;
     /// assert!(MemoryRateLimiter::new().is_empty());
     /// ```
     pub fn new() -> Self {
@@ -90,7 +91,7 @@ impl MemoryRateLimiter {
     /// A limiter tracking up to about `capacity` keys (rounded up to a multiple of 16).
     ///
     /// ```
-    /// use keygate::MemoryRateLimiter;
+    /// use keygate::rate_limit::MemoryRateLimiter;
     /// assert_eq!(MemoryRateLimiter::with_capacity(1000).capacity(), 1008);
     /// ```
     pub fn with_capacity(capacity: usize) -> Self {
@@ -102,7 +103,7 @@ impl MemoryRateLimiter {
     /// The most keys it tracks.
     ///
     /// ```
-    /// use keygate::MemoryRateLimiter;
+    /// use keygate::rate_limit::MemoryRateLimiter;
     /// assert_eq!(MemoryRateLimiter::with_capacity(16).capacity(), 16);
     /// ```
     pub fn capacity(&self) -> usize {
@@ -112,7 +113,7 @@ impl MemoryRateLimiter {
     /// Keys tracked now.
     ///
     /// ```
-    /// use keygate::MemoryRateLimiter;
+    /// use keygate::rate_limit::MemoryRateLimiter;
     /// assert_eq!(MemoryRateLimiter::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
@@ -122,7 +123,7 @@ impl MemoryRateLimiter {
     /// Whether no key is tracked.
     ///
     /// ```
-    /// use keygate::MemoryRateLimiter;
+    /// use keygate::rate_limit::MemoryRateLimiter;
     /// assert!(MemoryRateLimiter::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -133,7 +134,7 @@ impl MemoryRateLimiter {
     /// their own as keys are checked: call this only to free memory at a quiet time.
     ///
     /// ```
-    /// use keygate::MemoryRateLimiter;
+    /// use keygate::rate_limit::MemoryRateLimiter;
     /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     /// assert_eq!(MemoryRateLimiter::new().evict_idle(now), 0);
     /// ```
@@ -144,12 +145,13 @@ impl MemoryRateLimiter {
     /// [`RateLimiter::check`] without the `async`: it never waits.
     ///
     /// ```
-    /// use keygate::{KeyId, MemoryRateLimiter, RateLimitSpec};
+    /// use keygate::{KeyId, RateLimitSpec};
+    /// use keygate::rate_limit::MemoryRateLimiter;
     /// let limiter = MemoryRateLimiter::new();
     /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     /// let status = limiter.check_now(&KeyId::generate(), &RateLimitSpec::per_hour(10), now)?;
     /// assert_eq!((status.limit, status.remaining, status.reset), (10, 9, 1_800_000_360));
-    /// # Ok::<(), keygate::RateLimited>(())
+    /// # Ok::<(), keygate::rate_limit::RateLimited>(())
     /// ```
     pub fn check_now(
         &self,
@@ -203,7 +205,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::{Clock, ManualClock};
+    use crate::clock::{Clock, ManualClock};
 
     fn clock() -> ManualClock {
         ManualClock::at_unix(1_800_000_000)

@@ -1,8 +1,8 @@
 //! Per-key rate limits (step 6 of the verify pipeline) and failed-authentication
 //! throttling.
 //!
-//! - `spec.rs`: [`RateLimitSpec`] (`1000/h,burst=50,quota=10000`) and
-//!   [`RateLimitStatus`] (the `X-RateLimit-*` headers);
+//! - `spec.rs`: [`RateLimitSpec`] (`1000/h,burst=50,quota=10000`),
+//!   [`RateLimitStatus`] and [`rate_limit_headers`] (the `X-RateLimit-*` headers);
 //! - `limiter.rs`: the [`RateLimiter`] trait, [`RateLimited`] / [`RateLimitError`],
 //!   and [`RateLimits`] (a limiter plus its policy) for the verifier;
 //! - `gcra.rs`: the algorithm, a pure function every backend shares ([`GcraState`]);
@@ -24,5 +24,5 @@ pub use gcra::{GcraState, GcraStep, MICROS_PER_DAY};
 pub use limiter::{RateLimitError, RateLimited, RateLimiter, RateLimits};
 pub use memory::MemoryRateLimiter;
 pub use policy::RateLimitPolicy;
-pub use spec::{RateLimitSpec, RateLimitSpecError, RateLimitStatus};
+pub use spec::{rate_limit_headers, RateLimitSpec, RateLimitSpecError, RateLimitStatus};
 pub use throttle::{FailureThrottle, Throttled};

@@ -11,7 +11,9 @@ use crate::record::KeyRecord;
 /// on its next request (through a cache: once the cache has the new record).
 ///
 /// ```
-/// use keygate::{KeyHasher, KeyRecord, RateLimitPolicy, RateLimitSpec};
+/// use keygate::{KeyRecord, RateLimitSpec};
+/// use keygate::hash::KeyHasher;
+/// use keygate::rate_limit::RateLimitPolicy;
 /// let policy = RateLimitPolicy::new()
 ///     .env("test", RateLimitSpec::per_hour(100))
 ///     .env("live", RateLimitSpec::per_hour(1000));
@@ -19,7 +21,7 @@ use crate::record::KeyRecord;
 /// assert_eq!(policy.spec_for(&record), Some(RateLimitSpec::per_hour(100)));
 /// record.rate_limit = Some("50/s".parse()?);
 /// assert_eq!(policy.spec_for(&record), Some(RateLimitSpec::per_second(50)));
-/// # Ok::<(), keygate::RateLimitSpecError>(())
+/// # Ok::<(), keygate::rate_limit::RateLimitSpecError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateLimitPolicy {
@@ -31,7 +33,7 @@ impl RateLimitPolicy {
     /// No defaults: only keys with a limit of their own are limited.
     ///
     /// ```
-    /// use keygate::RateLimitPolicy;
+    /// use keygate::rate_limit::RateLimitPolicy;
     /// assert!(RateLimitPolicy::new().is_empty());
     /// ```
     pub fn new() -> Self {
@@ -41,7 +43,8 @@ impl RateLimitPolicy {
     /// The default for keys of environment `env` (replacing an earlier one).
     ///
     /// ```
-    /// use keygate::{RateLimitPolicy, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::RateLimitPolicy;
     /// let policy = RateLimitPolicy::new().env("live", RateLimitSpec::per_hour(1000));
     /// assert_eq!(policy.env_limit("live"), Some(RateLimitSpec::per_hour(1000)));
     /// assert_eq!(policy.env_limit("test"), None);
@@ -57,7 +60,8 @@ impl RateLimitPolicy {
     /// The limit for keys with none of their own and no environment default.
     ///
     /// ```
-    /// use keygate::{RateLimitPolicy, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::RateLimitPolicy;
     /// let policy = RateLimitPolicy::new().fallback(RateLimitSpec::per_minute(60));
     /// assert_eq!(policy.fallback_limit(), Some(RateLimitSpec::per_minute(60)));
     /// ```
@@ -70,7 +74,7 @@ impl RateLimitPolicy {
     /// The default for environment `env`, if set.
     ///
     /// ```
-    /// use keygate::RateLimitPolicy;
+    /// use keygate::rate_limit::RateLimitPolicy;
     /// assert_eq!(RateLimitPolicy::new().env_limit("live"), None);
     /// ```
     pub fn env_limit(&self, env: &str) -> Option<RateLimitSpec> {
@@ -83,7 +87,7 @@ impl RateLimitPolicy {
     /// The fallback, if set.
     ///
     /// ```
-    /// use keygate::RateLimitPolicy;
+    /// use keygate::rate_limit::RateLimitPolicy;
     /// assert_eq!(RateLimitPolicy::new().fallback_limit(), None);
     /// ```
     pub fn fallback_limit(&self) -> Option<RateLimitSpec> {
@@ -93,7 +97,8 @@ impl RateLimitPolicy {
     /// Whether it sets no default at all.
     ///
     /// ```
-    /// use keygate::{RateLimitPolicy, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::RateLimitPolicy;
     /// assert!(!RateLimitPolicy::new().fallback(RateLimitSpec::per_hour(1)).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -103,7 +108,9 @@ impl RateLimitPolicy {
     /// The limit for `record`: its own, its environment's, the fallback, or none.
     ///
     /// ```
-    /// use keygate::{KeyHasher, KeyRecord, RateLimitPolicy};
+    /// use keygate::KeyRecord;
+    /// use keygate::hash::KeyHasher;
+    /// use keygate::rate_limit::RateLimitPolicy;
     /// let record = KeyRecord::new(KeyHasher::Sha256.hash("k"), "hint", "sk", "live", "ci", "acme");
     /// assert_eq!(RateLimitPolicy::new().spec_for(&record), None);
     /// ```
@@ -118,7 +125,7 @@ impl RateLimitPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KeyHasher;
+    use crate::hash::KeyHasher;
 
     fn record(env: &str, own: Option<&str>) -> KeyRecord {
         let mut r = KeyRecord::new(KeyHasher::Sha256.hash(env), "h", "sk", env, "n", "t");

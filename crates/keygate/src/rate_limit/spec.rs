@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!((spec.requests, spec.per_seconds, spec.burst), (1000, 3600, Some(50)));
 /// assert_eq!(spec.to_string(), "1000/h,burst=50");
 /// assert!("1000/h,burst=0".parse::<RateLimitSpec>().is_err());
-/// # Ok::<(), keygate::RateLimitSpecError>(())
+/// # Ok::<(), keygate::rate_limit::RateLimitSpecError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -305,7 +305,7 @@ impl fmt::Display for RateLimitSpec {
 /// left, the daily quota (`limit` = the quota; `reset` = the next UTC midnight).
 ///
 /// ```
-/// use keygate::RateLimitStatus;
+/// use keygate::rate_limit::RateLimitStatus;
 /// let status = RateLimitStatus { limit: 100, remaining: 99, reset: 1_700_000_036 };
 /// assert_eq!(status.headers()[1], ("x-ratelimit-remaining", "99".to_owned()));
 /// ```
@@ -323,14 +323,30 @@ impl RateLimitStatus {
     /// The three headers, by name, for adapters to set on a response.
     ///
     /// ```
-    /// use keygate::RateLimitStatus;
+    /// use keygate::rate_limit::RateLimitStatus;
     /// let status = RateLimitStatus { limit: 2, remaining: 0, reset: 1_800_003_600 };
     /// assert_eq!(status.headers()[2], ("x-ratelimit-reset", "1800003600".to_owned()));
     /// ```
     pub fn headers(&self) -> [(&'static str, String); 3] {
         // One list of names: the one adapters write on every response.
-        crate::rate_limit_headers(self).map(|(name, value)| (name, value.to_string()))
+        rate_limit_headers(self).map(|(name, value)| (name, value.to_string()))
     }
+}
+
+/// The `X-RateLimit-*` headers of `status`: static lower-case names and their values,
+/// so an adapter writes them without building names or strings.
+///
+/// ```
+/// use keygate::rate_limit::{rate_limit_headers, RateLimitStatus};
+/// let status = RateLimitStatus { limit: 10, remaining: 9, reset: 1_700_000_060 };
+/// assert_eq!(rate_limit_headers(&status)[2], ("x-ratelimit-reset", 1_700_000_060));
+/// ```
+pub fn rate_limit_headers(status: &RateLimitStatus) -> [(&'static str, i64); 3] {
+    [
+        ("x-ratelimit-limit", i64::from(status.limit)),
+        ("x-ratelimit-remaining", i64::from(status.remaining)),
+        ("x-ratelimit-reset", status.reset),
+    ]
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use super::table::{Entry, Table};
 /// 429s do not count, and requests without a known client IP are never throttled.
 ///
 /// IPv6 clients are counted per /64 (one host usually holds the whole /64). Memory is
-/// bounded like [`MemoryRateLimiter`](crate::MemoryRateLimiter)'s: idle IPs are
+/// bounded like [`MemoryRateLimiter`](crate::rate_limit::MemoryRateLimiter)'s: idle IPs are
 /// forgotten first. Each instance counts on its own.
 ///
 /// Configure it with [`KeyGateBuilder::failure_throttle`](crate::KeyGateBuilder::failure_throttle);
@@ -33,7 +33,8 @@ use super::table::{Entry, Table};
 /// into a flood of store writes).
 ///
 /// ```
-/// use keygate::{FailureThrottle, RateLimitSpec};
+/// use keygate::RateLimitSpec;
+/// use keygate::rate_limit::FailureThrottle;
 /// let throttle = FailureThrottle::new(RateLimitSpec::per_minute(3));
 /// let ip = "192.0.2.7".parse()?;
 /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
@@ -96,7 +97,8 @@ impl FailureThrottle {
     /// IPs.
     ///
     /// ```
-    /// use keygate::{FailureThrottle, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::FailureThrottle;
     /// let throttle = FailureThrottle::new(RateLimitSpec::per_minute(10));
     /// assert_eq!(throttle.spec().to_string(), "10/m");
     /// ```
@@ -107,7 +109,8 @@ impl FailureThrottle {
     /// Allows `spec` failures per IP, tracking up to about `capacity` IPs.
     ///
     /// ```
-    /// use keygate::{FailureThrottle, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::FailureThrottle;
     /// let throttle = FailureThrottle::with_capacity(RateLimitSpec::per_minute(10), 1000);
     /// assert_eq!(throttle.tracked_ips(), 0);
     /// ```
@@ -123,7 +126,8 @@ impl FailureThrottle {
     /// The failures allowed per IP.
     ///
     /// ```
-    /// use keygate::{FailureThrottle, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::FailureThrottle;
     /// assert_eq!(FailureThrottle::new(RateLimitSpec::per_hour(20)).spec().requests, 20);
     /// ```
     pub fn spec(&self) -> &RateLimitSpec {
@@ -133,7 +137,8 @@ impl FailureThrottle {
     /// IPs tracked now.
     ///
     /// ```
-    /// use keygate::{FailureThrottle, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::FailureThrottle;
     /// let throttle = FailureThrottle::new(RateLimitSpec::per_minute(5));
     /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     /// throttle.record_failure("2001:db8::1".parse().unwrap(), now);
@@ -148,7 +153,8 @@ impl FailureThrottle {
     /// Counts nothing.
     ///
     /// ```
-    /// use keygate::{FailureThrottle, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::FailureThrottle;
     /// let throttle = FailureThrottle::new(RateLimitSpec::per_minute(1));
     /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     /// let ip = "198.51.100.1".parse().unwrap();
@@ -196,7 +202,8 @@ impl FailureThrottle {
     /// failed.
     ///
     /// ```
-    /// use keygate::{FailureThrottle, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::FailureThrottle;
     /// let throttle = FailureThrottle::new(RateLimitSpec::per_minute(1));
     /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     /// let ip = "198.51.100.1".parse().unwrap();
@@ -228,7 +235,8 @@ impl FailureThrottle {
     /// Counts one failed verification from `ip` at `now`.
     ///
     /// ```
-    /// use keygate::{FailureThrottle, RateLimitSpec};
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::FailureThrottle;
     /// let throttle = FailureThrottle::new(RateLimitSpec::per_minute(2));
     /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     /// let ip = "203.0.113.9".parse().unwrap();
@@ -266,7 +274,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::{Clock, ManualClock};
+    use crate::clock::{Clock, ManualClock};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap_or_else(|e| panic!("{e}"))

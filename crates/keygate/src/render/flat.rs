@@ -12,7 +12,8 @@ use crate::error::AuthError;
 /// [`ErrorRenderer::challenge`]).
 ///
 /// ```
-/// use keygate::{AuthError, ErrorRenderer, FlatRenderer};
+/// use keygate::AuthError;
+/// use keygate::render::{ErrorRenderer, FlatRenderer};
 /// let body = FlatRenderer.render(&AuthError::MissingKey).body;
 /// assert_eq!(body, br#"{"error":"Unauthorized","message":"Missing or invalid API key."}"#);
 /// ```
@@ -49,7 +50,7 @@ impl ErrorRenderer for FlatRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InvalidKeyReason;
+    use crate::error::InvalidKeyReason;
 
     fn body(e: &AuthError) -> String {
         String::from_utf8(FlatRenderer.render(e).body).unwrap_or_default()

@@ -21,7 +21,8 @@ use crate::error::AuthError;
 /// Any `Fn(&AuthError) -> serde_json::Value` is a renderer too:
 ///
 /// ```
-/// use keygate::{AuthError, ErrorRenderer};
+/// use keygate::AuthError;
+/// use keygate::render::ErrorRenderer;
 /// let mine = |e: &AuthError| serde_json::json!({ "ok": false, "reason": e.code() });
 /// let body = mine.render(&AuthError::MissingKey);
 /// assert_eq!(body.body, br#"{"ok":false,"reason":"missing_api_key"}"#);
@@ -38,7 +39,8 @@ pub trait ErrorRenderer: Send + Sync + 'static {
     /// [`ProblemRenderer`]) return [`AuthError::www_authenticate`], which says so.
     ///
     /// ```
-    /// use keygate::{AuthError, ErrorRenderer, FlatRenderer, ProblemRenderer};
+    /// use keygate::AuthError;
+    /// use keygate::render::{ErrorRenderer, FlatRenderer, ProblemRenderer};
     /// let flat = FlatRenderer.challenge(&AuthError::ExpiredKey).unwrap_or_default();
     /// assert!(!flat.contains("expired"), "{flat}");
     /// let problem = ProblemRenderer::new().challenge(&AuthError::ExpiredKey).unwrap_or_default();
@@ -95,7 +97,8 @@ pub struct ErrorResponse {
 /// A renderer shared by a whole service (`Arc`), cheap to clone into request extensions.
 ///
 /// ```
-/// use keygate::{AuthError, NestedRenderer, SharedRenderer};
+/// use keygate::AuthError;
+/// use keygate::render::{NestedRenderer, SharedRenderer};
 /// let renderer = SharedRenderer::new(NestedRenderer::new());
 /// let response = renderer.response(&AuthError::MissingKey);
 /// assert_eq!(response.status, 401);
@@ -170,7 +173,8 @@ pub(crate) fn describe_missing(required: &crate::Requirement) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{RateLimitStatus, Requirement};
+    use crate::rate_limit::RateLimitStatus;
+    use crate::Requirement;
 
     #[test]
     fn rate_limited_response_has_retry_after_and_limit_headers() {
@@ -205,7 +209,7 @@ mod tests {
 
     #[test]
     fn the_flat_renderer_does_not_say_expired_in_the_challenge() {
-        use crate::InvalidKeyReason;
+        use crate::error::InvalidKeyReason;
         let invalid = r#"Bearer error="invalid_token", error_description="The API key is invalid""#;
         let flat = SharedRenderer::default();
         for error in [

@@ -11,7 +11,8 @@ use crate::error::AuthError;
 /// `expired_api_key`).
 ///
 /// ```
-/// use keygate::{AuthError, ErrorRenderer, NestedRenderer, Requirement};
+/// use keygate::{AuthError, Requirement};
+/// use keygate::render::{ErrorRenderer, NestedRenderer};
 /// let err = AuthError::InsufficientScope { required: Requirement::parse("write:opportunities")? };
 /// let body = String::from_utf8(NestedRenderer::new().render(&err).body)?;
 /// assert_eq!(body, r#"{"error":{"code":"forbidden","message":"Insufficient permissions","details":"This API key does not have 'write' permission for opportunities"}}"#);
@@ -127,7 +128,8 @@ impl ErrorRenderer for NestedRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{InvalidKeyReason, RateLimitStatus};
+    use crate::error::InvalidKeyReason;
+    use crate::rate_limit::RateLimitStatus;
 
     fn body(r: NestedRenderer, e: &AuthError) -> String {
         String::from_utf8(r.render(e).body).unwrap_or_default()

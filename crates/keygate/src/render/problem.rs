@@ -6,7 +6,8 @@ use crate::error::AuthError;
 /// RFC 9457 `application/problem+json`, with the stable code as the `code` member.
 ///
 /// ```
-/// use keygate::{AuthError, ErrorRenderer, ProblemRenderer};
+/// use keygate::AuthError;
+/// use keygate::render::{ErrorRenderer, ProblemRenderer};
 /// let rendered = ProblemRenderer::new().render(&AuthError::ExpiredKey);
 /// assert_eq!(rendered.content_type, "application/problem+json");
 /// let v: serde_json::Value = serde_json::from_slice(&rendered.body)?;
@@ -92,7 +93,7 @@ impl ErrorRenderer for ProblemRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InvalidKeyReason;
+    use crate::error::InvalidKeyReason;
 
     #[test]
     fn invalid_key_reason_is_not_revealed() {

@@ -378,7 +378,7 @@ mod tests {
     async fn outage_fails_every_call() {
         let store = MemoryStore::new();
         store.set_unavailable(true);
-        let hash = crate::KeyHasher::Sha256.hash("x");
+        let hash = crate::hash::KeyHasher::Sha256.hash("x");
         assert!(matches!(
             store.find_by_hash(&hash).await,
             Err(StoreError::Unavailable(_))

@@ -171,7 +171,8 @@ impl KeyFilter {
 ///   [`KeyRecord::owner_deactivated_at`] is filled in from it on every read.
 ///
 /// ```
-/// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore};
+/// use keygate::{KeyRecord, KeyStore, MemoryStore};
+/// use keygate::hash::KeyHasher;
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// let hash = KeyHasher::Sha256.hash("sk_live_x");
@@ -199,7 +200,8 @@ pub trait KeyStore: Send + Sync + 'static {
     /// (a cache answers only from entries it would also serve there).
     ///
     /// ```
-    /// use keygate::{KeyHasher, KeyRecord, KeyStore, MemoryStore};
+    /// use keygate::{KeyRecord, KeyStore, MemoryStore};
+    /// use keygate::hash::KeyHasher;
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let store = MemoryStore::new();
     /// let hash = KeyHasher::Sha256.hash("sk_live_x");

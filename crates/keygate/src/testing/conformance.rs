@@ -17,10 +17,12 @@ use chrono::{DateTime, Utc};
 
 use futures_util::future::join_all;
 
-use crate::{
-    AuditEvent, AuditFilter, KeyFilter, KeyHasher, KeyId, KeyKind, KeyRecord, KeyStore, Outcome,
-    PageRequest, RateLimitSpec, Role, Rotation, ScopeSet, StoreError,
-};
+use crate::audit::{AuditEvent, AuditFilter, Outcome};
+use crate::hash::KeyHasher;
+use crate::record::{KeyKind, Rotation};
+use crate::role::Role;
+use crate::store::{KeyFilter, PageRequest};
+use crate::{KeyId, KeyRecord, KeyStore, RateLimitSpec, ScopeSet, StoreError};
 
 /// Runs every case, each on a fresh store from `make`.
 pub async fn run_all<S, F, Fut>(make: F)

@@ -3,10 +3,11 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use super::*;
-use crate::{
-    key_format, FailureThrottle, KeyId, KeyRecord, ManualClock, MemoryStore, RateLimits, Role,
-    Rotation, ScopeSet,
-};
+use crate::clock::ManualClock;
+use crate::rate_limit::FailureThrottle;
+use crate::record::Rotation;
+use crate::role::Role;
+use crate::{key_format, KeyId, KeyRecord, MemoryStore, RateLimits, ScopeSet};
 
 struct Fixture {
     store: Arc<MemoryStore>,
@@ -479,7 +480,7 @@ async fn refused_before_the_limiter_counts_nothing() {
 struct DownLimiter;
 
 #[async_trait::async_trait]
-impl crate::RateLimiter for DownLimiter {
+impl crate::rate_limit::RateLimiter for DownLimiter {
     async fn check(
         &self,
         _: &KeyId,
@@ -508,13 +509,13 @@ fn from_ip<'a>(key: &'a str, ip: &str) -> VerifyRequest<'a> {
     }
 }
 
-async fn throttled_events(store: &MemoryStore) -> Vec<crate::AuditEvent> {
-    let filter = crate::AuditFilter {
+async fn throttled_events(store: &MemoryStore) -> Vec<crate::audit::AuditEvent> {
+    let filter = crate::audit::AuditFilter {
         action: Some("key.verify".into()),
         ..Default::default()
     };
     store
-        .list_audit(&filter, &crate::PageRequest::first(100))
+        .list_audit(&filter, &crate::store::PageRequest::first(100))
         .await
         .map(|page| page.items)
         .unwrap_or_default()
@@ -570,7 +571,7 @@ async fn failed_verifications_throttle_the_client_ip_before_any_lookup() {
     let events = throttled_events(&f.store).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].client_ip, attacker.parse().ok());
-    assert_eq!(events[0].outcome, crate::Outcome::Failure);
+    assert_eq!(events[0].outcome, crate::audit::Outcome::Failure);
     assert_eq!(events[0].at, f.clock.now());
     // After the retry time, one more attempt is allowed.
     f.clock.advance(Duration::seconds(20));
@@ -605,7 +606,8 @@ async fn forbidden_and_valid_requests_do_not_count_as_failures() {
 
 #[tokio::test]
 async fn failed_verifications_of_well_formed_keys_are_audited() {
-    use crate::{AuditFilter, Outcome, PageRequest};
+    use crate::audit::{AuditFilter, Outcome};
+    use crate::store::PageRequest;
     let f = fixture();
     let now = f.clock.now();
     let (revoked, record) = f.key("live", |r| r.revoked_at = Some(now)).await;

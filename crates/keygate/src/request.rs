@@ -1,9 +1,13 @@
-//! Finding the API key in a request: Bearer header, a named header, or a query parameter.
+//! The request side, for adapters: finding the API key in a request (Bearer header, a
+//! named header, or a query parameter) and what [`KeyGate::check`](crate::KeyGate::check)
+//! makes of it ([`Checked`], [`PreparedRequest`]).
 //!
 //! Framework-free: adapters expose their request through [`RequestParts`].
 
 use crate::error::{AuthError, InvalidKeyReason};
 use crate::secret::ApiKeySecret;
+
+pub use crate::authenticate::{Checked, PreparedRequest};
 
 /// Where a credential may be found, tried in the configured order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +45,7 @@ impl CredentialSource {
 /// client's IP. Values are borrowed: finding the key copies nothing.
 ///
 /// ```
-/// use keygate::RequestParts;
+/// use keygate::request::RequestParts;
 /// struct Plain { auth: Vec<u8> }
 /// impl RequestParts for Plain {
 ///     fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
@@ -76,7 +80,7 @@ pub trait RequestParts {
 /// connection's peer address.
 ///
 /// ```
-/// let ip = keygate::ClientIp("203.0.113.7".parse().unwrap());
+/// let ip = keygate::request::ClientIp("203.0.113.7".parse().unwrap());
 /// assert_eq!(ip.0.to_string(), "203.0.113.7");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +90,7 @@ pub struct ClientIp(pub std::net::IpAddr);
 /// into the gate's sources (at most 64 sources).
 ///
 /// ```
-/// use keygate::FoundIn;
+/// use keygate::request::FoundIn;
 /// let found = FoundIn::default().with(0).with(2);
 /// assert!(found.contains(2) && !found.contains(1));
 /// assert_eq!(found.indexes().collect::<Vec<_>>(), vec![0, 2]);
@@ -183,7 +187,7 @@ impl ExtractedCredential<'_> {
 /// - two different values -> [`AuthError::ConflictingKeys`] (the same key twice is fine).
 ///
 /// ```
-/// use keygate::{extract_credential, CredentialSource, RequestParts};
+/// use keygate::request::{extract_credential, CredentialSource, RequestParts};
 /// struct Q(&'static str);
 /// impl RequestParts for Q {
 ///     fn header_values<'a>(&'a self, _: &str) -> impl Iterator<Item = &'a [u8]> { std::iter::empty() }
@@ -285,8 +289,8 @@ fn bare_key(raw: &[u8]) -> Result<&[u8], AuthError> {
 /// nothing is left. Other parameters keep their exact encoding.
 ///
 /// ```
-/// assert_eq!(keygate::strip_query_param("a=1&api_key=x&b=2", "api_key").as_deref(), Some("a=1&b=2"));
-/// assert_eq!(keygate::strip_query_param("api_key=x", "api_key"), None);
+/// assert_eq!(keygate::request::strip_query_param("a=1&api_key=x&b=2", "api_key").as_deref(), Some("a=1&b=2"));
+/// assert_eq!(keygate::request::strip_query_param("api_key=x", "api_key"), None);
 /// ```
 pub fn strip_query_param(query: &str, name: &str) -> Option<String> {
     let kept: Vec<&str> = query

@@ -88,8 +88,6 @@ pub(crate) fn add_rate_limit_headers<B>(
 ) {
     if let Some(status) = status {
         let headers = response.headers_mut();
-        // Room for all three at once (the inner response usually has one or two).
-        headers.reserve(3);
         for (name, value) in RATE_LIMIT_NAMES.into_iter().zip(rate_limit_values(status)) {
             headers.insert(name, value);
         }

@@ -10,6 +10,12 @@
 //!   by method policy (GET -> `read:<resource>`).
 //! - With the `axum` feature, [`Principal`] is an extractor, and the client IP comes
 //!   from `ConnectInfo<SocketAddr>`.
+//! - Both layers answer with the inner service's own body type when it is a
+//!   [`RejectionBody`] (axum's `Body`, `Full<Bytes>`, the boxed bodies of
+//!   `http-body-util`): nothing is boxed per request. Any other body can be wrapped in
+//!   [`ResponseBody`] (`Either<B, Full<Bytes>>`).
+//! - A warm key is verified inside `call` ([`keygate::KeyGate::check`]) and the inner
+//!   service is called at once; only a key that needs the store takes a boxed future.
 //!
 //! ```
 //! # #[cfg(feature = "axum")] {

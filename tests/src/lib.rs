@@ -1,7 +1,7 @@
 //! The HTTP conformance suite shared by every adapter.
 //!
 //! [`Fixture::new`] makes a store with one key per case (valid, revoked, expired, …)
-//! and the [`KeyGate`] every framework must be configured with. An adapter's test
+//! and the [`KeyGate`](keygate::KeyGate) every framework must be configured with. An adapter's test
 //! builds the [`routes`](self#routes) below with that gate, serves them on
 //! `127.0.0.1:0`, and calls [`run_table`]: every case must give the same status,
 //! headers and exact body on every framework.

@@ -1,4 +1,4 @@
-//! The admin API as an axum [`Router`](axum::Router).
+//! The admin API as an axum `Router`.
 
 use axum::body::Body;
 use axum::extract::{RawPathParams, Request, State};

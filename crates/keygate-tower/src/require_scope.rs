@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use crate::response::{render, RejectionBody};
 
-/// A layer that refuses requests whose [`Principal`] lacks a scope: 403
+/// A layer that refuses requests whose [`Principal`](keygate::Principal) lacks a scope: 403
 /// `insufficient_scope`, or 401 when no key was verified (no [`ApiKeyLayer`] ran).
 ///
 /// Put it on routes (axum: `route_layer`) under an [`ApiKeyLayer`]. Errors are rendered

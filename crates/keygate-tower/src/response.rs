@@ -9,7 +9,7 @@ use keygate::AuthError;
 /// A response body the keygate layers can answer a refusal with, so a layer's response
 /// body is the inner service's own: an axum router keeps `axum::body::Body` through
 /// `ApiKeyLayer` and `RequireScope` (nothing boxed per request). Implemented for
-/// axum's `Body` (feature `axum`), `Full<Bytes>`, the boxed bodies of `http-body-util`,
+/// axum's `Body`, `Full<Bytes>`, the boxed bodies of `http-body-util`,
 /// and [`ResponseBody`] (`Either<B, Full<Bytes>>`) for any other inner body: wrap such
 /// a service with `.map_response(|r| r.map(Either::Left))`, or implement this trait for
 /// your body type.
@@ -54,10 +54,11 @@ impl<E> RejectionBody for http_body_util::combinators::UnsyncBoxBody<Bytes, E> {
     }
 }
 
-#[cfg(feature = "axum")]
-impl RejectionBody for axum::body::Body {
+/// axum's body (`axum::body::Body` is this type), whether or not the `axum` feature is
+/// on.
+impl RejectionBody for axum_core::body::Body {
     fn rejection(body: Bytes) -> Self {
-        axum::body::Body::from(body)
+        axum_core::body::Body::from(body)
     }
 }
 

@@ -341,7 +341,14 @@ where
     }
 
     /// Forgets every entry whose value matches `pred`; returns how many keys matched.
+    ///
+    /// The front may still hold a key moka has already evicted, where this scan cannot
+    /// see it: the epoch moves first, so the front answers nothing until the full path
+    /// has vouched for each key again.
     pub(crate) async fn invalidate_matching(&self, pred: impl Fn(&V) -> bool) -> usize {
+        if self.front.is_some() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+        }
         let matches = |cache: &Cache<K, Slot<V>>| -> Vec<K> {
             cache
                 .iter()
@@ -382,5 +389,49 @@ where
         if let Some(fallback) = &self.fallback {
             fallback.run_pending_tasks().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keygate::clock::ManualClock;
+    use keygate::hash::KeyHasher;
+    use keygate::KeyRecord;
+
+    use super::*;
+
+    fn tier() -> Tier<keygate::hash::KeyHash, KeyRecord> {
+        let config = TierConfig {
+            ttl: Duration::from_secs(30),
+            negative_ttl: Duration::from_secs(5),
+            stale_if_error: None,
+            max_capacity: 100,
+        };
+        Tier::new(config, Arc::new(ManualClock::at_unix(1_800_000_000)), true)
+    }
+
+    #[tokio::test]
+    async fn a_match_invalidation_distrusts_keys_moka_no_longer_holds() {
+        let tier = tier();
+        let (_, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "k", "acme")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let hash = record.hash;
+        let id = record.id.clone();
+        let stored = Arc::new(record);
+        let loaded = tier
+            .get(&hash, || async { Ok(Some(Arc::clone(&stored))) })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(loaded.is_some());
+        assert!(tier.get_now(&hash).is_some(), "vouched for after its load");
+        // moka lets the entry go (size pressure), the front still holds it ...
+        tier.main.invalidate(&hash).await;
+        // ... and the key is revoked elsewhere, announced by id.
+        let matched = tier.invalidate_matching(|r| r.id == id).await;
+        assert_eq!(matched, 0, "moka had nothing to match");
+        assert!(
+            tier.get_now(&hash).is_none(),
+            "the front must not answer for a key an invalidation may concern"
+        );
     }
 }

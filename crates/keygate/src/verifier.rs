@@ -774,3 +774,6 @@ fn is_legacy_shaped(key: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

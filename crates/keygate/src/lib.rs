@@ -60,6 +60,8 @@ mod requirement;
 mod restrictions;
 pub mod role;
 pub mod scope;
+#[cfg(test)]
+mod scope_proptest;
 mod scope_rule;
 mod scope_set;
 mod secret;

@@ -76,11 +76,7 @@ impl SourceHeaders {
 
     /// The headers of the sources in `found`.
     fn found(&self, found: FoundIn) -> impl Iterator<Item = &HeaderName> {
-        self.0
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| found.contains(*i))
-            .filter_map(|(_, name)| name.as_ref())
+        found.select(&self.0).filter_map(Option::as_ref)
     }
 }
 

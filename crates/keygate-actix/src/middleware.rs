@@ -205,9 +205,8 @@ impl<F, B> std::fmt::Debug for AuthFuture<F, B> {
 
 impl<F, B> AuthFuture<F, B> {
     fn refused(req: ServiceRequest, error: AuthError, gate: &KeyGate) -> Self {
-        let response = AuthRejection::new(error, gate.renderer().clone()).error_response();
         Self::Done {
-            response: Some(req.into_response(response).map_into_right_body()),
+            response: Some(refusal(req, error, gate)),
         }
     }
 }
@@ -281,11 +280,18 @@ where
 {
     match gate.authenticate(prepared).await {
         Ok(authenticated) => call_inner(&*service, req, authenticated, &gate, &headers).await,
-        Err(error) => match AuthFuture::<S::Future, B>::refused(req, error, &gate) {
-            AuthFuture::Done { response } => Ok(response.expect("just made")),
-            _ => unreachable!("refused() answers at once"),
-        },
+        Err(error) => Ok(refusal(req, error, &gate)),
     }
+}
+
+/// `error` rendered by the gate's renderer, as the response to `req`.
+fn refusal<B>(
+    req: ServiceRequest,
+    error: AuthError,
+    gate: &KeyGate,
+) -> ServiceResponse<EitherBody<B>> {
+    let response = AuthRejection::new(error, gate.renderer().clone()).error_response();
+    req.into_response(response).map_into_right_body()
 }
 
 fn add_rate_limit_headers<B>(response: &mut ServiceResponse<B>, status: &RateLimitStatus) {
@@ -296,22 +302,12 @@ fn add_rate_limit_headers<B>(response: &mut ServiceResponse<B>, status: &RateLim
         HeaderName::from_static("x-ratelimit-remaining"),
         HeaderName::from_static("x-ratelimit-reset"),
     ];
-    let mut text = Vec::with_capacity(48);
-    let mut ranges = [(0usize, 0usize); 3];
-    let mut digits = itoa::Buffer::new();
-    for ((_, value), range) in keygate::rate_limit::rate_limit_headers(status)
-        .iter()
-        .zip(&mut ranges)
-    {
-        range.0 = text.len();
-        text.extend_from_slice(digits.format(*value).as_bytes());
-        range.1 = text.len();
-    }
-    let text = actix_web::web::Bytes::from(text);
+    let headers_text = keygate::rate_limit::rate_limit_header_text(status);
+    let text = actix_web::web::Bytes::from(headers_text.text);
     let headers = response.headers_mut();
-    for (name, (start, end)) in NAMES.iter().zip(ranges) {
+    for (name, (_, range)) in NAMES.iter().zip(headers_text.values) {
         // Decimal digits are always a valid header value.
-        if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(start..end)) {
+        if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(range)) {
             headers.insert(name.clone(), value);
         }
     }

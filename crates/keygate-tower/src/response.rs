@@ -104,30 +104,17 @@ const RATE_LIMIT_NAMES: [HeaderName; 3] = [
     HeaderName::from_static("x-ratelimit-reset"),
 ];
 
-/// The three values as decimal text in one shared buffer (one allocation, not one per
+/// The three values, sliced from one shared buffer (one allocation, not one per
 /// header).
 fn rate_limit_values(
     status: &keygate::rate_limit::RateLimitStatus,
 ) -> impl Iterator<Item = HeaderValue> {
-    let mut text = Vec::with_capacity(48);
-    let mut ends = [0usize; 3];
-    let mut digits = itoa::Buffer::new();
-    for ((_, value), end) in keygate::rate_limit::rate_limit_headers(status)
-        .iter()
-        .zip(&mut ends)
-    {
-        text.extend_from_slice(digits.format(*value).as_bytes());
-        *end = text.len();
-    }
-    let text = Bytes::from(text);
-    let starts = [0, ends[0], ends[1]];
-    starts
-        .into_iter()
-        .zip(ends)
-        .filter_map(move |(start, end)| {
-            // Decimal digits are always a valid header value.
-            HeaderValue::from_maybe_shared(text.slice(start..end)).ok()
-        })
+    let headers = keygate::rate_limit::rate_limit_header_text(status);
+    let text = Bytes::from(headers.text);
+    headers.values.into_iter().filter_map(move |(_, range)| {
+        // Decimal digits are always a valid header value.
+        HeaderValue::from_maybe_shared(text.slice(range)).ok()
+    })
 }
 
 #[cfg(test)]

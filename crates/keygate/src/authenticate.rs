@@ -21,7 +21,9 @@ use crate::gate::KeyGate;
 use crate::principal::Principal;
 use crate::rate_limit::RateLimitStatus;
 use crate::render::SharedRenderer;
-use crate::request::{extract_credential, CredentialSource, FoundIn, RequestParts};
+use crate::request::{
+    extract_credential, CredentialSource, ExtractedCredential, FoundIn, RequestParts,
+};
 use crate::secret::ApiKeySecret;
 use crate::verifier::{Verification, VerifyRequest};
 
@@ -49,6 +51,20 @@ pub struct PreparedRequest {
 }
 
 impl PreparedRequest {
+    /// What the full path needs from a request, owned.
+    fn own(
+        credential: ExtractedCredential<'_>,
+        client_ip: Option<IpAddr>,
+        parts: &impl RequestParts,
+    ) -> Self {
+        Self {
+            found_in: credential.found_in,
+            key: credential.into_secret(),
+            client_ip,
+            referrer: parts.referrer().map(str::to_owned),
+        }
+    }
+
     /// The client IP the verifier will check restrictions against.
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client_ip
@@ -135,12 +151,7 @@ impl KeyGate {
             Some(result) => {
                 Checked::Done(result.map(|v| self.authenticated(v, credential.found_in)))
             }
-            None => Checked::Pending(PreparedRequest {
-                found_in: credential.found_in,
-                key: credential.into_secret(),
-                client_ip,
-                referrer: parts.referrer().map(str::to_owned),
-            }),
+            None => Checked::Pending(PreparedRequest::own(credential, client_ip, parts)),
         }
     }
 
@@ -148,12 +159,7 @@ impl KeyGate {
     /// context, owned, for [`KeyGate::authenticate`].
     pub fn prepare(&self, parts: &impl RequestParts) -> Result<PreparedRequest, AuthError> {
         let credential = extract_credential(self.sources(), parts)?;
-        Ok(PreparedRequest {
-            found_in: credential.found_in,
-            key: credential.into_secret(),
-            client_ip: parts.client_ip(),
-            referrer: parts.referrer().map(str::to_owned),
-        })
+        Ok(PreparedRequest::own(credential, parts.client_ip(), parts))
     }
 
     /// Step 2: the full pipeline over a prepared request (the store's I/O, audit
@@ -187,10 +193,6 @@ impl KeyGate {
 
     /// The sources of `found`, for an adapter stripping them.
     pub fn sources_in(&self, found: FoundIn) -> impl Iterator<Item = &CredentialSource> + '_ {
-        self.sources()
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| found.contains(*i))
-            .map(|(_, s)| s)
+        found.select(self.sources())
     }
 }

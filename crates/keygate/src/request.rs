@@ -123,6 +123,22 @@ impl FoundIn {
     pub fn indexes(self) -> impl Iterator<Item = usize> {
         (0..64).filter(move |&i| self.contains(i))
     }
+
+    /// The items of `items` (one per configured source, in order) at the indexes in
+    /// the set: a gate's sources, or an adapter's header names for them.
+    ///
+    /// ```
+    /// use keygate::request::FoundIn;
+    /// let found = FoundIn::default().with(0).with(2);
+    /// assert_eq!(found.select(&["a", "b", "c"]).collect::<Vec<_>>(), vec![&"a", &"c"]);
+    /// ```
+    pub fn select<T>(self, items: &[T]) -> impl Iterator<Item = &T> {
+        items
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.contains(*i))
+            .map(|(_, item)| item)
+    }
 }
 
 /// The credential found in a request, and which sources carried it. It borrows the

@@ -24,5 +24,8 @@ pub use gcra::{GcraState, GcraStep, MICROS_PER_DAY};
 pub use limiter::{RateLimitError, RateLimited, RateLimiter, RateLimits};
 pub use memory::MemoryRateLimiter;
 pub use policy::RateLimitPolicy;
-pub use spec::{rate_limit_headers, RateLimitSpec, RateLimitSpecError, RateLimitStatus};
+pub use spec::{
+    rate_limit_header_text, rate_limit_headers, RateLimitHeaderText, RateLimitSpec,
+    RateLimitSpecError, RateLimitStatus,
+};
 pub use throttle::{FailureThrottle, Throttled};

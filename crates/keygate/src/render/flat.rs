@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::{ErrorBody, ErrorRenderer};
+use super::{BodySchema, ErrorBody, ErrorRenderer};
 use crate::error::AuthError;
 
 /// The default body: `{"error": "<status text>", "message": "<sentence>"}`.
@@ -27,6 +27,21 @@ struct Flat<'a> {
 }
 
 impl ErrorRenderer for FlatRenderer {
+    fn body_schema(&self) -> BodySchema {
+        BodySchema {
+            content_type: "application/json",
+            schema: serde_json::json!({
+                "type": "object",
+                "required": ["error", "message"],
+                "additionalProperties": false,
+                "properties": {
+                    "error": {"type": "string", "description": "The status text, e.g. Unauthorized"},
+                    "message": {"type": "string"}
+                }
+            }),
+        }
+    }
+
     fn render(&self, error: &AuthError) -> ErrorBody {
         let message = match error.status() {
             401 => "Missing or invalid API key.".to_owned(),

@@ -49,6 +49,32 @@ pub trait ErrorRenderer: Send + Sync + 'static {
     fn challenge(&self, error: &AuthError) -> Option<String> {
         error.generic_www_authenticate()
     }
+
+    /// What this renderer's bodies look like, as a JSON Schema, for API documents
+    /// (keygate-admin's OpenAPI document uses it). By default: any JSON, as
+    /// `application/json`; a renderer with a fixed shape should say so.
+    ///
+    /// ```
+    /// use keygate::render::{ErrorRenderer, FlatRenderer};
+    /// let schema = FlatRenderer.body_schema();
+    /// assert_eq!(schema.content_type, "application/json");
+    /// assert_eq!(schema.schema["required"], serde_json::json!(["error", "message"]));
+    /// ```
+    fn body_schema(&self) -> BodySchema {
+        BodySchema {
+            content_type: "application/json",
+            schema: serde_json::json!({}),
+        }
+    }
+}
+
+/// The content type and JSON Schema of a renderer's bodies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodySchema {
+    /// `Content-Type` of every body.
+    pub content_type: &'static str,
+    /// A JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) every body satisfies.
+    pub schema: serde_json::Value,
 }
 
 impl<F> ErrorRenderer for F
@@ -111,6 +137,11 @@ impl SharedRenderer {
     /// Shares `renderer`.
     pub fn new(renderer: impl ErrorRenderer) -> Self {
         Self(Arc::new(renderer))
+    }
+
+    /// What the bodies look like (see [`ErrorRenderer::body_schema`]).
+    pub fn body_schema(&self) -> BodySchema {
+        self.0.body_schema()
     }
 
     /// The full response for `error`: status, headers (the `WWW-Authenticate` from

@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::{describe_missing, ErrorBody, ErrorRenderer};
+use super::{describe_missing, BodySchema, ErrorBody, ErrorRenderer};
 use crate::error::AuthError;
 
 /// `{"error": {"code", "message", "details"}}`, plus `retryAfter` on 429.
@@ -53,6 +53,13 @@ impl NestedRenderer {
 }
 
 impl ErrorRenderer for NestedRenderer {
+    fn body_schema(&self) -> BodySchema {
+        BodySchema {
+            content_type: "application/json",
+            schema: nested_schema(),
+        }
+    }
+
     /// The body says "Expired API key", so the challenge may say it too.
     fn challenge(&self, error: &AuthError) -> Option<String> {
         error.www_authenticate()
@@ -123,6 +130,28 @@ impl ErrorRenderer for NestedRenderer {
             },
         })
     }
+}
+
+/// The schema of `{"error": {"code", "message", "details", "retryAfter"?}}`.
+fn nested_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": false,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "additionalProperties": false,
+                "properties": {
+                    "code": {"type": "string", "description": "Stable, e.g. unauthorized, forbidden, rate_limit_exceeded"},
+                    "message": {"type": "string"},
+                    "details": {"type": "string"},
+                    "retryAfter": {"type": "integer", "minimum": 0, "description": "Seconds, on 429"}
+                }
+            }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::{describe_missing, ErrorBody, ErrorRenderer};
+use super::{describe_missing, BodySchema, ErrorBody, ErrorRenderer};
 use crate::error::AuthError;
 
 /// RFC 9457 `application/problem+json`, with the stable code as the `code` member.
@@ -51,6 +51,26 @@ impl ProblemRenderer {
 }
 
 impl ErrorRenderer for ProblemRenderer {
+    fn body_schema(&self) -> BodySchema {
+        BodySchema {
+            content_type: "application/problem+json",
+            schema: serde_json::json!({
+                "type": "object",
+                "required": ["type", "title", "status", "detail", "code"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                    "detail": {"type": "string"},
+                    "code": {"type": "string"},
+                    "requiredScope": {"type": "string"},
+                    "retryAfter": {"type": "integer", "minimum": 0}
+                }
+            }),
+        }
+    }
+
     /// The body's `code` is `expired_api_key`, so the challenge may say it too.
     fn challenge(&self, error: &AuthError) -> Option<String> {
         error.www_authenticate()

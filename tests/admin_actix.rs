@@ -10,7 +10,7 @@ async fn actix_admin_api_passes_the_table() {
     let (gate, admin) = (fixture.gate.clone(), fixture.admin.clone());
     let server = HttpServer::new(move || {
         App::new()
-            .configure(keygate_admin::actix::configure_openapi)
+            .configure(keygate_admin::actix::configure_openapi(&admin))
             .service(
                 web::scope("")
                     .wrap(ApiKeyAuth::new(gate.clone()))

@@ -42,15 +42,31 @@ pub fn scope(admin: Admin) -> actix_web::Scope {
     web::scope("").configure(configure(admin))
 }
 
-/// `GET /v1/openapi.json`, public: register it outside the key middleware.
-pub fn configure_openapi(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/v1/openapi.json",
-        web::get().to(|| async {
-            let body = serde_json::to_vec(&crate::openapi()).unwrap_or_default();
-            json_response(200, body)
-        }),
-    );
+/// `GET /v1/openapi.json`, public: register it outside the key middleware. The
+/// document describes `admin` as configured ([`Admin::openapi`]).
+///
+/// ```
+/// use actix_web::App;
+/// use keygate::{KeyGate, MemoryStore};
+/// let admin = keygate_admin::Admin::for_gate(&KeyGate::builder(MemoryStore::new()).build());
+/// let app = App::new().configure(keygate_admin::actix::configure_openapi(&admin));
+/// # let _ = app;
+/// ```
+pub fn configure_openapi(admin: &Admin) -> impl FnOnce(&mut web::ServiceConfig) {
+    let body = web::Bytes::from(serde_json::to_vec(&admin.openapi()).unwrap_or_default());
+    move |cfg| {
+        cfg.route(
+            "/v1/openapi.json",
+            web::get().to(move || {
+                let body = body.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(body)
+                }
+            }),
+        );
+    }
 }
 
 async fn handle(
@@ -64,26 +80,18 @@ async fn handle(
     while let Some(chunk) = payload.next().await {
         match chunk {
             Ok(chunk) if body.len() + chunk.len() <= limit => body.extend_from_slice(&chunk),
-            Ok(_) => return to_response(ApiError::too_large(limit).into()),
+            Ok(_) => return to_response(admin.refuse(ApiError::too_large(limit))),
             Err(_) => {
                 return to_response(
-                    ApiError::bad_request("the request body could not be read").into(),
+                    admin.refuse(ApiError::bad_request("the request body could not be read")),
                 )
             }
         }
     }
     // Copy out of the extensions: their RefCell borrow must not live across an await.
-    let (principal, rate_limit) = {
-        let extensions = req.extensions();
-        let authenticated = extensions.get::<Authenticated>();
-        (
-            authenticated.map(|a| a.principal.clone()),
-            authenticated.and_then(|a| a.rate_limit),
-        )
-    };
+    let authenticated = req.extensions().get::<Authenticated>().cloned();
     let request = AdminRequest {
-        principal: principal.as_ref(),
-        rate_limit: rate_limit.as_ref(),
+        authenticated: authenticated.as_ref(),
         client_ip: req.peer_addr().map(|a| a.ip()),
         id: req.match_info().get("id"),
         query: Some(req.query_string()).filter(|q| !q.is_empty()),
@@ -97,12 +105,12 @@ async fn handle(
     to_response(response)
 }
 
-fn to_response(response: AdminResponse) -> HttpResponse {
-    json_response(response.status, response.body)
-}
-
-fn json_response(status: u16, body: Vec<u8>) -> HttpResponse {
-    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .content_type("application/json")
-        .body(body)
+fn to_response(answer: AdminResponse) -> HttpResponse {
+    let mut response = HttpResponse::build(
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    for (name, value) in answer.headers {
+        response.append_header((name, value));
+    }
+    response.body(answer.body)
 }

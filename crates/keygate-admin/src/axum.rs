@@ -17,9 +17,14 @@ use crate::routes::{Operation, ROUTES};
 /// route answers 401.
 ///
 /// ```
-/// use keygate::{KeyManager, MemoryStore};
-/// let app: axum::Router = keygate_admin::axum::router(keygate_admin::Admin::new(KeyManager::builder(MemoryStore::new()).build()))
-///     .merge(keygate_admin::axum::openapi_router());
+/// use keygate::{KeyGate, MemoryStore};
+/// use keygate_admin::Admin;
+/// use keygate_tower::ApiKeyLayer;
+/// let gate = KeyGate::builder(MemoryStore::new()).build();
+/// let admin = Admin::for_gate(&gate);
+/// let app: axum::Router = keygate_admin::axum::router(admin.clone())
+///     .layer(ApiKeyLayer::new(gate))
+///     .merge(keygate_admin::axum::openapi_router(&admin));
 /// ```
 pub fn router(admin: Admin) -> Router {
     let mut router = Router::new();
@@ -50,14 +55,20 @@ pub fn router(admin: Admin) -> Router {
     router.with_state(admin)
 }
 
-/// `GET /v1/openapi.json`, public: merge it outside the key layer.
-pub fn openapi_router() -> Router {
+/// `GET /v1/openapi.json`, public: merge it outside the key layer. The document
+/// describes `admin` as configured: its renderer's error bodies and its credential
+/// sources ([`Admin::openapi`]).
+///
+/// ```
+/// use keygate::{KeyGate, MemoryStore};
+/// let admin = keygate_admin::Admin::for_gate(&KeyGate::builder(MemoryStore::new()).build());
+/// let app: axum::Router = keygate_admin::axum::openapi_router(&admin);
+/// ```
+pub fn openapi_router(admin: &Admin) -> Router {
+    let body = axum::body::Bytes::from(serde_json::to_vec(&admin.openapi()).unwrap_or_default());
     Router::new().route(
         "/v1/openapi.json",
-        get(|| async {
-            let body = serde_json::to_vec(&crate::openapi()).unwrap_or_default();
-            json_response(200, body)
-        }),
+        get(move || async move { json_response(200, Body::from(body)) }),
     )
 }
 
@@ -84,13 +95,11 @@ async fn handle(
             } else {
                 ApiError::bad_request("the request body could not be read")
             };
-            return to_response(error.into());
+            return to_response(admin.refuse(error));
         }
     };
-    let authenticated = parts.extensions.get::<Authenticated>();
     let request = AdminRequest {
-        principal: authenticated.map(|a| &a.principal),
-        rate_limit: authenticated.and_then(|a| a.rate_limit.as_ref()),
+        authenticated: parts.extensions.get::<Authenticated>(),
         client_ip,
         id: id.as_deref(),
         query: parts.uri.query(),
@@ -103,12 +112,22 @@ async fn handle(
     to_response(admin.handle(op, request).await)
 }
 
-fn to_response(response: AdminResponse) -> Response {
-    json_response(response.status, response.body)
+fn to_response(answer: AdminResponse) -> Response {
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in answer.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .append(header::HeaderName::from_static(name), value);
+        }
+    }
+    response
 }
 
-fn json_response(status: u16, body: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(body));
+fn json_response(status: u16, body: Body) -> Response {
+    let mut response = Response::new(body);
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(

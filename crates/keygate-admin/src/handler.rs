@@ -5,8 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use keygate::audit::AuditFilter;
-use keygate::rate_limit::RateLimitStatus;
-use keygate::{Actor, KeyId, KeyManager, KeyUpdate, NewKey, Principal};
+use keygate::render::{NestedRenderer, SharedRenderer};
+use keygate::request::CredentialSource;
+use keygate::{Actor, AuthError, Authenticated, KeyGate, KeyId, KeyManager, KeyUpdate, NewKey};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -23,10 +24,16 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// The admin API over a [`KeyManager`].
 ///
+/// Build it from the gate that guards it ([`Admin::for_gate`]), so the two share one
+/// configuration: the same manager settings (store, hasher, prefix, clock), the same
+/// error renderer for 401/403/429/503, and the OpenAPI document declares the same
+/// credential sources.
+///
 /// ```
-/// use keygate::{KeyManager, MemoryStore};
+/// use keygate::{KeyGate, MemoryStore};
 /// use keygate_admin::Admin;
-/// let admin = Admin::new(KeyManager::builder(MemoryStore::new()).build())
+/// let gate = KeyGate::builder(MemoryStore::new()).build();
+/// let admin = Admin::for_gate(&gate)
 ///     .key_management(true)      // false: keys come only from the CLI
 ///     .body_limit(64 * 1024);
 /// # let _ = admin;
@@ -36,20 +43,21 @@ pub struct Admin {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     manager: KeyManager,
     key_management: bool,
     body_limit: usize,
+    renderer: SharedRenderer,
+    sources: Vec<CredentialSource>,
 }
 
 /// A request to the admin API, as plain values.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AdminRequest<'a> {
-    /// The verified caller (put in request extensions by keygate's layer/middleware).
-    pub principal: Option<&'a Principal>,
-    /// The caller's rate-limit state, when limits are on.
-    pub rate_limit: Option<&'a RateLimitStatus>,
+    /// What keygate's layer/middleware put in the request extensions: the verified
+    /// caller, its rate-limit state and the gate's renderer.
+    pub authenticated: Option<&'a Authenticated>,
     /// The client IP, for audit events.
     pub client_ip: Option<IpAddr>,
     /// The `{id}` path segment.
@@ -62,12 +70,14 @@ pub struct AdminRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// The answer: status and a JSON body.
+/// The answer: status, headers (lower-case names, `content-type` included) and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminResponse {
     /// HTTP status.
     pub status: u16,
-    /// JSON.
+    /// Headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
     pub body: Vec<u8>,
 }
 
@@ -75,8 +85,17 @@ impl AdminResponse {
     fn json(status: u16, value: &impl Serialize) -> Self {
         Self {
             status,
+            headers: vec![("content-type", "application/json".to_owned())],
             body: serde_json::to_vec(value).unwrap_or_default(),
         }
+    }
+
+    /// The value of header `name` (lower-case), if set.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -84,25 +103,61 @@ impl From<ApiError> for AdminResponse {
     fn from(err: ApiError) -> Self {
         Self {
             status: err.status,
+            headers: vec![("content-type", "application/json".to_owned())],
             body: err.to_bytes(),
         }
     }
 }
 
+/// Why a request was refused: an authentication/authorization answer, rendered like the
+/// key layer's own (same renderer, same `WWW-Authenticate`), or an admin API error.
+#[derive(Debug)]
+enum Refusal {
+    Auth(AuthError),
+    Api(ApiError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(err: ApiError) -> Self {
+        Self::Api(err)
+    }
+}
+
+impl From<keygate::manager::ManageError> for Refusal {
+    fn from(err: keygate::manager::ManageError) -> Self {
+        if err.status() == 503 {
+            Self::Auth(AuthError::StoreUnavailable)
+        } else {
+            Self::Api(err.into())
+        }
+    }
+}
+
 impl Admin {
-    /// The admin API with key management on and a 64 KB body limit.
+    /// The admin API over `manager`, with key management on, a 64 KB body limit,
+    /// [`NestedRenderer`] errors and Bearer credentials. Prefer [`Admin::for_gate`].
     pub fn new(manager: KeyManager) -> Self {
         Self {
             inner: Arc::new(Inner {
                 manager,
                 key_management: true,
                 body_limit: DEFAULT_BODY_LIMIT,
+                renderer: SharedRenderer::new(NestedRenderer::new()),
+                sources: vec![CredentialSource::Bearer],
             }),
         }
     }
 
-    /// Turns key management over the API on or off (`/v1/api-keys` answers 403
-    /// `key_management_disabled` when off; `/v1/auth/*` still works).
+    /// The admin API configured as `gate` is: its [`KeyGate::manager`], its renderer
+    /// and its credential sources.
+    pub fn for_gate(gate: &KeyGate) -> Self {
+        Self::new(gate.manager())
+            .renderer(gate.renderer().clone())
+            .sources(gate.sources().to_vec())
+    }
+
+    /// Turns key management over the API on or off (`/v1/api-keys` and `/v1/roles`
+    /// answer 403 `key_management_disabled` when off; `/v1/auth/*` still works).
     #[must_use]
     pub fn key_management(self, enabled: bool) -> Self {
         self.map(|i| i.key_management = enabled)
@@ -114,12 +169,23 @@ impl Admin {
         self.map(|i| i.body_limit = bytes)
     }
 
+    /// The renderer of 401/403/429/503 answers when the request carries none (the
+    /// gate's renderer, from [`Authenticated`], is used when it does), and of their
+    /// schemas in the OpenAPI document. Set by [`Admin::for_gate`].
+    #[must_use]
+    pub fn renderer(self, renderer: SharedRenderer) -> Self {
+        self.map(|i| i.renderer = renderer)
+    }
+
+    /// Where callers put their key, for the OpenAPI document's security schemes. Set
+    /// by [`Admin::for_gate`].
+    #[must_use]
+    pub fn sources(self, sources: Vec<CredentialSource>) -> Self {
+        self.map(|i| i.sources = sources)
+    }
+
     fn map(self, f: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            manager: shared.manager.clone(),
-            key_management: shared.key_management,
-            body_limit: shared.body_limit,
-        });
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| (*shared).clone());
         f(&mut inner);
         Self {
             inner: Arc::new(inner),
@@ -136,31 +202,62 @@ impl Admin {
         &self.inner.manager
     }
 
+    /// The configured renderer.
+    pub fn error_renderer(&self) -> &SharedRenderer {
+        &self.inner.renderer
+    }
+
+    /// The configured credential sources.
+    pub fn credential_sources(&self) -> &[CredentialSource] {
+        &self.inner.sources
+    }
+
     /// Answers one request.
     pub async fn handle(&self, operation: Operation, request: AdminRequest<'_>) -> AdminResponse {
         match self.dispatch(operation, request).await {
             Ok(response) => response,
-            Err(err) => err.into(),
+            Err(Refusal::Api(err)) => err.into(),
+            Err(Refusal::Auth(err)) => {
+                let renderer = request
+                    .authenticated
+                    .map_or(&self.inner.renderer, |a| &a.renderer);
+                let rendered = renderer.response(&err);
+                AdminResponse {
+                    status: rendered.status,
+                    headers: rendered.headers,
+                    body: rendered.body,
+                }
+            }
         }
+    }
+
+    /// The answer for an error outside an operation (a body that could not be read).
+    pub fn refuse(&self, err: ApiError) -> AdminResponse {
+        err.into()
     }
 
     async fn dispatch(
         &self,
         operation: Operation,
         req: AdminRequest<'_>,
-    ) -> Result<AdminResponse, ApiError> {
+    ) -> Result<AdminResponse, Refusal> {
         let route = route(operation);
-        let principal = req.principal.ok_or_else(ApiError::unauthorized)?;
-        if route.manages_keys && !self.inner.key_management {
-            return Err(ApiError::management_disabled());
-        }
+        let principal = &req
+            .authenticated
+            .ok_or(Refusal::Auth(AuthError::MissingKey))?
+            .principal;
         if let Some(scope) = route.scope {
             if !principal.has_scope(scope) {
-                return Err(ApiError::missing_scope(scope));
+                let required = keygate::Requirement::parse(scope)
+                    .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+                return Err(Refusal::Auth(AuthError::InsufficientScope { required }));
             }
         }
+        if route.manages_keys && !self.inner.key_management {
+            return Err(ApiError::management_disabled().into());
+        }
         if req.body.len() > self.inner.body_limit {
-            return Err(ApiError::too_large(self.inner.body_limit));
+            return Err(ApiError::too_large(self.inner.body_limit).into());
         }
         let actor = Actor::key(principal.clone()).from_ip(req.client_ip);
         let manager = &self.inner.manager;
@@ -196,27 +293,28 @@ impl Admin {
                 ))
             }
             Operation::GetKey => {
-                let record = manager.get(&actor, &key_id(req.id)?).await?;
+                let record = live_key(manager, &actor, req.id).await?;
                 Ok(AdminResponse::json(200, &KeyView::new(&record, now)))
             }
             Operation::UpdateKey => {
-                let id = key_id(req.id)?;
+                let current = live_key(manager, &actor, req.id).await?;
                 let body: UpdateKeyRequest = parse_body(&req, true)?;
                 let update = key_update(body)?;
                 if update.is_empty() {
-                    return Err(ApiError::unprocessable(
-                        "the update changes nothing: send at least one field",
-                    ));
+                    // Nothing to change (`{}`, or only nulls of fields where null means
+                    // "unchanged"): the key as it is, and nothing written or audited.
+                    return Ok(AdminResponse::json(200, &KeyView::new(&current, now)));
                 }
-                let record = manager.update(&actor, &id, update).await?;
+                let record = manager.update(&actor, &current.id, update).await?;
                 Ok(AdminResponse::json(200, &KeyView::new(&record, now)))
             }
             Operation::RevokeKey => {
-                let record = manager.revoke(&actor, &key_id(req.id)?).await?;
+                let id = live_key(manager, &actor, req.id).await?.id;
+                let record = manager.revoke(&actor, &id).await?;
                 Ok(AdminResponse::json(200, &KeyView::new(&record, now)))
             }
             Operation::RotateKey => {
-                let id = key_id(req.id)?;
+                let id = live_key(manager, &actor, req.id).await?.id;
                 let body: RotateKeyRequest = parse_body(&req, false)?;
                 let grace = body.grace_period.map(|g| g.to_duration()).transpose()?;
                 let created = manager.rotate(&actor, &id, grace).await?;
@@ -247,7 +345,10 @@ impl Admin {
                     env: principal.env().to_owned(),
                     scopes: principal.scopes().to_strings(),
                     expires_at: principal.expires_at(),
-                    rate_limit: req.rate_limit.map(Into::into),
+                    rate_limit: req
+                        .authenticated
+                        .and_then(|a| a.rate_limit.as_ref())
+                        .map(Into::into),
                 },
             )),
             Operation::AuditLogs => {
@@ -258,7 +359,14 @@ impl Admin {
                 let page = q.page()?;
                 let filter = AuditFilter {
                     tenant: None,
-                    key: q.take("keyId").map(|k| key_id(Some(&k))).transpose()?,
+                    key: q
+                        .take("keyId")
+                        .map(|k| {
+                            KeyId::parse(&k).ok_or_else(|| {
+                                ApiError::bad_request("keyId must be a key id, key_…")
+                            })
+                        })
+                        .transpose()?,
                     action: q.take("action"),
                     since: q.time("since")?,
                     until: q.time("until")?,
@@ -274,6 +382,24 @@ impl Admin {
             }
         }
     }
+}
+
+/// The key `{id}` names, if the actor may see it and it is not revoked: a revoked key
+/// is gone from the by-id routes (404; `GET /v1/api-keys?includeRevoked=true` and the
+/// audit log still show it), as a deleted resource is.
+async fn live_key(
+    manager: &KeyManager,
+    actor: &Actor,
+    raw: Option<&str>,
+) -> Result<keygate::KeyRecord, Refusal> {
+    let record = manager.get(actor, &key_id(raw)?).await?;
+    if record.revoked_at.is_some() {
+        return Err(ApiError::not_found(
+            "No API key with this id (it was revoked; GET /v1/api-keys?includeRevoked=true lists revoked keys)",
+        )
+        .into());
+    }
+    Ok(record)
 }
 
 fn key_id(raw: Option<&str>) -> Result<KeyId, ApiError> {
@@ -297,6 +423,14 @@ fn parse_body<T: DeserializeOwned>(req: &AdminRequest<'_>, required: bool) -> Re
     });
     if !is_json {
         return Err(ApiError::unsupported_media_type());
+    }
+    // serde reads a struct from a JSON array too (fields by position): only an object
+    // is a request body here.
+    if req.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return match serde_json::from_slice::<serde::de::IgnoredAny>(req.body) {
+            Ok(_) => Err(ApiError::unprocessable("the body must be a JSON object")),
+            Err(e) => Err(ApiError::bad_request(format!("invalid JSON: {e}"))),
+        };
     }
     serde_json::from_slice(req.body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::unprocessable(e.to_string()),
@@ -345,11 +479,18 @@ fn key_update(body: UpdateKeyRequest) -> Result<KeyUpdate, ApiError> {
 mod tests {
     use std::sync::Arc;
 
-    use keygate::{Actor, KeyManager, MemoryStore, NewKey, ScopeSet, Verifier, VerifyRequest};
+    use keygate::render::FlatRenderer;
+    use keygate::{
+        Actor, KeyManager, MemoryStore, NewKey, Principal, ScopeSet, Verifier, VerifyRequest,
+    };
 
     use super::*;
 
-    async fn admin_and_principal(management: bool) -> (Admin, Principal) {
+    async fn admin_and_principal(management: bool) -> (Admin, Authenticated) {
+        admin_with_scopes(management, "*").await
+    }
+
+    async fn admin_with_scopes(management: bool, scope: &str) -> (Admin, Authenticated) {
         let store = Arc::new(MemoryStore::new());
         let manager = KeyManager::builder(store.clone()).build();
         let created = manager
@@ -357,7 +498,7 @@ mod tests {
                 &Actor::system(),
                 NewKey::named("ops")
                     .tenant("acme")
-                    .scopes(ScopeSet::parse(["*"]).unwrap_or_default()),
+                    .scopes(ScopeSet::parse([scope]).expect("scope")),
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -367,12 +508,15 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .principal;
-        (Admin::new(manager).key_management(management), principal)
+        (
+            Admin::new(manager).key_management(management),
+            Authenticated::new(principal),
+        )
     }
 
-    fn json_request<'a>(principal: &'a Principal, body: &'a [u8]) -> AdminRequest<'a> {
+    fn json_request<'a>(caller: &'a Authenticated, body: &'a [u8]) -> AdminRequest<'a> {
         AdminRequest {
-            principal: Some(principal),
+            authenticated: Some(caller),
             content_type: Some("application/json"),
             body,
             ..AdminRequest::default()
@@ -428,5 +572,89 @@ mod tests {
             .handle(Operation::CreateKey, json_request(&principal, &big))
             .await;
         assert_eq!(res.status, 413);
+    }
+
+    #[tokio::test]
+    async fn a_missing_scope_is_answered_by_the_gates_renderer_with_its_challenge() {
+        let (admin, caller) = admin_with_scopes(true, "read:api-keys").await;
+        let mut caller = caller.with_renderer(SharedRenderer::new(NestedRenderer::new()));
+        let res = admin
+            .handle(
+                Operation::CreateKey,
+                json_request(&caller, br#"{"name":"x"}"#),
+            )
+            .await;
+        assert_eq!(res.status, 403);
+        let body: serde_json::Value = serde_json::from_slice(&res.body).expect("json");
+        assert_eq!(body["error"]["code"], "forbidden", "{body}");
+        assert_eq!(
+            body["error"]["details"],
+            "This API key does not have 'write' permission for api-keys"
+        );
+        let challenge = res.header("www-authenticate").expect("a challenge");
+        assert!(challenge.contains("insufficient_scope"), "{challenge}");
+        assert!(challenge.contains("write:api-keys"), "{challenge}");
+
+        // The renderer is the gate's, carried in by the layer: a flat gate, a flat body.
+        caller = caller.with_renderer(SharedRenderer::new(FlatRenderer));
+        let res = admin
+            .handle(
+                Operation::CreateKey,
+                json_request(&caller, br#"{"name":"x"}"#),
+            )
+            .await;
+        let body: serde_json::Value = serde_json::from_slice(&res.body).expect("json");
+        assert_eq!(body["error"], "Forbidden", "{body}");
+        assert!(res.header("www-authenticate").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_revoked_key_is_gone_from_the_by_id_routes() {
+        let (admin, caller) = admin_and_principal(true).await;
+        let created = admin
+            .handle(
+                Operation::CreateKey,
+                json_request(&caller, br#"{"name":"x"}"#),
+            )
+            .await;
+        assert_eq!(created.status, 201);
+        let body: serde_json::Value = serde_json::from_slice(&created.body).expect("json");
+        let id = body["id"].as_str().expect("an id").to_owned();
+        let by_id = |()| AdminRequest {
+            id: Some(&id),
+            ..json_request(&caller, b"")
+        };
+        assert_eq!(admin.handle(Operation::GetKey, by_id(())).await.status, 200);
+        assert_eq!(
+            admin.handle(Operation::RevokeKey, by_id(())).await.status,
+            200
+        );
+        for op in [
+            Operation::GetKey,
+            Operation::RevokeKey,
+            Operation::RotateKey,
+        ] {
+            assert_eq!(admin.handle(op, by_id(())).await.status, 404, "{op:?}");
+        }
+        let patch = AdminRequest {
+            id: Some(&id),
+            ..json_request(&caller, br#"{"name":"y"}"#)
+        };
+        assert_eq!(admin.handle(Operation::UpdateKey, patch).await.status, 404);
+        let listed = admin
+            .handle(
+                Operation::ListKeys,
+                AdminRequest {
+                    query: Some("includeRevoked=true"),
+                    ..json_request(&caller, b"")
+                },
+            )
+            .await;
+        let body: serde_json::Value = serde_json::from_slice(&listed.body).expect("json");
+        assert!(body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|k| k["id"] == id.as_str() && k["status"] == "revoked"));
     }
 }

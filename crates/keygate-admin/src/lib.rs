@@ -20,24 +20,31 @@
 //! the actor, so it only sees its tenant and cannot grant more than it holds.
 //! JSON is camelCase; unknown fields, wrong types and bad values get 400/422 with
 //! `{"error": {"code", "message", "details"}}`, bodies over 64 KB get 413, and nothing
-//! is half-written.
+//! is half-written. 401, 403 (a missing route scope), 429 and 503 are rendered by the
+//! gate's [`ErrorRenderer`](keygate::render::ErrorRenderer) with its `WWW-Authenticate`
+//! challenge, exactly as the key layer answers them, so a service has one error
+//! vocabulary. A revoked key is gone from the by-id routes (404), as a deleted resource
+//! is; `GET /v1/api-keys?includeRevoked=true` still lists it.
+//!
+//! The OpenAPI document ([`Admin::openapi`]) states every constraint the server
+//! enforces and the error bodies of the configured renderer; CI runs schemathesis
+//! against `keygate serve` over all operations (`.ci/schemathesis/run.sh`).
 //!
 //! ```
 //! # #[cfg(feature = "axum")] {
-//! use keygate::{KeyGate, KeyManager, MemoryStore};
+//! use keygate::{KeyGate, MemoryStore};
 //! use keygate_admin::Admin;
 //! use keygate_tower::ApiKeyLayer;
-//! use std::sync::Arc;
 //!
-//! let store = Arc::new(MemoryStore::new());
-//! let admin = Admin::new(KeyManager::builder(store.clone()).build());
-//! let app: axum::Router = keygate_admin::axum::router(admin)
-//!     .layer(ApiKeyLayer::new(KeyGate::builder(store).build()))
-//!     .merge(keygate_admin::axum::openapi_router()); // public
+//! let gate = KeyGate::builder(MemoryStore::new()).build();
+//! let admin = Admin::for_gate(&gate); // one configuration: manager, renderer, sources
+//! let app: axum::Router = keygate_admin::axum::router(admin.clone())
+//!     .layer(ApiKeyLayer::new(gate))
+//!     .merge(keygate_admin::axum::openapi_router(&admin)); // public
 //! # }
 //! ```
 //!
-//! actix-web: `App::new().wrap(ApiKeyAuth::new(gate)).configure(keygate_admin::actix::configure(admin))`.
+//! actix-web: `App::new().configure(keygate_admin::actix::configure_openapi(&admin)).service(web::scope("").wrap(ApiKeyAuth::new(gate)).configure(keygate_admin::actix::configure(admin)))`.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 

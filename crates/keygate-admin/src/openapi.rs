@@ -1,39 +1,29 @@
-//! The OpenAPI 3.1 document, built from the route table and the DTO types.
+//! The OpenAPI 3.1 document, built from the route table, the DTO types, the error
+//! renderer in use and the credential sources the gate reads.
+//!
+//! Every parameter and body field carries the constraints the server enforces (the
+//! patterns below are the parsers' grammars), every status an operation can answer is
+//! listed with the body it really has, and creations link to the operations that use
+//! what they made, so generated clients and stateful fuzzers (schemathesis, in CI) can
+//! walk the API.
 
-use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn, PathItemBuilder};
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{
-    ContentBuilder, HttpMethod, InfoBuilder, OpenApi as Document, PathsBuilder, Ref, Required,
-    ResponseBuilder,
-};
-use utoipa::{OpenApi, ToSchema};
+use keygate::render::{NestedRenderer, SharedRenderer};
+use keygate::request::CredentialSource;
+use serde_json::{json, Map, Value};
+use utoipa::OpenApi;
 
 use crate::dto::{
     AuditEventView, AuditList, CreateKeyRequest, CreatedKeyView, DurationInput, KeyList, KeyView,
     MeView, RateLimitInput, RateLimitStateView, RateLimitView, RotateKeyRequest, ScopesInput,
     UpdateKeyRequest, UserView, VerifyView,
 };
-use crate::routes::{Operation, ROUTES};
+use crate::routes::{Operation, Route, ROUTES};
+use crate::Admin;
 
-/// `{"error": {"code", "message", "details"}}` (schema only).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ErrorResponse {
-    error: ErrorObject,
-}
-
-/// The inner error object (schema only).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ErrorObject {
-    /// Stable code, e.g. `invalid_request`.
-    code: String,
-    /// One sentence.
-    message: String,
-    /// What exactly is wrong.
-    details: String,
-}
+/// `key_` and 1 to 64 of `[A-Za-z0-9_-]` ([`keygate::KeyId::parse`]).
+pub(crate) const KEY_ID_PATTERN: &str = "^key_[A-Za-z0-9_-]{1,64}$";
+/// What `keygate::store::decode_cursor` accepts.
+const CURSOR_PATTERN: &str = "^-?[0-9]{1,18}\\.[A-Za-z0-9_-]{1,128}$";
 
 #[derive(OpenApi)]
 #[openapi(components(schemas(
@@ -54,11 +44,110 @@ struct ErrorObject {
     RateLimitStateView,
     AuditEventView,
     AuditList,
-    ErrorResponse,
-    ErrorObject
 )))]
 struct Schemas;
 
+/// Characters a name or description may not hold (`keygate`'s `hidden_char`: controls,
+/// bidirectional controls, invisible format characters, line/paragraph separators), as
+/// far as a pattern can say it: the handful outside the Basic Multilingual Plane (tag
+/// characters, …) are refused by the server but not listed here.
+const HIDDEN: &str = "\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2028\\u2029\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB";
+/// Visible white space (what `str::trim` removes, less what [`HIDDEN`] refuses).
+const BLANK: &str = "\\u0020\\u00A0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000";
+
+/// The constraints the server enforces on each body field, written into the schemas
+/// utoipa derived from the DTO types (their doc comments stay the descriptions).
+fn constrain(schemas: &mut Value) {
+    let name = json!({
+        "type": "string", "minLength": 1, "maxLength": 200,
+        "pattern": format!("^[^{HIDDEN}]*[^{HIDDEN}{BLANK}][^{HIDDEN}]*$"),
+    });
+    let hidden_but_tab_lf = HIDDEN.replacen("\\u0000-\\u001F", "\\u0000-\\u0008\\u000B-\\u001F", 1);
+    let description = json!({
+        "type": ["string", "null"], "maxLength": 2000,
+        "pattern": format!("^[^{hidden_but_tab_lf}]*$"),
+    });
+    let role = json!({
+        "type": ["string", "null"], "pattern": "^[a-z][a-z0-9_-]{0,63}$",
+        "description": "A role that exists (see /v1/roles): its scopes are added at verify time",
+    });
+    let octet = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    let ips = json!({
+        "type": ["array", "null"], "maxItems": 100,
+        "items": {"anyOf": [
+            {"type": "string", "format": "ipv4"},
+            {"type": "string", "format": "ipv6"},
+            {"type": "string", "pattern": format!("^{octet}(\\.{octet}){{3}}/(3[0-2]|[12]?[0-9])$")},
+        ]},
+        "description": "Allowed client IPs or IPv4 CIDRs (IPv6 CIDRs are accepted too)",
+    });
+    let label = "[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?";
+    let referrers = json!({
+        "type": ["array", "null"], "maxItems": 100,
+        "items": {"type": "string", "maxLength": 253, "pattern": format!("^(\\*\\.)?{label}(\\.{label}){{0,3}}$")},
+        "description": "Allowed referrers: example.com or *.example.com here; URL prefixes \
+            (https://app.example.com/*) are accepted too",
+    });
+    let env = json!({"type": ["string", "null"], "pattern": "^[a-z]{2,10}$",
+        "description": "Environment; a key may only create keys of its own environment"});
+    let kind = json!({"type": ["string", "null"], "enum": ["personal", "team", "service", null],
+        "description": "Default service; a personal key needs an owner (the caller's by default)"});
+    let expires = json!({"type": ["string", "null"], "format": "date-time",
+        "description": "Expiry, in the future (RFC 3339); null for never"});
+    let metadata =
+        json!({"type": ["object", "null"], "description": "Free-form JSON object, at most 16 KB"});
+    for request in ["CreateKeyRequest", "UpdateKeyRequest"] {
+        let props = &mut schemas[request]["properties"];
+        props["name"] = name.clone();
+        props["description"] = description.clone();
+        props["role"] = role.clone();
+        props["allowedIps"] = ips.clone();
+        props["allowedReferrers"] = referrers.clone();
+        props["expiresAt"] = expires.clone();
+        props["metadata"] = metadata.clone();
+    }
+    schemas["UpdateKeyRequest"]["properties"]["name"]["type"] = json!(["string", "null"]);
+    schemas["CreateKeyRequest"]["properties"]["env"] = env;
+    schemas["CreateKeyRequest"]["properties"]["kind"] = kind;
+    let action = "(\\*|[A-Za-z0-9_.-]{1,63})";
+    let resource = "(\\*|[A-Za-z0-9_./-]{1,64})";
+    schemas["ScopesInput"] = json!({
+        "description": "Scopes: a list (`[\"read:scans\", \"write\"]`) or a per-resource map (`{\"opportunities\": [\"read\", \"write\"]}`)",
+        "oneOf": [
+            {"type": "array", "items": {"type": "string", "pattern": format!("^{action}(:{resource})?$")}},
+            {"type": "object",
+             "propertyNames": {"pattern": format!("^{resource}$")},
+             "additionalProperties": {"type": "array", "items": {"type": "string", "pattern": format!("^{action}$")}}},
+        ],
+    });
+    let count = |max: &str| format!("[1-9][0-9]{{0,{max}}}");
+    schemas["RateLimitInput"] = json!({
+        "description": "A rate limit: requests per hour, a spec string or an object. A full burst must \
+            refill within a year (window x burst / requests <= 31536000 s)",
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": 4_294_967_295_u64, "description": "Requests per hour"},
+            {"type": "string", "description": "N/s, N/m, N/h or N/day, then ,burst=N and ,quota=N",
+             "pattern": format!("^{}/(s|m|h|day)(,burst=(1000000|{}))?(,quota={})?$", count("8"), count("5"), count("8"))},
+            {"$ref": "#/components/schemas/RateLimitObject"},
+        ],
+    });
+    let props = &mut schemas["RateLimitObject"]["properties"];
+    props["requests"] = json!({"type": "integer", "minimum": 1, "maximum": 4_294_967_295_u64});
+    props["perSeconds"] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 31_536_000,
+        "description": "Window length in seconds (default 3600)"});
+    props["burst"] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000});
+    props["dailyQuota"] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 4_294_967_295_u64,
+        "description": "Requests per UTC day"});
+    schemas["DurationInput"] = json!({
+        "description": "How long: seconds, or text (30s, 15m, 24h, 7d, 2w); at most 30 days",
+        "oneOf": [
+            {"type": "integer", "minimum": 0, "maximum": 2_592_000},
+            {"type": "string", "pattern": "^((0|[1-9][0-9]{0,5})s|(0|[1-9][0-9]{0,3})m|([0-9]|[1-9][0-9]|[1-6][0-9]{2}|7[01][0-9]|720)h|([0-9]|[12][0-9]|30)d|[0-4]w)$"},
+        ],
+    });
+}
+
+/// The request body, success status and success body of each operation.
 fn schemas_of(op: Operation) -> (Option<&'static str>, u16, &'static str) {
     match op {
         Operation::CreateKey => (Some("CreateKeyRequest"), 201, "CreatedKeyView"),
@@ -72,137 +161,330 @@ fn schemas_of(op: Operation) -> (Option<&'static str>, u16, &'static str) {
     }
 }
 
-fn query_params(op: Operation) -> &'static [(&'static str, &'static str)] {
+fn page_params() -> [Value; 2] {
+    [
+        query(
+            "limit",
+            "Page size (default 50)",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
+        ),
+        query(
+            "cursor",
+            "The nextCursor of the previous page",
+            json!({"type": "string", "pattern": CURSOR_PATTERN}),
+        ),
+    ]
+}
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+fn query_params(op: Operation) -> Vec<Value> {
     match op {
-        Operation::ListKeys => &[
-            ("limit", "Page size, 1 to 1000 (default 50)"),
-            ("cursor", "The nextCursor of the previous page"),
-            ("owner", "Only this owner's keys"),
-            ("includeRevoked", "Include revoked keys (true/false)"),
-        ],
-        Operation::AuditLogs => &[
-            ("limit", "Page size, 1 to 1000 (default 50)"),
-            ("cursor", "The nextCursor of the previous page"),
-            ("keyId", "Only events whose actor or target is this key"),
-            ("action", "Only this action, e.g. key.revoke"),
-            ("since", "Only events at or after this RFC 3339 time"),
-            ("until", "Only events before this RFC 3339 time"),
-        ],
-        _ => &[],
+        Operation::ListKeys => {
+            let mut params = page_params().to_vec();
+            params.push(query(
+                "owner",
+                "Only this owner's keys",
+                json!({"type": "string"}),
+            ));
+            params.push(query(
+                "includeRevoked",
+                "Include revoked keys",
+                json!({"type": "boolean", "default": false}),
+            ));
+            params
+        }
+        Operation::AuditLogs => {
+            let mut params = page_params().to_vec();
+            params.push(query(
+                "keyId",
+                "Only events whose actor or target is this key",
+                json!({"type": "string", "pattern": KEY_ID_PATTERN}),
+            ));
+            params.push(query(
+                "action",
+                "Only this action, e.g. key.revoke",
+                json!({"type": "string"}),
+            ));
+            params.push(query(
+                "since",
+                "Only events at or after this time",
+                json!({"type": "string", "format": "date-time"}),
+            ));
+            params.push(query(
+                "until",
+                "Only events before this time",
+                json!({"type": "string", "format": "date-time"}),
+            ));
+            params
+        }
+        _ => Vec::new(),
     }
 }
 
-fn json(schema: &str) -> utoipa::openapi::Content {
-    ContentBuilder::new()
-        .schema(Some(Ref::from_schema_name(schema)))
-        .build()
+/// The statuses an operation answers besides success, each with who sends it: the key
+/// layer or the admin handler through the renderer (`auth`), or the admin handler's own
+/// error body (`admin`).
+fn refusals(route: &Route) -> Vec<(u16, &'static str, bool, bool)> {
+    // (status, description, rendered by the renderer, admin error body)
+    let mut out = vec![
+        (
+            400,
+            "Malformed request (e.g. two different API keys)",
+            true,
+            false,
+        ),
+        (
+            401,
+            "Missing, invalid, revoked or expired API key",
+            true,
+            false,
+        ),
+        (
+            403,
+            "The key lacks the route's scope, may not be used from here, or may not do this",
+            true,
+            true,
+        ),
+        (429, "Rate limit exceeded", true, false),
+        (503, "The key store is unavailable; retry", true, false),
+    ];
+    let (request, _, _) = schemas_of(route.operation);
+    let has_query = !query_params(route.operation).is_empty();
+    if request.is_some() || has_query {
+        out[0].3 = true;
+    }
+    if route.path.contains("{id}") {
+        out.push((404, "No such key (or it was revoked)", false, true));
+    }
+    if request.is_some() {
+        out.push((413, "Body over the limit", false, true));
+        out.push((415, "The body is not application/json", false, true));
+        out.push((422, "Invalid fields", false, true));
+    }
+    if matches!(
+        route.operation,
+        Operation::UpdateKey | Operation::RotateKey | Operation::RevokeKey
+    ) {
+        out.push((409, "The key changed meanwhile; retry", false, true));
+    }
+    if route.operation == Operation::CreateKey {
+        out.push((409, "Conflict with the store's state; retry", false, true));
+    }
+    out.sort_by_key(|r| r.0);
+    out
 }
 
-/// The OpenAPI 3.1 document of the admin API (served at `/v1/openapi.json`).
+/// `{"error": {"code", "message", "details"}}`: the admin handler's own errors.
+fn admin_error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": false,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "additionalProperties": false,
+                "properties": {
+                    "code": {"type": "string", "description": "Stable, e.g. invalid_request, not_found, conflict"},
+                    "message": {"type": "string"},
+                    "details": {"type": "string", "description": "What exactly is wrong"}
+                }
+            }
+        }
+    })
+}
+
+fn error_content(renderer: &SharedRenderer, rendered: bool, admin: bool) -> Value {
+    let auth = renderer.body_schema();
+    let auth_ref = json!({"$ref": "#/components/schemas/AuthError"});
+    let admin_ref = json!({"$ref": "#/components/schemas/AdminError"});
+    let mut content = Map::new();
+    let mut add = |content_type: &str, schema: Value| {
+        let entry = content
+            .entry(content_type.to_owned())
+            .or_insert_with(|| json!({"schema": {"anyOf": []}}));
+        if let Some(any) = entry["schema"]["anyOf"].as_array_mut() {
+            any.push(schema);
+        }
+    };
+    if rendered {
+        add(auth.content_type, auth_ref);
+    }
+    if admin {
+        add("application/json", admin_ref);
+    }
+    for entry in content.values_mut() {
+        if entry["schema"]["anyOf"].as_array().map(Vec::len) == Some(1) {
+            entry["schema"] = entry["schema"]["anyOf"][0].take();
+        }
+    }
+    Value::Object(content)
+}
+
+fn headers_of(status: u16) -> Value {
+    let int = json!({"type": "integer", "minimum": 0});
+    match status {
+        401 | 403 => json!({
+            "WWW-Authenticate": {"description": "The RFC 6750 challenge", "schema": {"type": "string"}}
+        }),
+        429 => json!({
+            "Retry-After": {"description": "Seconds to wait", "required": true, "schema": int},
+            "X-RateLimit-Limit": {"schema": int},
+            "X-RateLimit-Remaining": {"schema": int},
+            "X-RateLimit-Reset": {"description": "Unix seconds", "schema": int}
+        }),
+        _ => json!({}),
+    }
+}
+
+/// Links from a created key to what can be done with it (stateful testing, clients).
+fn key_links() -> Value {
+    let by_id = |op: &str, description: &str| json!({"operationId": op, "parameters": {"id": "$response.body#/id"}, "description": description});
+    json!({
+        "GetKey": by_id("GetKey", "The key just made"),
+        "UpdateKey": by_id("UpdateKey", "Change the key just made"),
+        "RotateKey": by_id("RotateKey", "Rotate the key just made"),
+        "RevokeKey": by_id("RevokeKey", "Revoke the key just made"),
+    })
+}
+
+fn security_schemes(sources: &[CredentialSource]) -> (Value, Value) {
+    let mut schemes = Map::new();
+    let mut requirements = Vec::new();
+    for source in sources {
+        let (name, scheme) = match source {
+            CredentialSource::Bearer => (
+                "bearer".to_owned(),
+                json!({"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"}),
+            ),
+            CredentialSource::Header(header) => (
+                format!("header_{header}"),
+                json!({"type": "apiKey", "in": "header", "name": header, "description": "The API key, bare"}),
+            ),
+            CredentialSource::Query(param) => (
+                format!("query_{param}"),
+                json!({"type": "apiKey", "in": "query", "name": param, "description": "The API key, bare (prefer a header: URLs end up in logs)"}),
+            ),
+        };
+        requirements.push(json!({ name.clone(): [] }));
+        schemes.insert(name, scheme);
+    }
+    (Value::Object(schemes), Value::Array(requirements))
+}
+
+fn operation(route: &Route, renderer: &SharedRenderer, security: &Value) -> Value {
+    let (request, status, success) = schemas_of(route.operation);
+    let mut responses = Map::new();
+    let mut ok = json!({
+        "description": "Success",
+        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{success}")}}}
+    });
+    if matches!(route.operation, Operation::CreateKey | Operation::RotateKey) {
+        ok["links"] = key_links();
+    }
+    responses.insert(status.to_string(), ok);
+    for (code, description, rendered, admin) in refusals(route) {
+        responses.insert(
+            code.to_string(),
+            json!({
+                "description": description,
+                "headers": headers_of(code),
+                "content": error_content(renderer, rendered, admin),
+            }),
+        );
+    }
+    let mut params = query_params(route.operation);
+    if route.path.contains("{id}") {
+        params.insert(
+            0,
+            json!({"name": "id", "in": "path", "required": true, "description": "The key's id",
+                   "schema": {"type": "string", "pattern": KEY_ID_PATTERN}}),
+        );
+    }
+    let mut op = json!({
+        "operationId": format!("{:?}", route.operation),
+        "summary": route.summary,
+        "security": security,
+        "parameters": params,
+        "responses": responses,
+    });
+    if let Some(scope) = route.scope {
+        op["description"] = json!(format!("Needs the `{scope}` scope."));
+    }
+    if let Some(schema) = request {
+        op["requestBody"] = json!({
+            "required": route.operation != Operation::RotateKey,
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+        });
+    }
+    op
+}
+
+/// The document for `renderer`'s error bodies and these credential sources.
+///
+/// It is JSON rather than utoipa's model: the constraints it states (patterns inside
+/// `anyOf`, `propertyNames`, nullable enums) are plain JSON Schema 2020-12, more than
+/// that model can hold.
+pub(crate) fn document(renderer: &SharedRenderer, sources: &[CredentialSource]) -> Value {
+    let mut doc = serde_json::to_value(Schemas::openapi()).unwrap_or_default();
+    doc["info"] = json!({
+        "title": "keygate admin API",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "Create, list, update, rotate and revoke API keys; inspect the calling key; read the audit log. \
+            401/403/429/503 bodies are those of the service's error renderer (AuthError); the admin API's own \
+            errors are AdminError.",
+    });
+    let (schemes, security) = security_schemes(sources);
+    let components = &mut doc["components"];
+    constrain(&mut components["schemas"]);
+    components["securitySchemes"] = schemes;
+    components["schemas"]["AuthError"] = renderer.body_schema().schema;
+    components["schemas"]["AdminError"] = admin_error_schema();
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let item = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        item[route.method.to_ascii_lowercase()] = operation(route, renderer, &security);
+    }
+    doc["paths"] = Value::Object(paths);
+    doc
+}
+
+/// The OpenAPI 3.1 document of the admin API with the default configuration
+/// ([`NestedRenderer`] errors, Bearer keys); [`Admin::openapi`] describes an `Admin`
+/// as configured.
 ///
 /// ```
 /// let doc = keygate_admin::openapi();
-/// assert!(doc.paths.paths.contains_key("/v1/api-keys/{id}/rotate"));
+/// assert!(doc["paths"]["/v1/api-keys/{id}/rotate"]["post"].is_object());
 /// ```
-pub fn openapi() -> Document {
-    let mut doc = Schemas::openapi();
-    doc.info = InfoBuilder::new()
-        .title("keygate admin API")
-        .version(env!("CARGO_PKG_VERSION"))
-        .description(Some("Create, list, update, rotate and revoke API keys; inspect the calling key; read the audit log."))
-        .build();
-    let mut paths = PathsBuilder::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for path in ROUTES.iter().map(|r| r.path) {
-        if seen.contains(&path) {
-            continue;
-        }
-        seen.push(path);
-        let mut item = PathItemBuilder::new();
-        for route in ROUTES.iter().filter(|r| r.path == path) {
-            let (request, status, response) = schemas_of(route.operation);
-            let mut op = OperationBuilder::new()
-                .summary(Some(route.summary))
-                .operation_id(Some(format!("{:?}", route.operation)))
-                .security(SecurityRequirement::new("apiKey", Vec::<String>::new()))
-                .response(
-                    status.to_string(),
-                    ResponseBuilder::new()
-                        .description("Success")
-                        .content("application/json", json(response))
-                        .build(),
-                );
-            if let Some(scope) = route.scope {
-                op = op.description(Some(format!("Needs the `{scope}` scope.")));
-            }
-            for (code, what) in [
-                ("400", "Malformed request"),
-                ("401", "Missing or invalid API key"),
-                ("403", "Insufficient scope"),
-                ("404", "Not found"),
-                ("413", "Body over the limit"),
-                ("422", "Invalid fields"),
-                ("503", "Store unavailable"),
-            ] {
-                op = op.response(
-                    code,
-                    ResponseBuilder::new()
-                        .description(what)
-                        .content("application/json", json("ErrorResponse"))
-                        .build(),
-                );
-            }
-            if let Some(schema) = request {
-                let required = if route.operation == Operation::RotateKey {
-                    Required::False
-                } else {
-                    Required::True
-                };
-                op = op.request_body(Some(
-                    RequestBodyBuilder::new()
-                        .content("application/json", json(schema))
-                        .required(Some(required))
-                        .build(),
-                ));
-            }
-            if path.contains("{id}") {
-                op = op.parameter(
-                    ParameterBuilder::new()
-                        .name("id")
-                        .parameter_in(ParameterIn::Path)
-                        .required(Required::True)
-                        .description(Some("The key's id, key_…"))
-                        .build(),
-                );
-            }
-            for (name, description) in query_params(route.operation) {
-                op = op.parameter(
-                    ParameterBuilder::new()
-                        .name(*name)
-                        .parameter_in(ParameterIn::Query)
-                        .required(Required::False)
-                        .description(Some(*description))
-                        .build(),
-                );
-            }
-            let method = match route.method {
-                "POST" => HttpMethod::Post,
-                "PATCH" => HttpMethod::Patch,
-                "DELETE" => HttpMethod::Delete,
-                _ => HttpMethod::Get,
-            };
-            item = item.operation(method, op.build());
-        }
-        paths = paths.path(path, item.build());
+pub fn openapi() -> Value {
+    document(
+        &SharedRenderer::new(NestedRenderer::new()),
+        &[CredentialSource::Bearer],
+    )
+}
+
+impl Admin {
+    /// The OpenAPI 3.1 document of this admin API: its error renderer's bodies for
+    /// 401/403/429/503 and its credential sources as security schemes.
+    ///
+    /// ```
+    /// use keygate::{KeyGate, MemoryStore};
+    /// use keygate::render::FlatRenderer;
+    /// let gate = KeyGate::builder(MemoryStore::new()).header("X-API-KEY").renderer(FlatRenderer).build();
+    /// let doc = keygate_admin::Admin::for_gate(&gate).openapi();
+    /// assert_eq!(doc["components"]["securitySchemes"]["header_x-api-key"]["in"], "header");
+    /// assert_eq!(doc["components"]["schemas"]["AuthError"]["required"], serde_json::json!(["error", "message"]));
+    /// ```
+    pub fn openapi(&self) -> Value {
+        document(self.error_renderer(), self.credential_sources())
     }
-    doc.paths = paths.build();
-    if let Some(components) = doc.components.as_mut() {
-        components.add_security_scheme(
-            "apiKey",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-    doc
 }
 
 #[cfg(test)]
@@ -211,8 +493,7 @@ mod tests {
 
     #[test]
     fn every_route_is_documented_with_its_method() {
-        let doc = openapi();
-        let json = serde_json::to_value(&doc).unwrap_or_default();
+        let json = openapi();
         assert_eq!(
             json["openapi"].as_str().map(|v| v.starts_with("3.1")),
             Some(true)
@@ -226,6 +507,12 @@ mod tests {
                 route.path
             );
             assert_eq!(op["summary"], route.summary);
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                assert!(param["schema"].is_object(), "{param} has no schema");
+            }
+            for status in ["401", "403", "429", "503"] {
+                assert!(op["responses"][status].is_object(), "{status}");
+            }
         }
         let documented: usize = json["paths"]
             .as_object()
@@ -236,11 +523,30 @@ mod tests {
             })
             .unwrap_or(0);
         assert_eq!(documented, ROUTES.len(), "no undocumented extra operations");
-        for schema in ["CreateKeyRequest", "KeyView", "ErrorResponse", "VerifyView"] {
+        for schema in [
+            "CreateKeyRequest",
+            "KeyView",
+            "AdminError",
+            "AuthError",
+            "VerifyView",
+        ] {
             assert!(
                 json["components"]["schemas"][schema].is_object(),
                 "{schema}"
             );
         }
+    }
+
+    #[test]
+    fn creations_link_to_what_uses_them_and_schemes_are_declared() {
+        let json = openapi();
+        assert!(
+            json["paths"]["/v1/api-keys"]["post"]["responses"]["201"]["links"]["GetKey"]
+                .is_object()
+        );
+        assert_eq!(
+            json["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
     }
 }

@@ -34,6 +34,9 @@ pub(crate) enum Command {
     /// Show the audit log.
     Audit(AuditArgs),
     /// Create or upgrade the store's tables.
+    #[command(
+        after_help = "Example:\n  KEYGATE_DATABASE_URL=postgres://app@db/keys keygate migrate"
+    )]
     Migrate,
     /// Serve the admin REST API over the store (KEYGATE_ADDR, default 127.0.0.1:3000).
     Serve(ServeArgs),
@@ -45,22 +48,33 @@ pub(crate) enum KeysCommand {
     Create(Box<CreateArgs>),
     /// List a tenant's keys.
     List(ListArgs),
-    /// Show one key.
+    /// Show one key (of any tenant).
+    #[command(after_help = "Example:\n  keygate keys show key_4f8a2b9c1d3e5f70")]
     Show(IdArg),
     /// Change a key's settings.
     Update(UpdateArgs),
     /// Issue a replacement; the old key keeps working for the grace period.
     Rotate(RotateArgs),
     /// Revoke a key now and for good.
+    #[command(after_help = "Example:\n  keygate keys revoke key_4f8a2b9c1d3e5f70")]
     Revoke(IdArg),
     /// Deactivate an owner: their personal keys are revoked and refused, and no new
     /// personal key can be issued for them until reactivated.
+    #[command(
+        after_help = "Example:\n  keygate keys deactivate-owner alice@example.com --tenant acme"
+    )]
     DeactivateOwner(DeactivateArgs),
     /// Lift an owner's deactivation (revoked keys stay revoked).
+    #[command(
+        after_help = "Example:\n  keygate keys reactivate-owner alice@example.com --tenant acme"
+    )]
     ReactivateOwner(DeactivateArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  keygate keys create --name ci-deploy --tenant acme --scopes read:scans,write:scans --expires-in 90d"
+)]
 pub(crate) struct CreateArgs {
     /// Human name.
     #[arg(long)]
@@ -117,6 +131,7 @@ fn metadata_entry(entry: &str) -> Result<(String, String), String> {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  keygate keys list --tenant acme --include-revoked")]
 pub(crate) struct ListArgs {
     /// The tenant.
     #[arg(long, default_value = "default")]
@@ -139,6 +154,9 @@ pub(crate) struct IdArg {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  keygate keys update key_4f8a2b9c1d3e5f70 --scopes read:scans --rate-limit 1000/h,burst=50"
+)]
 pub(crate) struct UpdateArgs {
     /// The key id (key_…).
     pub(crate) id: String,
@@ -169,6 +187,7 @@ pub(crate) struct UpdateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  keygate keys rotate key_4f8a2b9c1d3e5f70 --grace 24h")]
 pub(crate) struct RotateArgs {
     /// The key id (key_…).
     pub(crate) id: String,
@@ -191,10 +210,14 @@ pub(crate) enum RolesCommand {
     /// Create or replace a role.
     Create(RoleArgs),
     /// List roles.
+    #[command(after_help = "Example:\n  keygate roles list --json")]
     List,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  keygate roles create radiologist --scopes read:scans,read:reports --description 'Reads imaging'"
+)]
 pub(crate) struct RoleArgs {
     /// Role name, e.g. radiologist.
     pub(crate) name: String,
@@ -259,6 +282,7 @@ impl clap::builder::TypedValueParser for NoKeyArgument {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  keygate audit --key key_4f8a2b9c1d3e5f70 --action key.revoke")]
 pub(crate) struct AuditArgs {
     /// Only events about this key.
     #[arg(long)]
@@ -272,6 +296,9 @@ pub(crate) struct AuditArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  KEYGATE_DATABASE_URL=sqlite://keygate.db keygate serve --addr 127.0.0.1:3000"
+)]
 pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "KEYGATE_ADDR", default_value = "127.0.0.1:3000")]

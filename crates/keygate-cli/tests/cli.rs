@@ -385,3 +385,38 @@ fn verify_takes_the_key_from_stdin_or_an_env_var_never_an_argument() {
     assert_eq!(unset.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unset.stderr).contains("MY_API_KEY is not set"));
 }
+
+#[test]
+fn every_command_help_shows_an_example() {
+    let db = Db::new("help-examples");
+    for command in [
+        &["keys", "create"][..],
+        &["keys", "list"],
+        &["keys", "show"],
+        &["keys", "update"],
+        &["keys", "rotate"],
+        &["keys", "revoke"],
+        &["keys", "deactivate-owner"],
+        &["keys", "reactivate-owner"],
+        &["roles", "create"],
+        &["roles", "list"],
+        &["verify"],
+        &["audit"],
+        &["migrate"],
+        &["serve"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = db.run(&args);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command:?}: {help}");
+        let example = help
+            .split_once("Example")
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| panic!("keygate {command:?} --help has no example:\n{help}"));
+        assert!(
+            example.contains(&format!("keygate {}", command.join(" "))),
+            "keygate {command:?}: the example is of another command:\n{help}"
+        );
+    }
+}

@@ -10,6 +10,11 @@ pub use crate::scope_rule::require;
 
 /// Longest scope string accepted.
 pub(crate) const MAX_SCOPE_LEN: usize = 128;
+/// Longest action accepted (so `action:resource` fits in [`MAX_SCOPE_LEN`] whichever
+/// form it is written in, list or per-resource map).
+pub const MAX_ACTION_LEN: usize = 63;
+/// Longest resource accepted.
+pub const MAX_RESOURCE_LEN: usize = 64;
 
 /// A permission: `action:resource`.
 ///
@@ -155,6 +160,15 @@ fn parse_part(whole: &str, part: &str, is_resource: bool) -> Result<Part, ScopeE
             "both sides of ':' must be non-empty",
         ));
     }
+    if is_resource && part.len() > MAX_RESOURCE_LEN {
+        return Err(ScopeError::new(
+            whole,
+            "a resource is at most 64 characters",
+        ));
+    }
+    if !is_resource && part.len() > MAX_ACTION_LEN {
+        return Err(ScopeError::new(whole, "an action is at most 63 characters"));
+    }
     let ok_char = |c: u8| {
         c.is_ascii_alphanumeric()
             || c == b'_'
@@ -266,6 +280,24 @@ mod tests {
                 expected,
                 "{granted} grants {required}"
             );
+        }
+    }
+
+    #[test]
+    fn each_side_has_its_own_length_limit_so_both_forms_agree() {
+        let action = "a".repeat(MAX_ACTION_LEN);
+        let resource = "r".repeat(MAX_RESOURCE_LEN);
+        assert!(Scope::parse(&format!("{action}:{resource}")).is_ok());
+        assert!(Scope::for_resource(&resource, &action).is_ok());
+        for bad in [
+            format!("{action}a"),
+            format!("{action}a:x"),
+            format!("x:{resource}r"),
+        ] {
+            match Scope::parse(&bad) {
+                Ok(scope) => panic!("{bad} was accepted as {scope}"),
+                Err(err) => assert!(err.reason().contains("at most"), "{bad}: {err}"),
+            }
         }
     }
 

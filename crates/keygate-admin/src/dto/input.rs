@@ -38,7 +38,7 @@ impl ScopesInput {
 #[serde(untagged)]
 pub enum RateLimitInput {
     /// Requests per hour.
-    PerHour(u32),
+    PerHour(#[serde(deserialize_with = "whole")] u32),
     /// `N/s`, `N/m`, `N/h` or `N/day`, optionally `,burst=N` and `,quota=N`.
     Spec(String),
     /// The full form.
@@ -50,15 +50,16 @@ pub enum RateLimitInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateLimitObject {
     /// Requests per window.
+    #[serde(deserialize_with = "whole")]
     pub requests: u32,
     /// Window length in seconds (default 3600).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_or_null")]
     pub per_seconds: Option<u32>,
     /// Burst.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_or_null")]
     pub burst: Option<u32>,
     /// Requests per UTC day.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_or_null")]
     pub daily_quota: Option<u32>,
 }
 
@@ -90,7 +91,7 @@ impl RateLimitInput {
 #[serde(untagged)]
 pub enum DurationInput {
     /// Seconds.
-    Seconds(u64),
+    Seconds(#[serde(deserialize_with = "whole")] u64),
     /// `30s`, `15m`, `24h`, `90d`.
     Text(String),
 }
@@ -209,6 +210,36 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// A whole number, also when written `272.0`: JSON (and JSON Schema's `integer`) has
+/// no separate integer type, so generated clients may send one.
+fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let value = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    value
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number in range")))
+}
+
+/// [`whole`], or `null`.
+fn whole_or_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    #[derive(Deserialize)]
+    struct Whole<T: TryFrom<u64>>(#[serde(deserialize_with = "whole")] T);
+    Ok(Option::<Whole<T>>::deserialize(deserializer)?.map(|w| w.0))
+}
+
 /// Parses IP rules, naming the first bad one.
 pub(crate) fn parse_ips(list: &[String]) -> Result<Vec<ipnet::IpNet>, ApiError> {
     list.iter()
@@ -267,5 +298,14 @@ mod tests {
                 .with_daily_quota(1))
         );
         assert_eq!(spec("1000"), Ok(RateLimitSpec::per_hour(1000)));
+        // JSON has one number type: a whole number written with a fraction of zero is
+        // the same number; any other fraction is not a count.
+        assert_eq!(spec("1000.0"), Ok(RateLimitSpec::per_hour(1000)));
+        assert_eq!(
+            spec(r#"{"requests": 272.0, "perSeconds": 60.0}"#),
+            Ok(RateLimitSpec::per_minute(272))
+        );
+        assert!(serde_json::from_str::<RateLimitInput>("10.5").is_err());
+        assert!(serde_json::from_str::<RateLimitInput>(r#"{"requests": 1.5}"#).is_err());
     }
 }

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use keygate::{KeyGate, KeyManager};
+use keygate::render::NestedRenderer;
+use keygate::KeyGate;
 use keygate_admin::Admin;
 use keygate_tower::ApiKeyLayer;
 
@@ -12,17 +13,19 @@ use crate::store::Store;
 use crate::Failure;
 
 pub(crate) async fn run(store: Store, args: ServeArgs) -> Result<ExitCode, Failure> {
-    let mut gate = KeyGate::builder(store.store.clone()).hasher(store.hasher.clone());
+    // Nested errors: the admin API's own errors have that shape, so every answer of
+    // the service, from the key layer or the handlers, speaks one vocabulary.
+    let mut gate = KeyGate::builder(store.store.clone())
+        .hasher(store.hasher.clone())
+        .renderer(NestedRenderer::new());
     if let Some(prefix) = &args.prefix {
         gate = gate.prefix(prefix.clone());
     }
     let gate = gate.build();
-    let manager = KeyManager::builder(store.store.clone())
-        .hasher(store.hasher.clone())
-        .build();
-    let app = keygate_admin::axum::router(Admin::new(manager))
+    let admin = Admin::for_gate(&gate);
+    let app = keygate_admin::axum::router(admin.clone())
         .layer(ApiKeyLayer::new(gate.clone()))
-        .merge(keygate_admin::axum::openapi_router());
+        .merge(keygate_admin::axum::openapi_router(&admin));
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|e| Failure(format!("cannot listen on {}: {e}", args.addr)))?;

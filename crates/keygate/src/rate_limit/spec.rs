@@ -255,7 +255,12 @@ impl FromStr for RateLimitSpec {
             "m" | "min" | "minute" => 60,
             "h" | "hour" => 3600,
             "d" | "day" => 86_400,
-            _ => return Err(err()),
+            // `30s`, as `Display` writes a window that is not a whole unit.
+            other => other
+                .strip_suffix('s')
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse::<u32>().ok())
+                .ok_or_else(err)?,
         };
         let mut spec = Self {
             requests,
@@ -404,8 +409,27 @@ mod tests {
             "10/h,burst",
             "10/h,x=1",
             "abc/h",
+            "10/s0",
+            "10/0s",
+            "10/+5s",
         ] {
             assert!(p(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn what_display_writes_parses_back_also_for_odd_windows() {
+        // The admin API shows `"5/30s"` for `{"requests": 5, "perSeconds": 30}`; a
+        // client that sends back what it read must get the same limit.
+        for spec in [
+            RateLimitSpec::new(5, 30),
+            RateLimitSpec::new(7, 90)
+                .with_burst(3)
+                .with_daily_quota(100),
+            RateLimitSpec::per_hour(1000),
+            RateLimitSpec::new(1, RateLimitSpec::MAX_PERIOD_SECONDS),
+        ] {
+            assert_eq!(spec.to_string().parse::<RateLimitSpec>(), Ok(spec));
         }
     }
 

@@ -375,9 +375,28 @@ pub fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
     format!("{}.{id}", at.timestamp_micros())
 }
 
-/// Decodes a cursor made by [`encode_cursor`]; `None` if it is not one.
+/// Decodes a cursor made by [`encode_cursor`]; `None` if it is not one. A cursor is
+/// `-?[0-9]{1,18}` (microseconds) `.` and an id of 1 to 128 of `[A-Za-z0-9_-]`, the
+/// pattern the admin API's OpenAPI document gives.
+///
+/// ```
+/// use keygate::store::{decode_cursor, encode_cursor};
+/// let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+/// assert_eq!(decode_cursor(&encode_cursor(at, "key_abc")), Some((at, "key_abc".to_owned())));
+/// assert_eq!(decode_cursor("+1.key_abc"), None);
+/// assert_eq!(decode_cursor("1.key abc"), None);
+/// ```
 pub fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, String)> {
     let (micros, id) = cursor.split_once('.')?;
+    let digits = micros.strip_prefix('-').unwrap_or(micros);
+    let micros_ok = (1..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    let id_ok = (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !micros_ok || !id_ok {
+        return None;
+    }
     let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
     Some((at, id.to_owned()))
 }

@@ -1,0 +1,82 @@
+"""Schemathesis hooks for keygate's admin API.
+
+JSON Schema states what a single field may hold; a few of the server's rules relate a
+field to the clock, to the store, or to another field, which no schema can say. Each is
+written in the field's description in the OpenAPI document, and the server answers 422
+(or 404/409) when one is broken. So that `positive_data_acceptance` tests what the schema
+can promise, these hooks move *positive* cases (valid by the schema) onto the right side
+of exactly those rules, and nothing else. Negative cases are never touched.
+
+- `expiresAt` must be in the future (a valid past date is moved a year ahead);
+- `role` must name a role that exists (a well-formed unknown name becomes the role
+  `KEYGATE_ST_ROLE`, which the run creates);
+- a rate limit's full burst must refill within a year (window x burst / requests
+  <= 31536000 s: the burst is lowered to the largest that does);
+- a personal key needs an owner (one is set when the case has none).
+"""
+
+import datetime
+import os
+import re
+
+import schemathesis
+
+YEAR = 31_536_000
+KNOWN_ROLE = os.environ.get("KEYGATE_ST_ROLE", "st-viewer")
+
+
+def _future(value):
+    if not isinstance(value, str):
+        return value
+    try:
+        at = datetime.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return value
+    if at.tzinfo is None:
+        return value
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if at <= now + datetime.timedelta(minutes=5):
+        return (now + datetime.timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "day": 86400}
+
+
+def _refillable(limit):
+    if isinstance(limit, str):
+        # "N/unit,burst=B[,quota=Q]", the documented pattern's form.
+        match = re.fullmatch(r"(\d+)/(s|m|h|day),burst=(\d+)(,quota=\d+)?", limit)
+        if match:
+            requests, per, burst = int(match[1]), UNITS[match[2]], int(match[3])
+            if requests > 0 and burst * per // requests > YEAR:
+                burst = max(1, YEAR * requests // per)
+                limit = f"{requests}/{match[2]},burst={burst}{match[4] or ''}"
+        return limit
+    if not isinstance(limit, dict):
+        return limit
+    requests, per, burst = limit.get("requests"), limit.get("perSeconds") or 3600, limit.get("burst")
+    if isinstance(requests, int) and isinstance(per, int) and isinstance(burst, int) and requests > 0 and per > 0:
+        most = max(1, YEAR * requests // per)
+        if burst * per // requests > YEAR:
+            limit = dict(limit, burst=min(burst, most))
+    return limit
+
+
+@schemathesis.hook
+def map_case(context, case):
+    meta = getattr(case, "meta", None)
+    positive = meta is not None and meta.generation.mode.is_positive
+    if not positive or not isinstance(case.body, dict):
+        return case
+    body = dict(case.body)
+    if "expiresAt" in body:
+        body["expiresAt"] = _future(body["expiresAt"])
+    if isinstance(body.get("role"), str):
+        body["role"] = KNOWN_ROLE
+    if "rateLimit" in body:
+        body["rateLimit"] = _refillable(body["rateLimit"])
+    if body.get("kind") == "personal" and not body.get("owner"):
+        body["owner"] = "st-owner"
+    case.body = body
+    return case

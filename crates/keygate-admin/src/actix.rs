@@ -93,7 +93,10 @@ async fn handle(
     let request = AdminRequest {
         authenticated: authenticated.as_ref(),
         client_ip: req.peer_addr().map(|a| a.ip()),
-        id: req.match_info().get("id"),
+        id: req
+            .match_info()
+            .get("id")
+            .or_else(|| req.match_info().get("name")),
         query: Some(req.query_string()).filter(|q| !q.is_empty()),
         content_type: req
             .headers()

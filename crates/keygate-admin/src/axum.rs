@@ -39,6 +39,7 @@ pub fn router(admin: Admin) -> Router {
             let filter = match route.method {
                 "POST" => MethodFilter::POST,
                 "PATCH" => MethodFilter::PATCH,
+                "PUT" => MethodFilter::PUT,
                 "DELETE" => MethodFilter::DELETE,
                 _ => MethodFilter::GET,
             };
@@ -78,10 +79,8 @@ async fn handle(
     req: Request,
     op: Operation,
 ) -> Response {
-    let id = params
-        .iter()
-        .find(|(k, _)| *k == "id")
-        .map(|(_, v)| v.to_owned());
+    // The one path parameter: a key's `{id}` or a role's `{name}`.
+    let id = params.iter().next().map(|(_, v)| v.to_owned());
     let client_ip = keygate_tower::client_ip(&req);
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, admin.limit()).collect().await {

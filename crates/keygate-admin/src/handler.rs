@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use crate::dto::input::parse_ips;
 use crate::dto::{
-    ApiError, AuditEventView, AuditList, CreateKeyRequest, CreatedKeyView, KeyList, KeyView,
-    MeView, RotateKeyRequest, UpdateKeyRequest, UserView, VerifyView,
+    ApiError, AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView,
+    KeyList, KeyView, MeView, PutRoleRequest, RoleList, RoleView, RotateKeyRequest,
+    UpdateKeyRequest, UserView, VerifyView,
 };
 use crate::query::Query;
 use crate::routes::{route, Operation};
@@ -60,7 +61,7 @@ pub struct AdminRequest<'a> {
     pub authenticated: Option<&'a Authenticated>,
     /// The client IP, for audit events.
     pub client_ip: Option<IpAddr>,
-    /// The `{id}` path segment.
+    /// The path parameter: a key's `{id}` or a role's `{name}`.
     pub id: Option<&'a str>,
     /// The raw query string.
     pub query: Option<&'a str>,
@@ -380,8 +381,71 @@ impl Admin {
                     },
                 ))
             }
+            Operation::ListRoles => {
+                Query::parse(req.query, &[])?;
+                let roles = manager.list_roles(&actor).await?;
+                Ok(AdminResponse::json(
+                    200,
+                    &RoleList {
+                        data: roles.iter().map(RoleView::from).collect(),
+                    },
+                ))
+            }
+            Operation::CreateRole => {
+                let body: CreateRoleRequest = parse_body(&req, true)?;
+                let role = own_role(principal, &body.name, &body.scopes, body.description)?;
+                let role = manager.create_role(&actor, role).await?;
+                Ok(AdminResponse::json(201, &RoleView::from(&role)))
+            }
+            Operation::GetRole => {
+                let role = manager
+                    .get_role(&actor, None, role_name(req.id)?)
+                    .await?;
+                Ok(AdminResponse::json(200, &RoleView::from(&role)))
+            }
+            Operation::PutRole => {
+                let name = role_name(req.id)?;
+                let body: PutRoleRequest = parse_body(&req, true)?;
+                let role = own_role(principal, name, &body.scopes, body.description)?;
+                let (role, created) = manager.put_role(&actor, role).await?;
+                Ok(AdminResponse::json(
+                    if created { 201 } else { 200 },
+                    &RoleView::from(&role),
+                ))
+            }
+            Operation::DeleteRole => {
+                let name = role_name(req.id)?;
+                let force = Query::parse(req.query, &["force"])?
+                    .bool("force")?
+                    .unwrap_or(false);
+                let role = manager.delete_role(&actor, None, name, force).await?;
+                Ok(AdminResponse::json(200, &RoleView::from(&role)))
+            }
         }
     }
+}
+
+/// A role name from the path; one that cannot exist is "not found".
+fn role_name(raw: Option<&str>) -> Result<&str, ApiError> {
+    raw.filter(|name| keygate::role::validate_role_name(name).is_ok())
+        .ok_or_else(|| ApiError::not_found("No role with this name"))
+}
+
+/// The role `name` in the caller's own tenant and environment: the only place a key may
+/// define roles (the manager's policy refuses any other).
+fn own_role(
+    principal: &keygate::Principal,
+    name: &str,
+    scopes: &crate::dto::ScopesInput,
+    description: Option<String>,
+) -> Result<keygate::role::Role, ApiError> {
+    let invalid = |e: &dyn std::fmt::Display| ApiError::unprocessable(e.to_string());
+    let mut role = keygate::role::Role::new(name, scopes.to_scope_set()?)
+        .map_err(|e| invalid(&e))?
+        .in_namespace(principal.tenant(), principal.env())
+        .map_err(|e| invalid(&e))?;
+    role.description = description;
+    Ok(role)
 }
 
 /// The key `{id}` names, if the actor may see it and it is not revoked: a revoked key

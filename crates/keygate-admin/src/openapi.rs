@@ -13,13 +13,16 @@ use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
 use crate::dto::{
-    AuditEventView, AuditList, CreateKeyRequest, CreatedKeyView, DurationInput, KeyList, KeyView,
-    MeView, RateLimitInput, RateLimitStateView, RateLimitView, RotateKeyRequest, ScopesInput,
-    UpdateKeyRequest, UserView, VerifyView,
+    AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView,
+    DurationInput, KeyList, KeyView, MeView, PutRoleRequest, RateLimitInput, RateLimitStateView,
+    RateLimitView, RoleList, RoleView, RotateKeyRequest, ScopesInput, UpdateKeyRequest, UserView,
+    VerifyView,
 };
 use crate::routes::{Operation, Route, ROUTES};
 use crate::Admin;
 
+/// A role name ([`keygate::role::validate_role_name`]).
+const ROLE_NAME_PATTERN: &str = "^[a-z][a-z0-9_-]{0,63}$";
 /// `key_` and 1 to 64 of `[A-Za-z0-9_-]` ([`keygate::KeyId::parse`]).
 pub(crate) const KEY_ID_PATTERN: &str = "^key_[A-Za-z0-9_-]{1,64}$";
 /// What `keygate::store::decode_cursor` accepts.
@@ -44,6 +47,10 @@ const CURSOR_PATTERN: &str = "^-?[0-9]{1,18}\\.[A-Za-z0-9_-]{1,128}$";
     RateLimitStateView,
     AuditEventView,
     AuditList,
+    CreateRoleRequest,
+    PutRoleRequest,
+    RoleView,
+    RoleList,
 )))]
 struct Schemas;
 
@@ -107,6 +114,12 @@ fn constrain(schemas: &mut Value) {
         props["metadata"] = metadata.clone();
     }
     schemas["UpdateKeyRequest"]["properties"]["name"]["type"] = json!(["string", "null"]);
+    for request in ["CreateRoleRequest", "PutRoleRequest"] {
+        schemas[request]["properties"]["description"] = description.clone();
+        schemas[request]["properties"]["scopes"] = json!({"$ref": "#/components/schemas/ScopesInput"});
+    }
+    schemas["CreateRoleRequest"]["properties"]["name"] =
+        json!({"type": "string", "pattern": ROLE_NAME_PATTERN});
     schemas["CreateKeyRequest"]["properties"]["env"] = env;
     schemas["CreateKeyRequest"]["properties"]["kind"] = kind;
     let action = "(\\*|[A-Za-z0-9_.-]{1,63})";
@@ -158,6 +171,10 @@ fn schemas_of(op: Operation) -> (Option<&'static str>, u16, &'static str) {
         Operation::Me => (None, 200, "MeView"),
         Operation::Verify => (None, 200, "VerifyView"),
         Operation::AuditLogs => (None, 200, "AuditList"),
+        Operation::ListRoles => (None, 200, "RoleList"),
+        Operation::CreateRole => (Some("CreateRoleRequest"), 201, "RoleView"),
+        Operation::GetRole | Operation::DeleteRole => (None, 200, "RoleView"),
+        Operation::PutRole => (Some("PutRoleRequest"), 200, "RoleView"),
     }
 }
 
@@ -220,6 +237,11 @@ fn query_params(op: Operation) -> Vec<Value> {
             ));
             params
         }
+        Operation::DeleteRole => vec![query(
+            "force",
+            "Delete also while keys hold the role (they keep only their own scopes)",
+            json!({"type": "boolean", "default": false}),
+        )],
         _ => Vec::new(),
     }
 }
@@ -259,6 +281,9 @@ fn refusals(route: &Route) -> Vec<(u16, &'static str, bool, bool)> {
     if route.path.contains("{id}") {
         out.push((404, "No such key (or it was revoked)", false, true));
     }
+    if route.path.contains("{name}") {
+        out.push((404, "No such role visible to the caller", false, true));
+    }
     if request.is_some() {
         out.push((413, "Body over the limit", false, true));
         out.push((415, "The body is not application/json", false, true));
@@ -270,8 +295,13 @@ fn refusals(route: &Route) -> Vec<(u16, &'static str, bool, bool)> {
     ) {
         out.push((409, "The key changed meanwhile; retry", false, true));
     }
-    if route.operation == Operation::CreateKey {
-        out.push((409, "Conflict with the store's state; retry", false, true));
+    match route.operation {
+        Operation::CreateKey => {
+            out.push((409, "Conflict with the store's state; retry", false, true));
+        }
+        Operation::CreateRole => out.push((409, "A role of that name exists", false, true)),
+        Operation::DeleteRole => out.push((409, "Keys hold the role (see force)", false, true)),
+        _ => {}
     }
     out.sort_by_key(|r| r.0);
     out
@@ -352,6 +382,12 @@ fn key_links() -> Value {
     })
 }
 
+/// Links from a created role to what can be done with it.
+fn role_links() -> Value {
+    let by_name = |op: &str| json!({"operationId": op, "parameters": {"name": "$response.body#/name"}});
+    json!({"GetRole": by_name("GetRole"), "PutRole": by_name("PutRole"), "DeleteRole": by_name("DeleteRole")})
+}
+
 fn security_schemes(sources: &[CredentialSource]) -> (Value, Value) {
     let mut schemes = Map::new();
     let mut requirements = Vec::new();
@@ -386,6 +422,14 @@ fn operation(route: &Route, renderer: &SharedRenderer, security: &Value) -> Valu
     if matches!(route.operation, Operation::CreateKey | Operation::RotateKey) {
         ok["links"] = key_links();
     }
+    if route.operation == Operation::CreateRole {
+        ok["links"] = role_links();
+    }
+    if route.operation == Operation::PutRole {
+        // Created (201) or replaced (200): the same body either way.
+        let created = json!({"description": "Created", "content": ok["content"].clone(), "links": role_links()});
+        responses.insert("201".to_owned(), created);
+    }
     responses.insert(status.to_string(), ok);
     for (code, description, rendered, admin) in refusals(route) {
         responses.insert(
@@ -398,6 +442,13 @@ fn operation(route: &Route, renderer: &SharedRenderer, security: &Value) -> Valu
         );
     }
     let mut params = query_params(route.operation);
+    if route.path.contains("{name}") {
+        params.insert(
+            0,
+            json!({"name": "name", "in": "path", "required": true, "description": "The role's name",
+                   "schema": {"type": "string", "pattern": ROLE_NAME_PATTERN}}),
+        );
+    }
     if route.path.contains("{id}") {
         params.insert(
             0,

@@ -23,6 +23,16 @@ pub enum Operation {
     Verify,
     /// `GET /v1/audit-logs`
     AuditLogs,
+    /// `GET /v1/roles`
+    ListRoles,
+    /// `POST /v1/roles`
+    CreateRole,
+    /// `GET /v1/roles/{name}`
+    GetRole,
+    /// `PUT /v1/roles/{name}` (create or replace)
+    PutRole,
+    /// `DELETE /v1/roles/{name}`
+    DeleteRole,
 }
 
 /// A route: method, path (with `{id}`), the scope it needs, and what it does.
@@ -30,13 +40,14 @@ pub enum Operation {
 pub struct Route {
     /// The operation.
     pub operation: Operation,
-    /// `GET`, `POST`, `PATCH` or `DELETE`.
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: &'static str,
-    /// The path, with `{id}` for a key id.
+    /// The path, with `{id}` for a key id or `{name}` for a role name.
     pub path: &'static str,
     /// The scope the caller's key needs (`None`: any valid key).
     pub scope: Option<&'static str>,
-    /// Whether it is key management (refused when management over the API is off).
+    /// Whether it is key or role management (refused when management over the API is
+    /// off).
     pub manages_keys: bool,
     /// One line for the OpenAPI document.
     pub summary: &'static str,
@@ -115,6 +126,46 @@ pub const ROUTES: &[Route] = &[
         scope: Some("read:audit-logs"),
         manages_keys: false,
         summary: "The tenant's audit log (paged, filterable)",
+    },
+    Route {
+        operation: Operation::ListRoles,
+        method: "GET",
+        path: "/v1/roles",
+        scope: Some("read:roles"),
+        manages_keys: true,
+        summary: "List the roles the caller may use: global ones and its tenant's",
+    },
+    Route {
+        operation: Operation::CreateRole,
+        method: "POST",
+        path: "/v1/roles",
+        scope: Some("write:roles"),
+        manages_keys: true,
+        summary: "Create a role in the caller's tenant and environment (409 if it exists)",
+    },
+    Route {
+        operation: Operation::GetRole,
+        method: "GET",
+        path: "/v1/roles/{name}",
+        scope: Some("read:roles"),
+        manages_keys: true,
+        summary: "Get a role as the caller's keys resolve it (the tenant's, else the global one)",
+    },
+    Route {
+        operation: Operation::PutRole,
+        method: "PUT",
+        path: "/v1/roles/{name}",
+        scope: Some("write:roles"),
+        manages_keys: true,
+        summary: "Create or replace a role of the caller's tenant and environment",
+    },
+    Route {
+        operation: Operation::DeleteRole,
+        method: "DELETE",
+        path: "/v1/roles/{name}",
+        scope: Some("delete:roles"),
+        manages_keys: true,
+        summary: "Delete a role of the caller's tenant (409 while keys hold it, unless force=true)",
     },
 ];
 

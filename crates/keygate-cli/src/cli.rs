@@ -46,7 +46,7 @@ pub(crate) enum Command {
 pub(crate) enum KeysCommand {
     /// Create a key; it is printed once.
     Create(Box<CreateArgs>),
-    /// List a tenant's keys.
+    /// List keys of every tenant (or of one, with --tenant).
     List(ListArgs),
     /// Show one key (of any tenant).
     #[command(after_help = "Example:\n  keygate keys show key_4f8a2b9c1d3e5f70")]
@@ -133,9 +133,9 @@ fn metadata_entry(entry: &str) -> Result<(String, String), String> {
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  keygate keys list --tenant acme --include-revoked")]
 pub(crate) struct ListArgs {
-    /// The tenant.
-    #[arg(long, default_value = "default")]
-    pub(crate) tenant: String,
+    /// Only this tenant's keys (default: every tenant).
+    #[arg(long)]
+    pub(crate) tenant: Option<String>,
     /// Only this owner's keys.
     #[arg(long)]
     pub(crate) owner: Option<String>,

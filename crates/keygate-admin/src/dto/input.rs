@@ -191,6 +191,30 @@ pub struct UpdateKeyRequest {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// `POST /v1/roles`
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateRoleRequest {
+    /// Role name: `[a-z][a-z0-9_-]{0,63}`.
+    pub name: String,
+    /// The scopes the role grants (all held by the caller).
+    pub scopes: ScopesInput,
+    /// What the role is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `PUT /v1/roles/{name}`: the whole role (created if it does not exist).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutRoleRequest {
+    /// The scopes the role grants (all held by the caller).
+    pub scopes: ScopesInput,
+    /// What the role is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
 /// `POST /v1/api-keys/{id}/rotate`
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

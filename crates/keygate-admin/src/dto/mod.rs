@@ -7,10 +7,10 @@ mod output;
 
 pub use error::ApiError;
 pub use input::{
-    CreateKeyRequest, DurationInput, RateLimitInput, RotateKeyRequest, ScopesInput,
-    UpdateKeyRequest,
+    CreateKeyRequest, CreateRoleRequest, DurationInput, PutRoleRequest, RateLimitInput,
+    RotateKeyRequest, ScopesInput, UpdateKeyRequest,
 };
 pub use output::{
     AuditEventView, AuditList, CreatedKeyView, KeyList, KeyView, MeView, RateLimitStateView,
-    RateLimitView, UserView, VerifyView,
+    RateLimitView, RoleList, RoleView, UserView, VerifyView,
 };

@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use keygate::audit::AuditEvent;
 use keygate::rate_limit::RateLimitStatus;
+use keygate::role::Role;
 use keygate::{KeyRecord, Principal, RateLimitSpec};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -264,4 +265,40 @@ pub struct AuditList {
     pub data: Vec<AuditEventView>,
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
+}
+
+/// A role: a named set of scopes, global (defined by the operator) or of one tenant and
+/// environment (defined through the API by that tenant's keys).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleView {
+    /// Name.
+    pub name: String,
+    /// The scopes it grants.
+    pub scopes: Vec<String>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// The tenant it belongs to; null for a global role.
+    pub tenant: Option<String>,
+    /// The environment it belongs to; null for a global role.
+    pub env: Option<String>,
+}
+
+impl From<&Role> for RoleView {
+    fn from(role: &Role) -> Self {
+        Self {
+            name: role.name().to_owned(),
+            scopes: role.scopes.to_strings(),
+            description: role.description.clone(),
+            tenant: role.tenant().map(str::to_owned),
+            env: role.env().map(str::to_owned),
+        }
+    }
+}
+
+/// The roles the caller may see: the global ones and its own tenant's and environment's.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoleList {
+    /// Roles, by name.
+    pub data: Vec<RoleView>,
 }

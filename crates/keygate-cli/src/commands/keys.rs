@@ -102,7 +102,7 @@ async fn list(store: &Store, out: &Output, args: ListArgs) -> Result<ExitCode, F
     let page = manager
         .list(
             &Actor::system(),
-            Some(&args.tenant),
+            args.tenant.as_deref(),
             args.owner.as_deref(),
             args.include_revoked,
             &PageRequest::first(args.limit),
@@ -111,11 +111,15 @@ async fn list(store: &Store, out: &Output, args: ListArgs) -> Result<ExitCode, F
     let now = chrono::Utc::now();
     let views: Vec<KeyView> = page.items.iter().map(|r| KeyView::new(r, now)).collect();
     out.show(&views, || {
+        if views.is_empty() {
+            return format!("no keys found in {}", searched(&args));
+        }
         let rows: Vec<Vec<String>> = views
             .iter()
             .map(|v| {
                 vec![
                     v.id.clone(),
+                    v.tenant.clone(),
                     v.name.clone(),
                     v.hint.clone(),
                     v.kind.clone(),
@@ -126,9 +130,10 @@ async fn list(store: &Store, out: &Output, args: ListArgs) -> Result<ExitCode, F
                 ]
             })
             .collect();
-        table(
+        let mut shown = table(
             &[
                 "ID",
+                "TENANT",
                 "NAME",
                 "HINT",
                 "KIND",
@@ -138,9 +143,31 @@ async fn list(store: &Store, out: &Output, args: ListArgs) -> Result<ExitCode, F
                 "EXPIRES",
             ],
             &rows,
-        )
+        );
+        if page.next_cursor.is_some() {
+            shown.push_str(&format!(
+                "\n(the first {} keys; raise --limit or narrow with --tenant/--owner)",
+                views.len()
+            ));
+        }
+        shown
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a listing looked through, for an empty result.
+fn searched(args: &ListArgs) -> String {
+    let mut what = match &args.tenant {
+        Some(tenant) => format!("tenant {tenant:?}"),
+        None => "all tenants".to_owned(),
+    };
+    if let Some(owner) = &args.owner {
+        what.push_str(&format!(", owner {owner:?}"));
+    }
+    if !args.include_revoked {
+        what.push_str(" (revoked keys hidden: --include-revoked shows them)");
+    }
+    what
 }
 
 fn show_record(out: &Output, record: &KeyRecord) {

@@ -12,15 +12,19 @@ use crate::invalidation::{Invalidation, InvalidationSource};
 use crate::stats::CacheStats;
 use crate::tier::Tier;
 
-/// Keys by hash and roles by name.
+/// A role lookup: `(tenant, env, name)` of the key asking. The cached answer is the
+/// resolved one (that namespace's role, else the global one, or none).
+pub(crate) type RoleKey = (String, String, String);
+
+/// Keys by hash and resolved role lookups by `(tenant, env, name)`.
 pub(crate) struct Caches {
     pub(crate) keys: Tier<KeyHash, KeyRecord>,
-    pub(crate) roles: Tier<String, Role>,
+    pub(crate) roles: Tier<RoleKey, Role>,
     invalidations: AtomicU64,
 }
 
 impl Caches {
-    pub(crate) fn new(keys: Tier<KeyHash, KeyRecord>, roles: Tier<String, Role>) -> Self {
+    pub(crate) fn new(keys: Tier<KeyHash, KeyRecord>, roles: Tier<RoleKey, Role>) -> Self {
         Self {
             keys,
             roles,
@@ -40,7 +44,11 @@ impl Caches {
                 self.keys.invalidate_matching(|r| &r.id == id).await;
             }
             Invalidation::Role(name) => {
-                self.roles.invalidate(name).await;
+                // A role of one name resolves differently per namespace, and a load of
+                // any namespace's lookup may be in flight: every cached role goes (and
+                // every load in flight is distrusted). Role writes are rare; dropping
+                // too much is safe, keeping a stale answer is not.
+                self.roles.invalidate_all();
                 // A cached key keeps the principal built with its role's scopes: keys
                 // holding the role are dropped too, so the edit applies at once.
                 self.keys
@@ -115,7 +123,8 @@ impl Invalidator {
         self.apply(&Invalidation::Id(id.clone())).await;
     }
 
-    /// Drops the role with this name, and the cached keys holding it.
+    /// Drops the role with this name in every namespace (in fact every cached role),
+    /// and the cached keys holding it.
     pub async fn invalidate_role(&self, name: &str) {
         self.apply(&Invalidation::Role(name.to_owned())).await;
     }

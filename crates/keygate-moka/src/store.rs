@@ -6,13 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
-use keygate::role::Role;
+use keygate::role::{Role, RoleNamespace};
 use keygate::store::{KeyFilter, Page, PageRequest};
 use keygate::{KeyId, KeyRecord, KeyStore, StoreError};
 
 use crate::builder::CachedStoreBuilder;
 use crate::invalidation::{Invalidation, InvalidationSource};
-use crate::invalidator::{Caches, Invalidator};
+use crate::invalidator::{Caches, Invalidator, RoleKey};
 use crate::stats::CacheStats;
 
 /// A [`KeyStore`] that answers the hot-path lookups (`find_by_hash`, `get_role`) from
@@ -22,7 +22,7 @@ use crate::stats::CacheStats;
 /// - Concurrent misses for one key make one store call; the others wait for it.
 /// - Cached records are shared (`Arc<KeyRecord>`): a hit copies nothing.
 /// - Writes made through it (`insert`, `update`, `revoke`, `rotate`, owner
-///   deactivation, `put_role`) drop what they change, in this process, before they
+///   deactivation, `put_role`, `delete_role`) drop what they change, in this process, before they
 ///   return; changes made by other processes arrive through [`CachedStore::follow`].
 /// - A store error is never cached. With
 ///   [`stale_if_error`](CachedStoreBuilder::stale_if_error), a known key whose entry
@@ -137,7 +137,8 @@ impl<S: KeyStore> CachedStore<S> {
         self.apply(&Invalidation::Id(id.clone())).await;
     }
 
-    /// Drops the role with this name, and the cached keys holding it.
+    /// Drops the role with this name in every namespace (in fact every cached role,
+    /// loads in flight included), and the cached keys holding it.
     pub async fn invalidate_role(&self, name: &str) {
         self.apply(&Invalidation::Role(name.to_owned())).await;
     }
@@ -263,13 +264,21 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
         self.store.list(filter, page).await
     }
 
-    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        let key = name.to_owned();
+    /// Cached per `(tenant, env, name)`: the resolved answer (the namespace's role, else
+    /// the global one, or none). Any write of a role name drops every cached role and
+    /// the cached keys holding that name (see [`Invalidation::Role`]).
+    async fn get_role(
+        &self,
+        tenant: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<Role>, StoreError> {
+        let key: RoleKey = (tenant.to_owned(), env.to_owned(), name.to_owned());
         let found = self
             .caches
             .roles
             .get(&key, || async {
-                Ok(self.store.get_role(name).await?.map(Arc::new))
+                Ok(self.store.get_role(tenant, env, name).await?.map(Arc::new))
             })
             .await?;
         Ok(found.map(|role| Role::clone(&role)))
@@ -278,6 +287,16 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
         let result = self.store.put_role(role).await;
         self.invalidate_role(role.name()).await;
+        result
+    }
+
+    async fn delete_role(
+        &self,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self.store.delete_role(namespace, name).await;
+        self.invalidate_role(name).await;
         result
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
-use keygate::role::Role;
+use keygate::role::{Role, RoleNamespace};
 use keygate::store::{KeyFilter, Page, PageRequest};
 use keygate::{KeyId, KeyRecord, KeyStore, StoreError};
 use keygate_moka::Invalidation;
@@ -124,14 +124,30 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     ) -> Result<Page<KeyRecord>, StoreError> {
         self.inner.list(filter, page).await
     }
-    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        self.inner.get_role(name).await
+    async fn get_role(
+        &self,
+        tenant: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<Role>, StoreError> {
+        self.inner.get_role(tenant, env, name).await
     }
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
         self.inner.put_role(role).await?;
         self.announce(&[Invalidation::Role(role.name().to_owned())])
             .await;
         Ok(())
+    }
+    async fn delete_role(
+        &self,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let deleted = self.inner.delete_role(namespace, name).await?;
+        if deleted {
+            self.announce(&[Invalidation::Role(name.to_owned())]).await;
+        }
+        Ok(deleted)
     }
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
         self.inner.list_roles().await

@@ -256,3 +256,52 @@ async fn a_publishing_store_announces_revoke_rotate_and_owner_changes() {
     }
     assert_eq!(heard, want);
 }
+
+/// Role writes of any namespace are announced by name: a put, and a delete that
+/// deleted something (a delete of nothing changes nothing).
+#[tokio::test]
+async fn a_publishing_store_announces_role_puts_and_deletes() {
+    let Some(client) = common::redis().await else {
+        return;
+    };
+    let channel = common::unique_prefix("roles");
+    let mut source = RedisInvalidationSource::with_channel(client.clone(), channel.clone());
+    assert_eq!(next(&mut source).await, vec![Invalidation::All]);
+    let store = keygate_redis::PublishingStore::new(
+        MemoryStore::new(),
+        RedisInvalidationPublisher::with_channel(client, channel),
+    );
+    let role = keygate::role::Role::new("viewer", keygate::ScopeSet::new())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .in_namespace("acme", "live")
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .put_role(&role)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(store
+        .delete_role(role.namespace(), "viewer")
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(!store
+        .delete_role(role.namespace(), "viewer")
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    store
+        .put_role(
+            &keygate::role::Role::new("other", keygate::ScopeSet::new())
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want = vec![
+        Invalidation::Role("viewer".into()),
+        Invalidation::Role("viewer".into()),
+        Invalidation::Role("other".into()),
+    ];
+    let mut heard = Vec::new();
+    while heard.len() < want.len() {
+        heard.extend(next(&mut source).await);
+    }
+    assert_eq!(heard, want);
+}

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
-use keygate::role::Role;
+use keygate::role::{Role, RoleNamespace};
 use keygate::store::{KeyFilter, Page, PageRequest};
 use keygate::{KeyId, KeyRecord, KeyStore, StoreError};
 use keygate_moka::InvalidationSource;
@@ -120,8 +120,20 @@ impl KeyStore for AnyStore {
     ) -> Result<Page<KeyRecord>, StoreError> {
         each!(self, s => s.list(filter, page).await)
     }
-    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        each!(self, s => s.get_role(name).await)
+    async fn get_role(
+        &self,
+        tenant: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<Role>, StoreError> {
+        each!(self, s => s.get_role(tenant, env, name).await)
+    }
+    async fn delete_role(
+        &self,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.delete_role(namespace, name).await)
     }
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
         each!(self, s => s.put_role(role).await)

@@ -178,6 +178,7 @@ pub(crate) struct RawAudit {
     pub(crate) actor: Option<String>,
     pub(crate) action: String,
     pub(crate) target: Option<String>,
+    pub(crate) role: Option<String>,
     pub(crate) client_ip: Option<String>,
     pub(crate) outcome: String,
     pub(crate) reason: Option<String>,
@@ -193,6 +194,7 @@ impl RawAudit {
             actor: e.actor.as_ref().map(ToString::to_string),
             action: e.action.clone(),
             target: e.target.as_ref().map(ToString::to_string),
+            role: e.role.clone(),
             client_ip: e.client_ip.map(|ip| ip.to_string()),
             outcome: e.outcome.as_str().to_owned(),
             reason: e.reason.clone(),
@@ -211,6 +213,7 @@ impl RawAudit {
         e.tenant = self.tenant;
         e.actor = opt_key_id("actor", self.actor)?;
         e.target = opt_key_id("target", self.target)?;
+        e.role = self.role;
         e.client_ip = self
             .client_ip
             .map(|ip| {
@@ -229,8 +232,10 @@ pub(crate) fn role_scopes(role: &Role) -> Result<String, StoreError> {
     to_json("role scopes", &role.scopes)
 }
 
-/// A role from its columns.
+/// A role from its columns (`tenant` and `env` empty: global).
 pub(crate) fn role_from(
+    tenant: String,
+    env: String,
     name: String,
     scopes: &str,
     description: Option<String>,
@@ -238,7 +243,12 @@ pub(crate) fn role_from(
     let scopes = from_json::<ScopeSet>("role scopes", scopes)?;
     let mut role = Role::new(name, scopes).map_err(|e| corrupt("role name", e))?;
     role.description = description;
-    Ok(role)
+    if tenant.is_empty() && env.is_empty() {
+        Ok(role)
+    } else {
+        role.in_namespace(tenant, env)
+            .map_err(|e| corrupt("role namespace", e))
+    }
 }
 
 /// Decodes a cursor made by [`keygate::store::encode_cursor`].

@@ -27,6 +27,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "versions owners audit counts",
         include_str!("../migrations/sqlite/0002_versions_owners_audit_counts.sql"),
     ),
+    (
+        3,
+        "role namespaces",
+        include_str!("../migrations/sqlite/0003_role_namespaces.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -40,6 +45,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         2,
         "versions owners audit counts",
         include_str!("../migrations/postgres/0002_versions_owners_audit_counts.sql"),
+    ),
+    (
+        3,
+        "role namespaces",
+        include_str!("../migrations/postgres/0003_role_namespaces.sql"),
     ),
 ];
 

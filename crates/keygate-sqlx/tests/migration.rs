@@ -1,14 +1,16 @@
-//! A database made by the first release (migration 0001 only, with keys and audit
-//! events in it) opened by this one: migration 0002 applies, and the old rows read,
-//! update, revoke and rotate under the new invariants.
+//! A database made by the first release (migration 0001 only, with keys, a role and
+//! audit events in it) opened by this one: migrations 0002 and 0003 apply, the old
+//! rows read, update, revoke and rotate under the new invariants, and the old role is
+//! global (shadowed per tenant and environment by a role of that namespace).
 
 mod common;
 
 use std::path::PathBuf;
 
 use keygate::audit::AuditFilter;
+use keygate::role::Role;
 use keygate::store::{KeyFilter, PageRequest};
-use keygate::{KeyRecord, KeyStore, StoreError};
+use keygate::{KeyRecord, KeyStore, ScopeSet, StoreError};
 use sqlx::migrate::Migrator;
 
 /// A directory holding only `0001_keygate.sql` of `dialect`, for sqlx's migrator (the
@@ -44,6 +46,38 @@ async fn old_rows_follow_the_new_invariants(store: &impl KeyStore, old: &KeyReco
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(audit.items.len(), 1);
     assert_eq!(audit.items[0].count, 1, "old events count once");
+
+    let global = store
+        .get_role("acme", "live", "viewer")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the old role is gone"));
+    assert!(global.is_global(), "an old role is global: {global:?}");
+    assert_eq!(global.scopes.to_strings(), vec!["read"]);
+    let acme = Role::new(
+        "viewer",
+        ScopeSet::parse(["read:scans"]).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .in_namespace("acme", "live")
+    .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .put_role(&acme)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resolved = store
+        .get_role("acme", "live", "viewer")
+        .await
+        .ok()
+        .flatten();
+    assert_eq!(resolved.as_ref(), Some(&acme), "the namespace's role first");
+    let other = store
+        .get_role("globex", "live", "viewer")
+        .await
+        .ok()
+        .flatten();
+    assert_eq!(other, Some(global), "the global one elsewhere");
+    assert_eq!(store.list_roles().await.map(|r| r.len()).ok(), Some(2));
 
     let mut renamed = KeyRecord::clone(&found);
     renamed.name = "renamed".into();
@@ -115,6 +149,10 @@ async fn a_sqlite_file_from_0001_migrates() {
         .execute(&pool)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query("INSERT INTO keygate_roles (name, scopes) VALUES ('viewer', '[\"read\"]')")
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         pool.close().await;
     }
     let store = keygate_sqlx::SqliteStore::connect(&db.url())
@@ -165,6 +203,10 @@ async fn a_postgres_schema_from_0001_migrates() {
             .execute(&pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query("INSERT INTO keygate_roles (name, scopes) VALUES ('viewer', '[\"read\"]')")
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             pool.close().await;
         }
         let store = pg.store_in(&schema).await;

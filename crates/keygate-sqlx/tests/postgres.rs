@@ -135,6 +135,21 @@ async fn every_write_is_announced_after_it_commits() {
             next(&mut feed).await,
             vec![Invalidation::Role("viewer".into())]
         );
+        let ns =
+            keygate::role::RoleNamespace::new("acme", "live").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!store
+            .delete_role(Some(&ns), "viewer")
+            .await
+            .unwrap_or_else(|e| panic!("{e}")));
+        assert!(store
+            .delete_role(None, "viewer")
+            .await
+            .unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(
+            next(&mut feed).await,
+            vec![Invalidation::Role("viewer".into())],
+            "a delete is announced; a delete of nothing is not"
+        );
 
         // Another schema's writes are not heard here.
         let other = pg.store().await;

@@ -163,6 +163,21 @@ async fn writes_appear_on_the_change_feed() {
         .put_role(&role)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let tenants = role
+        .clone()
+        .in_namespace("acme", "live")
+        .unwrap_or_else(|e| panic!("{e}"));
+    writer
+        .put_role(&tenants)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..2 {
+        // Announced once: the second delete deletes nothing.
+        writer
+            .delete_role(tenants.namespace(), "viewer")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
 
     let batch = feed
         .next_batch()
@@ -173,6 +188,8 @@ async fn writes_appear_on_the_change_feed() {
         Some(vec![
             Invalidation::Key(record.hash),
             Invalidation::Key(record.hash),
+            Invalidation::Role("viewer".into()),
+            Invalidation::Role("viewer".into()),
             Invalidation::Role("viewer".into()),
         ])
     );

@@ -51,6 +51,10 @@ pub struct AuditEvent {
     pub action: String,
     /// The key acted upon.
     pub target: Option<KeyId>,
+    /// The role acted upon (`role.*` events), by name; the event's tenant is the role's
+    /// (none for a global role changed by the system actor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// The client's IP address.
     pub client_ip: Option<IpAddr>,
     /// Success or failure.
@@ -77,6 +81,7 @@ impl AuditEvent {
             actor: None,
             action: action.into(),
             target: None,
+            role: None,
             client_ip: None,
             outcome,
             reason: None,
@@ -109,6 +114,13 @@ impl AuditEvent {
     #[must_use]
     pub fn with_target(mut self, target: KeyId) -> Self {
         self.target = Some(target);
+        self
+    }
+
+    /// Sets the role acted upon.
+    #[must_use]
+    pub fn with_role(mut self, role: impl Into<String>) -> Self {
+        self.role = Some(role.into());
         self
     }
 

@@ -733,14 +733,16 @@ impl Verifier {
         self.inner.envs.is_empty() || self.inner.envs.iter().any(|e| e == env)
     }
 
-    /// The key's own scopes plus its role's (a role missing from the store adds none).
+    /// The key's own scopes plus its role's: the role of the key's tenant and
+    /// environment, else the global one of that name (a role missing from the store
+    /// adds none).
     pub async fn effective_scopes(&self, record: &KeyRecord) -> Result<ScopeSet, AuthError> {
         let mut scopes = record.scopes.clone();
         if let Some(role_name) = &record.role {
             match self
                 .inner
                 .store
-                .get_role(role_name)
+                .get_role(&record.tenant, &record.env, role_name)
                 .await
                 .map_err(|e| store_down(&e))?
             {

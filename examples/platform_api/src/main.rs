@@ -172,7 +172,8 @@ fn env_or(name: &str, default: &str) -> String {
 /// so a role redefined with `keygate roles create` survives a restart.
 async fn seed_roles(manager: &KeyManager) -> Result<(), Box<dyn std::error::Error>> {
     for (name, scopes, description) in ROLES {
-        if manager.store().get_role(name).await?.is_none() {
+        // The global role (a tenant's own role of that name does not count).
+        if manager.store().get_role("", "", name).await?.is_none() {
             let role = Role::new(name, ScopeSet::parse(scopes)?)?.with_description(description);
             manager.put_role(&Actor::system(), role).await?;
         }

@@ -59,9 +59,10 @@ const ROLES: &[(&str, &[&str], &str)] = &[
 /// `admin`), and a restart must not undo that.
 async fn seed_missing_roles(manager: &KeyManager) -> Result<(), Box<dyn std::error::Error>> {
     let existing: Vec<String> = manager
-        .list_roles()
+        .list_roles(&Actor::system())
         .await?
         .iter()
+        .filter(|role| role.is_global())
         .map(|role| role.name().to_owned())
         .collect();
     for (name, scopes, description) in ROLES {

@@ -21,7 +21,7 @@ pub(crate) async fn run(
         RolesCommand::Create(args) => {
             let mut role = Role::new(args.name, scopes(&args.scopes)?)?;
             role.description = args.description;
-            let role = manager.put_role(&Actor::system(), role).await?;
+            let (role, _created) = manager.put_role(&Actor::system(), role).await?;
             out.show(&role, || {
                 format!(
                     "role {} = {}",
@@ -31,7 +31,7 @@ pub(crate) async fn run(
             });
         }
         RolesCommand::List => {
-            let roles = manager.list_roles().await?;
+            let roles = manager.list_roles(&Actor::system()).await?;
             out.show(&roles, || {
                 let rows: Vec<Vec<String>> = roles
                     .iter()

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
-use keygate::role::Role;
+use keygate::role::{Role, RoleNamespace};
 use keygate::store::{KeyFilter, Page, PageRequest};
 use keygate::{KeyId, KeyRecord, KeyStore, MemoryStore, StoreError};
 use tokio::sync::Semaphore;
@@ -121,12 +121,27 @@ impl KeyStore for CountingStore {
     ) -> Result<Page<KeyRecord>, StoreError> {
         self.memory.list(filter, page).await
     }
-    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
+    async fn get_role(
+        &self,
+        tenant: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<Role>, StoreError> {
+        // Read first, answer later, as find_by_hash does.
+        let answer = self.memory.get_role(tenant, env, name).await;
         self.role_gets.fetch_add(1, Ordering::SeqCst);
-        self.memory.get_role(name).await
+        self.pause().await;
+        answer
     }
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
         self.memory.put_role(role).await
+    }
+    async fn delete_role(
+        &self,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        self.memory.delete_role(namespace, name).await
     }
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
         self.memory.list_roles().await

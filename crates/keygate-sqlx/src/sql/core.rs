@@ -20,7 +20,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
-use keygate::role::Role;
+use keygate::role::{Role, RoleNamespace};
 use keygate::store::{KeyFilter, Page, PageRequest};
 use keygate::{KeyId, KeyRecord, StoreError};
 
@@ -267,7 +267,13 @@ pub(crate) async fn list<D: Dialect>(
     let after = codec::cursor(page)?;
     let limit = page.capped_limit();
     let mut sql = D::sql(SELECT_KEY);
-    sql.push(" WHERE k.tenant = ").bind(filter.tenant.as_str());
+    sql.push(" WHERE 1 = 1");
+    if let Some(tenant) = &filter.tenant {
+        sql.push(" AND k.tenant = ").bind(tenant.as_str());
+    }
+    if let Some(role) = &filter.role {
+        sql.push(" AND k.role = ").bind(role.as_str());
+    }
     if let Some(env) = &filter.env {
         sql.push(" AND k.env = ").bind(env.as_str());
     }
@@ -297,17 +303,39 @@ pub(crate) async fn list<D: Dialect>(
     }))
 }
 
+const SELECT_ROLE: &str = "SELECT tenant, env, name, scopes, description FROM keygate_roles";
+
 fn role_from_row(row: &impl Columns) -> Result<Role, StoreError> {
     codec::role_from(
+        required(row.text("tenant")?, "tenant")?,
+        required(row.text("env")?, "env")?,
         required(row.text("name")?, "name")?,
         &required(row.text("scopes")?, "scopes")?,
         row.text("description")?,
     )
 }
 
-pub(crate) async fn get_role<D: Dialect>(d: &D, name: &str) -> Result<Option<Role>, StoreError> {
-    let mut sql = D::sql("SELECT name, scopes, description FROM keygate_roles WHERE name = ");
-    sql.bind(name);
+/// A role's namespace as stored: `('', '')` for a global role.
+fn namespace_columns(namespace: Option<&RoleNamespace>) -> (&str, &str) {
+    namespace.map_or(("", ""), |ns| (ns.tenant(), ns.env()))
+}
+
+/// The role of `(tenant, env)`, else the global one: one query, the namespace's row
+/// ordered first.
+pub(crate) async fn get_role<D: Dialect>(
+    d: &D,
+    tenant: &str,
+    env: &str,
+    name: &str,
+) -> Result<Option<Role>, StoreError> {
+    let mut sql = D::sql(SELECT_ROLE);
+    sql.push(" WHERE name = ")
+        .bind(name)
+        .push(" AND ((tenant = ")
+        .bind(tenant)
+        .push(" AND env = ")
+        .bind(env)
+        .push(") OR (tenant = '' AND env = '')) ORDER BY CASE WHEN tenant = '' AND env = '' THEN 1 ELSE 0 END LIMIT 1");
     d.fetch_optional(sql)
         .await?
         .as_ref()
@@ -316,15 +344,21 @@ pub(crate) async fn get_role<D: Dialect>(d: &D, name: &str) -> Result<Option<Rol
 }
 
 pub(crate) async fn put_role<D: Dialect>(d: &D, role: &Role) -> Result<(), StoreError> {
+    let (tenant, env) = namespace_columns(role.namespace());
     let mut tx = d.begin().await?;
-    let mut sql = D::sql("INSERT INTO keygate_roles (name, scopes, description) VALUES (");
-    sql.bind(role.name())
+    let mut sql =
+        D::sql("INSERT INTO keygate_roles (tenant, env, name, scopes, description) VALUES (");
+    sql.bind(tenant)
+        .push(", ")
+        .bind(env)
+        .push(", ")
+        .bind(role.name())
         .push(", ")
         .bind(codec::role_scopes(role)?)
         .push(", ")
         .bind(role.description.clone())
         .push(
-            ") ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes, \
+            ") ON CONFLICT (tenant, env, name) DO UPDATE SET scopes = excluded.scopes, \
              description = excluded.description",
         );
     D::tx_execute(&mut tx, sql).await?;
@@ -332,8 +366,30 @@ pub(crate) async fn put_role<D: Dialect>(d: &D, role: &Role) -> Result<(), Store
     D::commit(tx).await
 }
 
+pub(crate) async fn delete_role<D: Dialect>(
+    d: &D,
+    namespace: Option<&RoleNamespace>,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let (tenant, env) = namespace_columns(namespace);
+    let mut tx = d.begin().await?;
+    let mut sql = D::sql("DELETE FROM keygate_roles WHERE tenant = ");
+    sql.bind(tenant)
+        .push(" AND env = ")
+        .bind(env)
+        .push(" AND name = ")
+        .bind(name);
+    let deleted = D::tx_execute(&mut tx, sql).await? > 0;
+    if deleted {
+        d.announce(&mut tx, Change::Role(name)).await?;
+    }
+    D::commit(tx).await?;
+    Ok(deleted)
+}
+
 pub(crate) async fn list_roles<D: Dialect>(d: &D) -> Result<Vec<Role>, StoreError> {
-    let sql = D::sql("SELECT name, scopes, description FROM keygate_roles ORDER BY name");
+    let mut sql = D::sql(SELECT_ROLE);
+    sql.push(" ORDER BY name, tenant, env");
     d.fetch_all(sql).await?.iter().map(role_from_row).collect()
 }
 
@@ -387,8 +443,8 @@ pub(crate) async fn owner_deactivated_at<D: Dialect>(
 pub(crate) async fn append_audit<D: Dialect>(d: &D, event: &AuditEvent) -> Result<(), StoreError> {
     let e = RawAudit::from_event(event);
     let mut sql = D::sql(
-        "INSERT INTO keygate_audit (id, at, tenant, actor, action, target, client_ip, \
-         outcome, reason, count) VALUES (",
+        "INSERT INTO keygate_audit (id, at, tenant, actor, action, target, role, \
+         client_ip, outcome, reason, count) VALUES (",
     );
     sql.bind_list([
         e.id.into(),
@@ -397,6 +453,7 @@ pub(crate) async fn append_audit<D: Dialect>(d: &D, event: &AuditEvent) -> Resul
         e.actor.into(),
         e.action.into(),
         e.target.into(),
+        e.role.into(),
         e.client_ip.into(),
         e.outcome.into(),
         e.reason.into(),
@@ -416,6 +473,7 @@ fn audit_from_row(row: &impl Columns) -> Result<AuditEvent, StoreError> {
         actor: row.text("actor")?,
         action: text("action")?,
         target: row.text("target")?,
+        role: row.text("role")?,
         client_ip: row.text("client_ip")?,
         outcome: text("outcome")?,
         reason: row.text("reason")?,
@@ -432,8 +490,8 @@ pub(crate) async fn list_audit<D: Dialect>(
     let after = codec::cursor(page)?;
     let limit = page.capped_limit();
     let mut sql = D::sql(
-        "SELECT id, at, tenant, actor, action, target, client_ip, outcome, reason, count \
-         FROM keygate_audit WHERE 1 = 1",
+        "SELECT id, at, tenant, actor, action, target, role, client_ip, outcome, reason, \
+         count FROM keygate_audit WHERE 1 = 1",
     );
     if let Some(tenant) = &filter.tenant {
         sql.push(" AND tenant = ").bind(tenant.as_str());

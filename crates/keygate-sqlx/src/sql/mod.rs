@@ -126,7 +126,7 @@ pub(crate) trait Columns {
 pub(crate) enum Change<'a> {
     /// The key with this hash (inserted, updated, revoked, rotated).
     Key(KeyHash),
-    /// The role with this name.
+    /// The role with this name (in any namespace).
     Role(&'a str),
     /// Every personal key of this owner (deactivated or reactivated).
     Owner { tenant: &'a str, owner: &'a str },
@@ -231,9 +231,18 @@ macro_rules! key_store {
             }
             async fn get_role(
                 &self,
+                tenant: &str,
+                env: &str,
                 name: &str,
             ) -> Result<Option<keygate::role::Role>, keygate::StoreError> {
-                $crate::sql::core::get_role(self, name).await
+                $crate::sql::core::get_role(self, tenant, env, name).await
+            }
+            async fn delete_role(
+                &self,
+                namespace: Option<&keygate::role::RoleNamespace>,
+                name: &str,
+            ) -> Result<bool, keygate::StoreError> {
+                $crate::sql::core::delete_role(self, namespace, name).await
             }
             async fn put_role(
                 &self,

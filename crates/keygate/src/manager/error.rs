@@ -13,6 +13,10 @@ pub enum ManageError {
     /// The request is invalid: bad name, past expiry, unknown role, revoked key…
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The request conflicts with what is stored: a role that already exists (create),
+    /// or a role still held by keys (delete without `force`).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -30,6 +34,7 @@ impl ManageError {
             Self::NotFound => "not_found",
             Self::Forbidden(_) => "forbidden",
             Self::Invalid(_) => "invalid_request",
+            Self::Conflict(_) => "conflict",
             Self::Store(StoreError::Unavailable(_)) => "store_unavailable",
             Self::Store(StoreError::Conflict(_) | StoreError::VersionConflict) => "conflict",
             Self::Store(StoreError::Revoked) => "invalid_request",

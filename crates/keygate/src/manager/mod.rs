@@ -1,4 +1,5 @@
-//! `KeyManager`: create, list, get, update, rotate, revoke; owner deactivation; roles;
+//! `KeyManager`: create, list, get, update, rotate, revoke; owner deactivation; roles
+//! (global or of one tenant and environment);
 //! every change audited. The admin REST API and the CLI are thin layers over it.
 
 mod actor;
@@ -23,7 +24,7 @@ use crate::hash::KeyHasher;
 use crate::id::KeyId;
 use crate::key_format;
 use crate::record::{KeyKind, KeyRecord};
-use crate::role::Role;
+use crate::role::{Role, RoleNamespace};
 use crate::scope_set::ScopeSet;
 use crate::secret::ApiKeySecret;
 use crate::store::{KeyFilter, KeyStore, Page, PageRequest, StoreError};
@@ -58,7 +59,11 @@ pub struct CreatedKey {
 ///   **itself** may tighten but never loosen its expiry, IP and referrer allow-lists and
 ///   rate limit;
 /// - needs [`OWNER_ADMIN_SCOPE`] (`admin:api-keys`) to make personal keys for another
-///   owner and to deactivate owners; roles are system-only (they are shared by tenants).
+///   owner and to deactivate owners;
+/// - sees the global roles and its own tenant's and environment's; defines, replaces
+///   and deletes roles of its own tenant and environment only, covering every scope of
+///   what its keys holding that role name hold before and after (see
+///   [`KeyManager::put_role`]).
 ///
 /// The store keeps the rest true under concurrency: updates are conditional on the
 /// version read (a lost race is re-read and re-checked, never written over), revocation
@@ -90,6 +95,9 @@ struct Inner {
     env: String,
     envs: Vec<String>,
     grace: Duration,
+    /// Role writes of this manager, one at a time: each reads what it replaces, asks
+    /// the policy, then writes.
+    role_writes: futures_util::lock::Mutex<()>,
 }
 
 impl std::fmt::Debug for KeyManager {
@@ -208,6 +216,7 @@ impl KeyManager {
                 env: "live".to_owned(),
                 envs: Vec::new(),
                 grace: Duration::hours(24),
+                role_writes: futures_util::lock::Mutex::new(()),
             },
         }
     }
@@ -329,7 +338,7 @@ impl KeyManager {
             let role = self
                 .inner
                 .store
-                .get_role(role)
+                .get_role(&record.tenant, &record.env, role)
                 .await?
                 .ok_or_else(|| ManageError::invalid(format!("unknown role {role:?}")))?;
             scopes.extend(&role.scopes);
@@ -337,20 +346,27 @@ impl KeyManager {
         Ok(scopes)
     }
 
-    /// The scopes a stored key holds: its own plus its role's (a role missing from the
-    /// store adds none, as at verify time).
+    /// The scopes a stored key holds: its own plus its role's, resolved as at verify
+    /// time (its tenant's and environment's role, else the global one; a role missing
+    /// from the store adds none).
     async fn effective_scopes(&self, record: &KeyRecord) -> Result<ScopeSet, ManageError> {
         let mut scopes = record.scopes.clone();
         if let Some(role) = &record.role {
-            if let Some(role) = self.inner.store.get_role(role).await? {
+            if let Some(role) = self
+                .inner
+                .store
+                .get_role(&record.tenant, &record.env, role)
+                .await?
+            {
                 scopes.extend(&role.scopes);
             }
         }
         Ok(scopes)
     }
 
-    /// Keys the actor may see: those of its tenant and environment (any tenant given
-    /// in `tenant` for the system actor), oldest first.
+    /// Keys the actor may see, oldest first: a key actor's are those of its own tenant
+    /// and environment (whatever `tenant` says); the system actor's are those of
+    /// `tenant`, or of every tenant when `tenant` is `None`.
     pub async fn list(
         &self,
         actor: &Actor,
@@ -359,15 +375,40 @@ impl KeyManager {
         include_revoked: bool,
         page: &PageRequest,
     ) -> Result<Page<KeyRecord>, ManageError> {
-        let mut filter = match (actor.principal(), tenant) {
-            (Some(p), _) => KeyFilter::tenant(p.tenant()).env(p.env()),
-            (None, Some(t)) => KeyFilter::tenant(t),
-            (None, None) => return Err(ManageError::invalid("tenant is required")),
-        };
-        if let Some(owner) = owner {
-            filter = filter.owner(owner);
+        let mut filter = KeyFilter::all().include_revoked(include_revoked);
+        filter.tenant = tenant.map(str::to_owned);
+        filter.owner = owner.map(str::to_owned);
+        self.list_matching(actor, filter, page).await
+    }
+
+    /// Keys matching `filter` that the actor may see, oldest first. A key actor's
+    /// filter is confined to its own tenant and environment (a tenant or environment it
+    /// names is replaced by its own); the system actor's is used as given
+    /// (`filter.tenant == None`: every tenant).
+    ///
+    /// ```
+    /// use keygate::{Actor, KeyManager, MemoryStore, NewKey};
+    /// use keygate::store::{KeyFilter, PageRequest};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let manager = KeyManager::builder(MemoryStore::new()).build();
+    /// let system = Actor::system();
+    /// manager.create(&system, NewKey::named("a").tenant("acme")).await?;
+    /// manager.create(&system, NewKey::named("g").tenant("globex")).await?;
+    /// let all = manager.list_matching(&system, KeyFilter::all(), &PageRequest::first(10)).await?;
+    /// assert_eq!(all.items.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub async fn list_matching(
+        &self,
+        actor: &Actor,
+        mut filter: KeyFilter,
+        page: &PageRequest,
+    ) -> Result<Page<KeyRecord>, ManageError> {
+        if let Some(p) = actor.principal() {
+            filter.tenant = Some(p.tenant().to_owned());
+            filter.env = Some(p.env().to_owned());
         }
-        filter = filter.include_revoked(include_revoked);
+        authorize(actor, Action::ListKeys(&filter))?;
         let mut page = self.inner.store.list(&filter, page).await?;
         page.items
             .retain(|r| authorize(actor, Action::See(r)).is_ok());
@@ -736,35 +777,261 @@ impl KeyManager {
         Ok(tenant)
     }
 
-    /// Creates or replaces a role. Roles are shared by every tenant, so only the system
-    /// actor may define them.
-    pub async fn put_role(&self, actor: &Actor, role: Role) -> Result<Role, ManageError> {
-        let result = match authorize(actor, Action::PutRole) {
-            Ok(()) => self
-                .inner
-                .store
-                .put_role(&role)
-                .await
-                .map(|()| role)
-                .map_err(ManageError::from),
-            Err(e) => Err(e),
-        };
-        let outcome = if result.is_ok() {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        };
-        let mut event = self.event(actor, "role.put", outcome);
-        if let Err(e) = &result {
-            event = event.with_reason(e.to_string());
+    /// The namespace a role operation of `actor` is about: the one asked for, else the
+    /// actor's own (a key actor) or global (`None`, the system actor).
+    fn role_namespace(
+        actor: &Actor,
+        asked: Option<&RoleNamespace>,
+    ) -> Result<Option<RoleNamespace>, ManageError> {
+        match (asked, actor.principal()) {
+            (Some(ns), _) => Ok(Some(ns.clone())),
+            (None, Some(p)) => RoleNamespace::new(p.tenant(), p.env())
+                .map(Some)
+                .map_err(|e| ManageError::invalid(e.to_string())),
+            (None, None) => Ok(None),
         }
-        self.append(event).await;
+    }
+
+    /// The role `name` as keys of `namespace` resolve it (`None`: the global one).
+    async fn resolve_role(
+        &self,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<Option<Role>, ManageError> {
+        let (tenant, env) = namespace.map_or(("", ""), |ns| (ns.tenant(), ns.env()));
+        Ok(self.inner.store.get_role(tenant, env, name).await?)
+    }
+
+    /// Every role the actor may see: all of them for the system actor; the global ones
+    /// and those of its own tenant and environment for a key actor.
+    pub async fn list_roles(&self, actor: &Actor) -> Result<Vec<Role>, ManageError> {
+        let mut roles = self.inner.store.list_roles().await?;
+        roles.retain(|r| authorize(actor, Action::SeeRole(r)).is_ok());
+        Ok(roles)
+    }
+
+    /// The role `name` as a key of `namespace` would hold it: that namespace's role,
+    /// else the global one. `namespace` defaults to the actor's own tenant and
+    /// environment (the global roles only, for the system actor). A role the actor may
+    /// not see is [`ManageError::NotFound`].
+    pub async fn get_role(
+        &self,
+        actor: &Actor,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<Role, ManageError> {
+        let namespace = Self::role_namespace(actor, namespace)?;
+        let role = self
+            .resolve_role(namespace.as_ref(), name)
+            .await?
+            .ok_or(ManageError::NotFound)?;
+        authorize(actor, Action::SeeRole(&role))?;
+        Ok(role)
+    }
+
+    /// Creates a role; [`ManageError::Conflict`] if its namespace already has one of
+    /// that name. The namespace is the role's own if it names one; otherwise the
+    /// actor's tenant and environment for a key actor, and global for the system actor.
+    /// See [`KeyManager::put_role`] for the policy.
+    pub async fn create_role(&self, actor: &Actor, role: Role) -> Result<Role, ManageError> {
+        let name = role.name().to_owned();
+        let result = self.write_role(actor, role, true).await;
+        self.audit_role(actor, "role.create", &name, result.as_ref().map(|(r, _)| r))
+            .await;
+        result.map(|(role, _)| role)
+    }
+
+    /// Creates or replaces a role; whether it was created. The namespace is the role's
+    /// own if it names one; otherwise the actor's tenant and environment for a key
+    /// actor, and global for the system actor.
+    ///
+    /// A key actor defines roles of its own tenant and environment only (never global),
+    /// and must hold every scope of the new role and of what the namespace's keys held
+    /// under that name before (the role replaced, or the global role it now shadows).
+    ///
+    /// ```
+    /// use keygate::{Actor, KeyManager, MemoryStore, ScopeSet};
+    /// use keygate::role::Role;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let manager = KeyManager::builder(MemoryStore::new()).build();
+    /// let viewer = Role::new("viewer", ScopeSet::parse(["read"])?)?;
+    /// let (role, created) = manager.put_role(&Actor::system(), viewer.clone()).await?;
+    /// assert!(created && role.is_global());
+    /// // acme's own viewer role shadows the global one for acme's live keys.
+    /// let acme = viewer.in_namespace("acme", "live")?;
+    /// let (_, created) = manager.put_role(&Actor::system(), acme).await?;
+    /// assert!(created);
+    /// assert_eq!(manager.list_roles(&Actor::system()).await?.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub async fn put_role(&self, actor: &Actor, role: Role) -> Result<(Role, bool), ManageError> {
+        let name = role.name().to_owned();
+        let result = self.write_role(actor, role, false).await;
+        self.audit_role(actor, "role.put", &name, result.as_ref().map(|(r, _)| r))
+            .await;
         result
     }
 
-    /// Every role.
-    pub async fn list_roles(&self) -> Result<Vec<Role>, ManageError> {
-        Ok(self.inner.store.list_roles().await?)
+    async fn write_role(
+        &self,
+        actor: &Actor,
+        role: Role,
+        create_only: bool,
+    ) -> Result<(Role, bool), ManageError> {
+        let _writing = self.inner.role_writes.lock().await;
+        let namespace = Self::role_namespace(actor, role.namespace())?;
+        let role = role.with_namespace(namespace);
+        let before = self.resolve_role(role.namespace(), role.name()).await?;
+        let exists = before
+            .as_ref()
+            .is_some_and(|b| b.namespace() == role.namespace());
+        authorize(
+            actor,
+            Action::PutRole {
+                namespace: role.namespace(),
+                before: before.as_ref().map(|b| &b.scopes),
+                after: &role.scopes,
+            },
+        )?;
+        if create_only && exists {
+            return Err(ManageError::Conflict(format!(
+                "role {} already exists",
+                role.name()
+            )));
+        }
+        self.inner.store.put_role(&role).await?;
+        Ok((role, !exists))
+    }
+
+    /// Deletes the role `name` of `namespace` (default: the actor's own tenant and
+    /// environment for a key actor, global for the system actor) and returns it.
+    ///
+    /// A role still held by non-revoked keys (of its namespace; of any tenant for a
+    /// global role) is refused with [`ManageError::Conflict`] naming how many, unless
+    /// `force`: those keys then hold the global role of that name if there is one, else
+    /// only their own scopes. A key actor deletes roles of its own namespace only and
+    /// must hold every scope of the deleted role and of the global role its keys fall
+    /// back to.
+    pub async fn delete_role(
+        &self,
+        actor: &Actor,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+        force: bool,
+    ) -> Result<Role, ManageError> {
+        let result = self.delete_role_inner(actor, namespace, name, force).await;
+        self.audit_role(actor, "role.delete", name, result.as_ref())
+            .await;
+        result
+    }
+
+    async fn delete_role_inner(
+        &self,
+        actor: &Actor,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+        force: bool,
+    ) -> Result<Role, ManageError> {
+        let _writing = self.inner.role_writes.lock().await;
+        let namespace = Self::role_namespace(actor, namespace)?;
+        let role = self
+            .resolve_role(namespace.as_ref(), name)
+            .await?
+            .filter(|r| r.namespace() == namespace.as_ref());
+        let fallback = match &namespace {
+            Some(_) => self.resolve_role(None, name).await?,
+            None => None,
+        };
+        let Some(role) = role else {
+            // Refused the same way whether or not the role exists elsewhere.
+            authorize(
+                actor,
+                Action::DeleteRole {
+                    namespace: namespace.as_ref(),
+                    role: &ScopeSet::new(),
+                    fallback: None,
+                },
+            )?;
+            return Err(ManageError::NotFound);
+        };
+        authorize(
+            actor,
+            Action::DeleteRole {
+                namespace: namespace.as_ref(),
+                role: &role.scopes,
+                fallback: fallback.as_ref().map(|f| &f.scopes),
+            },
+        )?;
+        if !force {
+            let held_by = self.keys_holding(namespace.as_ref(), name).await?;
+            if held_by > 0 {
+                return Err(ManageError::Conflict(format!(
+                    "role {name} is held by {held_by} key(s): change them first, or delete with force (they then hold {})",
+                    if fallback.is_some() { "the global role of that name" } else { "only their own scopes" }
+                )));
+            }
+        }
+        if !self
+            .inner
+            .store
+            .delete_role(namespace.as_ref(), name)
+            .await?
+        {
+            return Err(ManageError::NotFound);
+        }
+        Ok(role)
+    }
+
+    /// How many non-revoked keys hold the role `name` of `namespace` (any tenant's
+    /// holding that name, for a global role).
+    async fn keys_holding(
+        &self,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<usize, ManageError> {
+        let filter = match namespace {
+            Some(ns) => KeyFilter::tenant(ns.tenant()).env(ns.env()),
+            None => KeyFilter::all(),
+        }
+        .role(name);
+        let mut page = PageRequest::first(1000);
+        let mut count = 0;
+        loop {
+            let batch = self.inner.store.list(&filter, &page).await?;
+            count += batch.items.len();
+            match batch.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => return Ok(count),
+            }
+        }
+    }
+
+    /// Audits a role operation: the role's name, and its tenant (the actor's, for a
+    /// refusal).
+    async fn audit_role(
+        &self,
+        actor: &Actor,
+        action: &str,
+        name: &str,
+        result: Result<&Role, &ManageError>,
+    ) {
+        let mut event = match result {
+            Ok(role) => {
+                let mut e = self.event(actor, action, Outcome::Success);
+                if let (None, Some(tenant)) = (&e.tenant, role.tenant()) {
+                    e = e.with_tenant(tenant);
+                }
+                if let Some(ns) = role.namespace() {
+                    e = e.with_reason(format!("namespace {ns}"));
+                }
+                e
+            }
+            Err(err) => self
+                .event(actor, action, Outcome::Failure)
+                .with_reason(err.to_string()),
+        };
+        event = event.with_role(name);
+        self.append(event).await;
     }
 
     /// Audit events the actor may see (its tenant's; all for the system actor).

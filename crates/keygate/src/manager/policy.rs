@@ -17,10 +17,20 @@
 //! 6. **Owners.** Personal keys of another owner, and owner deactivation, need the
 //!    `admin:api-keys` scope (held by `*`, `admin`, `admin:*`, `*:api-keys`) on top of
 //!    the ceiling; a service or team key gets no exception for having no owner.
-//! 7. **Roles** are shared by every tenant, so only the system actor (the CLI, a seed
-//!    script) may define them.
+//! 7. **Listings** are of its own tenant and environment, whatever it asks for; only
+//!    the system actor lists across tenants.
+//! 8. **Roles.** It sees the global roles and those of its own tenant and environment
+//!    (others are "not found"). The roles it defines, replaces or deletes are of its
+//!    own tenant and environment: never global (refused), never another namespace
+//!    ("not found", whether the role exists there or not). It must
+//!    cover every scope of what its tenant's keys holding that role name hold before
+//!    (the role it replaces, or the global role a new role shadows) and after (the new
+//!    role; for a delete, the global role the deleted one shadowed), so it can neither
+//!    raise nor strip what a key it could not manage holds. No further scope is needed
+//!    here (the admin API asks for its route scopes, e.g. `write:roles`).
 //!
-//! The system actor may do anything.
+//! The system actor may do anything: its roles are global unless they name a
+//! namespace, and it lists keys of every tenant when it names none.
 
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
@@ -29,8 +39,10 @@ use super::actor::Actor;
 use super::error::ManageError;
 use crate::rate_limit::RateLimitSpec;
 use crate::record::{KeyKind, KeyRecord};
+use crate::role::{Role, RoleNamespace};
 use crate::scope::Scope;
 use crate::scope_set::ScopeSet;
+use crate::store::KeyFilter;
 
 /// A key as the policy sees it: the record and its effective scopes (own + role).
 #[derive(Debug, Clone, Copy)]
@@ -57,8 +69,25 @@ pub(crate) enum Action<'a> {
     Revoke(Subject<'a>),
     /// Deactivate (or reactivate) an owner of a tenant.
     ManageOwner { tenant: &'a str },
-    /// Define or replace a role.
-    PutRole,
+    /// List keys with this filter (the manager confines a key actor's filter first).
+    ListKeys(&'a KeyFilter),
+    /// Read a role (get, or an item of a listing).
+    SeeRole(&'a Role),
+    /// Define or replace the role of `namespace` (`None`: global): keys of that
+    /// namespace holding its name held `before` (the role replaced, or the global role
+    /// it shadows) and will hold `after`.
+    PutRole {
+        namespace: Option<&'a RoleNamespace>,
+        before: Option<&'a ScopeSet>,
+        after: &'a ScopeSet,
+    },
+    /// Delete the role of `namespace` (`None`: global) holding `role`; keys holding its
+    /// name then hold `fallback` (the global role of that name, if any).
+    DeleteRole {
+        namespace: Option<&'a RoleNamespace>,
+        role: &'a ScopeSet,
+        fallback: Option<&'a ScopeSet>,
+    },
 }
 
 /// The scope that allows acting for other owners and deactivating owners.
@@ -74,6 +103,7 @@ pub(crate) fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), ManageE
     };
     let covers = |s: &Subject<'_>| p.scopes().covers(s.scopes);
     let owner_admin = || Scope::parse(OWNER_ADMIN_SCOPE).is_ok_and(|s| p.scopes().grants(&s));
+    let own_namespace = |ns: &RoleNamespace| ns.tenant() == p.tenant() && ns.env() == p.env();
     match action {
         Action::See(record) => visible(record).then_some(()).ok_or(ManageError::NotFound),
         Action::Create(new) => {
@@ -152,9 +182,73 @@ pub(crate) fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), ManageE
                 )))
             }
         }
-        Action::PutRole => Err(forbidden(
-            "roles are shared by every tenant: define them with the CLI (keygate roles put)",
+        Action::ListKeys(filter) => {
+            if filter.tenant.as_deref() == Some(p.tenant())
+                && filter.env.as_deref() == Some(p.env())
+            {
+                Ok(())
+            } else {
+                Err(forbidden(
+                    "a key lists only keys of its own tenant and environment",
+                ))
+            }
+        }
+        Action::SeeRole(role) => match role.namespace() {
+            None => Ok(()),
+            Some(ns) if own_namespace(ns) => Ok(()),
+            Some(_) => Err(ManageError::NotFound),
+        },
+        Action::PutRole {
+            namespace,
+            before,
+            after,
+        } => {
+            check_role_namespace(namespace, own_namespace)?;
+            if before.is_some_and(|b| !p.scopes().covers(b)) {
+                return Err(forbidden(
+                    "a key can only replace (or shadow) roles whose scopes it holds itself",
+                ));
+            }
+            if !p.scopes().covers(after) {
+                return Err(forbidden(
+                    "a key cannot define a role with scopes it does not hold",
+                ));
+            }
+            Ok(())
+        }
+        Action::DeleteRole {
+            namespace,
+            role,
+            fallback,
+        } => {
+            check_role_namespace(namespace, own_namespace)?;
+            if !p.scopes().covers(role) {
+                return Err(forbidden(
+                    "a key can only delete roles whose scopes it holds itself",
+                ));
+            }
+            if fallback.is_some_and(|f| !p.scopes().covers(f)) {
+                return Err(forbidden(
+                    "deleting this role gives its keys the global role of that name, whose scopes the key does not hold",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A key's roles are of its own tenant and environment: a global role is the system
+/// actor's; another namespace is "not found", whether or not the role exists there.
+fn check_role_namespace(
+    namespace: Option<&RoleNamespace>,
+    own: impl Fn(&RoleNamespace) -> bool,
+) -> Result<(), ManageError> {
+    match namespace {
+        None => Err(forbidden(
+            "global roles are defined by the system actor (the CLI): a key defines roles of its own tenant and environment",
         )),
+        Some(ns) if own(ns) => Ok(()),
+        Some(_) => Err(ManageError::NotFound),
     }
 }
 

@@ -66,6 +66,13 @@ enum Op {
         actor: usize,
         role: usize,
         scopes: u16,
+        /// Aimed at another tenant's namespace (else the actor's own).
+        elsewhere: bool,
+    },
+    DeleteRole {
+        actor: usize,
+        role: usize,
+        force: bool,
     },
 }
 
@@ -108,10 +115,18 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         (idx.clone(), idx.clone()).prop_map(|(actor, target)| Op::Rotate { actor, target }),
         (idx.clone(), idx.clone()).prop_map(|(actor, target)| Op::Revoke { actor, target }),
-        (idx, 0usize..2, any::<u16>()).prop_map(|(actor, role, scopes)| Op::PutRole {
+        (idx.clone(), 0usize..2, any::<u16>(), any::<bool>()).prop_map(
+            |(actor, role, scopes, elsewhere)| Op::PutRole {
+                actor,
+                role,
+                scopes,
+                elsewhere,
+            }
+        ),
+        (idx, 0usize..2, any::<bool>()).prop_map(|(actor, role, force)| Op::DeleteRole {
             actor,
             role,
-            scopes
+            force
         }),
     ]
 }
@@ -175,8 +190,10 @@ async fn scenario(
         all_ids.push(made.record.id);
     }
 
-    // Keys the attacker does not cover, or cannot see: they must never change.
-    let mut protected: HashMap<KeyId, KeyRecord> = HashMap::new();
+    // Keys the attacker does not cover, or cannot see: they must never change, and
+    // what they hold changes only by scopes the attacker holds (through a role of its
+    // namespace), or not at all (outside its namespace).
+    let mut protected: HashMap<KeyId, (KeyRecord, ScopeSet)> = HashMap::new();
     for id in &all_ids {
         let r = f.manager.get(&sys, id).await.map_err(|e| e.to_string())?;
         let eff = f
@@ -185,7 +202,7 @@ async fn scenario(
             .await
             .map_err(|e| e.to_string())?;
         if r.tenant != "acme" || r.env != env || !ceiling.covers(&eff) {
-            protected.insert(id.clone(), r);
+            protected.insert(id.clone(), (r, eff));
         }
     }
 
@@ -261,15 +278,30 @@ async fn scenario(
                 actor,
                 role,
                 scopes,
+                elsewhere,
             } => {
-                let role = Role::new(ROLES[role], scope_set(scopes)).map_err(|e| e.to_string())?;
-                if f.manager
-                    .put_role(&Actor::key(pick(actor)), role)
-                    .await
-                    .is_ok()
-                {
-                    return Err("a key defined a role".into());
+                let mut role =
+                    Role::new(ROLES[role], scope_set(scopes)).map_err(|e| e.to_string())?;
+                if elsewhere {
+                    role = role
+                        .in_namespace("globex", env)
+                        .map_err(|e| e.to_string())?;
                 }
+                let result = f.manager.put_role(&Actor::key(pick(actor)), role).await;
+                if let Ok((role, _)) = result {
+                    if role.namespace().map(|ns| (ns.tenant(), ns.env())) != Some(("acme", env)) {
+                        return Err(format!(
+                            "a key defined a role outside its namespace: {role:?}"
+                        ));
+                    }
+                }
+                None
+            }
+            Op::DeleteRole { actor, role, force } => {
+                let _ = f
+                    .manager
+                    .delete_role(&Actor::key(pick(actor)), None, ROLES[role], force)
+                    .await;
                 None
             }
         };
@@ -309,11 +341,31 @@ async fn scenario(
             }
         }
     }
-    for (id, before) in &protected {
+    for (id, (before, held)) in &protected {
         let now = f.manager.get(&sys, id).await.map_err(|e| e.to_string())?;
         if now.version != before.version || now.revoked_at != before.revoked_at {
             return Err(format!(
                 "protected key {id} was changed: {before:?} -> {now:?}"
+            ));
+        }
+        let holds = f
+            .manager
+            .effective_scopes(&now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let in_reach = now.tenant == "acme" && now.env == env;
+        let changed_by = |from: &ScopeSet, to: &ScopeSet| {
+            to.iter()
+                .filter(|s| !from.grants(s))
+                .any(|s| !in_reach || !ceiling.grants(s))
+        };
+        if changed_by(held, &holds) || changed_by(&holds, held) {
+            return Err(format!(
+                "what protected key {id} ({}/{}) holds changed beyond the attacker's reach: {:?} -> {:?}",
+                now.tenant,
+                now.env,
+                held.to_strings(),
+                holds.to_strings()
             ));
         }
     }

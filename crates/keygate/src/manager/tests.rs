@@ -506,26 +506,51 @@ async fn every_change_is_audited() {
 }
 
 #[tokio::test]
-async fn roles_are_defined_by_the_system_actor_only() {
-    // Roles are shared by every tenant: a key of one tenant redefining `viewer` would
-    // change what other tenants' keys hold.
+async fn a_key_defines_roles_of_its_own_namespace_and_the_system_global_ones() {
+    // A key of one tenant defining `viewer` must not change what other tenants' keys
+    // hold: its roles go into its own tenant and environment.
     let f = fixture();
     let actor = f.actor("acme", None, &["*"]).await;
     let narrow = Role::new("viewer", scopes(&["read:scans"])).unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(
-        f.manager.put_role(&actor, narrow.clone()).await,
-        Err(ManageError::Forbidden(_))
-    ));
-    assert!(f.manager.put_role(&Actor::system(), narrow).await.is_ok());
-    let names: Vec<String> = f
+    let (role, created) = f
         .manager
-        .list_roles()
+        .put_role(&actor, narrow.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(created);
+    assert_eq!((role.tenant(), role.env()), (Some("acme"), Some("live")));
+    let (global, created) = f
+        .manager
+        .put_role(&Actor::system(), narrow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(created && global.is_global());
+    let listed: Vec<(String, Option<String>)> = f
+        .manager
+        .list_roles(&Actor::system())
         .await
         .unwrap_or_default()
         .iter()
-        .map(|r| r.name().to_owned())
+        .map(|r| (r.name().to_owned(), r.tenant().map(str::to_owned)))
         .collect();
-    assert_eq!(names, vec!["viewer"]);
+    assert_eq!(
+        listed,
+        vec![
+            ("viewer".into(), None),
+            ("viewer".into(), Some("acme".into()))
+        ]
+    );
+    // Replacing reports "not created"; creating an existing one is a 409.
+    let again = Role::new("viewer", scopes(&["read"])).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        f.manager.put_role(&actor, again.clone()).await,
+        Ok((_, false))
+    ));
+    let conflict = f.manager.create_role(&actor, again).await;
+    assert!(
+        matches!(&conflict, Err(e @ ManageError::Conflict(_)) if e.status() == 409),
+        "got {conflict:?}"
+    );
 }
 
 #[tokio::test]

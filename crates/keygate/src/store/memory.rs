@@ -10,7 +10,7 @@ use crate::audit::{AuditEvent, AuditFilter};
 use crate::hash::{KeyHash, PrehashedBuilder};
 use crate::id::KeyId;
 use crate::record::{KeyKind, KeyRecord, Rotation};
-use crate::role::Role;
+use crate::role::{Role, RoleNamespace};
 
 /// A [`KeyStore`] in process memory: for tests, demos and single-process services
 /// that seed their keys at start. Nothing survives a restart.
@@ -36,7 +36,8 @@ struct State {
     keys: HashMap<KeyHash, Arc<KeyRecord>, PrehashedBuilder>,
     /// Each key's hash, by id.
     ids: HashMap<KeyId, KeyHash>,
-    roles: BTreeMap<String, Role>,
+    /// Roles by `(name, tenant, env)`; a global role's tenant and env are empty.
+    roles: BTreeMap<(String, String, String), Role>,
     /// Deactivated owners: `(tenant, owner)` -> when.
     owners: HashMap<(String, String), DateTime<Utc>>,
     audit: Vec<AuditEvent>,
@@ -74,6 +75,16 @@ impl State {
         Ok(record)
     }
 
+    /// Makes every key holding a role named `name` (in any namespace: over-forgetting
+    /// is harmless) resolve it again on its next verification.
+    fn forget_resolved_role(&mut self, name: &str) {
+        for record in self.keys.values_mut() {
+            if record.role.as_deref() == Some(name) {
+                Arc::make_mut(record).clear_resolved();
+            }
+        }
+    }
+
     /// Refreshes `owner_deactivated_at` on every personal key of `(tenant, owner)`.
     fn refresh_owner(&mut self, tenant: &str, owner: &str) {
         let at = self
@@ -92,6 +103,12 @@ impl State {
             }
         }
     }
+}
+
+/// The map key of a role: `(name, tenant, env)`, empty for a global role.
+fn role_key(namespace: Option<&RoleNamespace>, name: &str) -> (String, String, String) {
+    let (tenant, env) = namespace.map_or(("", ""), |ns| (ns.tenant(), ns.env()));
+    (name.to_owned(), tenant.to_owned(), env.to_owned())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -275,20 +292,41 @@ impl KeyStore for MemoryStore {
         page_of(items, page, |r| (r.created_at, r.id.to_string()))
     }
 
-    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        Ok(self.read()?.roles.get(name).cloned())
+    async fn get_role(
+        &self,
+        tenant: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<Role>, StoreError> {
+        let state = self.read()?;
+        let at = |t: &str, e: &str| {
+            state
+                .roles
+                .get(&(name.to_owned(), t.to_owned(), e.to_owned()))
+        };
+        Ok(at(tenant, env).or_else(|| at("", "")).cloned())
     }
 
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
         let mut state = self.write()?;
-        state.roles.insert(role.name().to_owned(), role.clone());
-        // Keys holding the role resolve it again on their next verification.
-        for record in state.keys.values_mut() {
-            if record.role.as_deref() == Some(role.name()) {
-                Arc::make_mut(record).clear_resolved();
-            }
-        }
+        state
+            .roles
+            .insert(role_key(role.namespace(), role.name()), role.clone());
+        state.forget_resolved_role(role.name());
         Ok(())
+    }
+
+    async fn delete_role(
+        &self,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write()?;
+        let existed = state.roles.remove(&role_key(namespace, name)).is_some();
+        if existed {
+            state.forget_resolved_role(name);
+        }
+        Ok(existed)
     }
 
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {

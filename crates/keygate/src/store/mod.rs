@@ -13,7 +13,7 @@ use crate::audit::{AuditEvent, AuditFilter};
 use crate::hash::KeyHash;
 use crate::id::KeyId;
 use crate::record::KeyRecord;
-use crate::role::Role;
+use crate::role::{Role, RoleNamespace};
 
 /// A boxed error from a store's backend.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -93,15 +93,27 @@ pub struct Page<T> {
 }
 
 /// Which keys to list.
+///
+/// ```
+/// use keygate::store::KeyFilter;
+/// let acme_live = KeyFilter::tenant("acme").env("live").role("viewer");
+/// assert_eq!(acme_live.tenant.as_deref(), Some("acme"));
+/// let everywhere = KeyFilter::all(); // every tenant: for the system actor only
+/// assert!(everywhere.tenant.is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KeyFilter {
-    /// Only this tenant's keys (always required: listings never cross tenants).
-    pub tenant: String,
+    /// Only this tenant's keys; `None`: every tenant. The
+    /// [`KeyManager`](crate::KeyManager) confines a key actor to its own tenant: only
+    /// the system actor lists across tenants.
+    pub tenant: Option<String>,
     /// Only this environment's keys.
     pub env: Option<String>,
     /// Only this owner's keys.
     pub owner: Option<String>,
+    /// Only keys holding the role of this name (in whatever namespace it resolves).
+    pub role: Option<String>,
     /// Include revoked keys.
     pub include_revoked: bool,
 }
@@ -110,9 +122,18 @@ impl KeyFilter {
     /// Every non-revoked key of `tenant`.
     pub fn tenant(tenant: impl Into<String>) -> Self {
         Self {
-            tenant: tenant.into(),
+            tenant: Some(tenant.into()),
+            ..Self::all()
+        }
+    }
+
+    /// Every non-revoked key of every tenant.
+    pub fn all() -> Self {
+        Self {
+            tenant: None,
             env: None,
             owner: None,
+            role: None,
             include_revoked: false,
         }
     }
@@ -131,6 +152,13 @@ impl KeyFilter {
         self
     }
 
+    /// Only keys holding the role named `role`.
+    #[must_use]
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.role = Some(role.into());
+        self
+    }
+
     /// Revoked keys too.
     #[must_use]
     pub fn include_revoked(mut self, include: bool) -> Self {
@@ -140,12 +168,16 @@ impl KeyFilter {
 
     /// Whether `record` passes the filter.
     pub fn matches(&self, record: &KeyRecord) -> bool {
-        record.tenant == self.tenant
+        self.tenant.as_ref().is_none_or(|t| record.tenant == *t)
             && self.env.as_ref().is_none_or(|e| record.env == *e)
             && self
                 .owner
                 .as_ref()
                 .is_none_or(|o| record.owner.as_ref() == Some(o))
+            && self
+                .role
+                .as_ref()
+                .is_none_or(|r| record.role.as_ref() == Some(r))
             && (self.include_revoked || record.revoked_at.is_none())
     }
 }
@@ -250,11 +282,33 @@ pub trait KeyStore: Send + Sync + 'static {
         filter: &KeyFilter,
         page: &PageRequest,
     ) -> Result<Page<KeyRecord>, StoreError>;
-    /// A role by name.
-    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError>;
-    /// Creates or replaces a role.
+    /// The role `name` as a key of `tenant` and `env` holds it: the role of that
+    /// namespace if it exists, else the global one (one query, not two). With an
+    /// empty `tenant` and `env`, the global role only.
+    ///
+    /// This is the one resolution rule of roles: the verifier and the manager both ask
+    /// it, with the key's tenant and environment.
+    async fn get_role(
+        &self,
+        tenant: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<Role>, StoreError>;
+    /// Creates or replaces a role, keyed by its namespace and name. A store with a
+    /// change feed announces the role's name (keys holding a role of that name, in any
+    /// namespace, are dropped from caches).
     async fn put_role(&self, role: &Role) -> Result<(), StoreError>;
-    /// Every role, by name.
+    /// Deletes the role `name` of `namespace` (`None`: the global one); whether it
+    /// existed. Announced as [`put_role`](KeyStore::put_role) is. Keys holding it keep
+    /// its name: they resolve to the global role of that name if there is one (for a
+    /// namespaced role), else hold only their own scopes.
+    async fn delete_role(
+        &self,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<bool, StoreError>;
+    /// Every role of every namespace, ordered by name, then tenant and environment
+    /// (the global one first).
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError>;
     /// Marks `owner` of `tenant` deactivated at `at` (idempotent: the first time stays).
     /// From then on every read of that owner's personal keys carries
@@ -325,11 +379,23 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
     ) -> Result<Page<KeyRecord>, StoreError> {
         (**self).list(filter, page).await
     }
-    async fn get_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        (**self).get_role(name).await
+    async fn get_role(
+        &self,
+        tenant: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<Role>, StoreError> {
+        (**self).get_role(tenant, env, name).await
     }
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
         (**self).put_role(role).await
+    }
+    async fn delete_role(
+        &self,
+        namespace: Option<&RoleNamespace>,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        (**self).delete_role(namespace, name).await
     }
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
         (**self).list_roles().await

@@ -48,6 +48,9 @@ where
     list_filters_owner_and_revoked(&make().await).await;
     bad_cursor_is_an_error(&make().await).await;
     roles_put_get_list_replace(&make().await).await;
+    roles_resolve_per_namespace(&make().await).await;
+    roles_delete_per_namespace(&make().await).await;
+    list_crosses_tenants_and_filters_role(&make().await).await;
     usage_keeps_the_latest_time(&make().await).await;
     audit_appends_filters_and_pages(&make().await).await;
 }
@@ -671,7 +674,10 @@ async fn audit_counts_and_pruning(store: &impl KeyStore) {
         .at(t(0))
         .with_reason("unknown")
         .with_count(1234);
-    let new = AuditEvent::new("key.create", Outcome::Success).at(t(100));
+    let new = AuditEvent::new("role.put", Outcome::Success)
+        .at(t(100))
+        .with_tenant("acme")
+        .with_role("viewer");
     for e in [&old, &new] {
         store
             .append_audit(e)
@@ -685,7 +691,7 @@ async fn audit_counts_and_pruning(store: &impl KeyStore) {
     assert_eq!(
         all.items,
         vec![old.clone(), new.clone()],
-        "{case}: count round-trips"
+        "{case}: count and role round-trip"
     );
     let pruned = store
         .prune_audit(t(50))
@@ -808,7 +814,7 @@ async fn roles_put_get_list_replace(store: &impl KeyStore) {
         .await
         .unwrap_or_else(|e| panic!("roles: {e}"));
     let got = store
-        .get_role("admin")
+        .get_role("", "", "admin")
         .await
         .unwrap_or_else(|e| panic!("roles: {e}"));
     assert_eq!(
@@ -835,9 +841,229 @@ async fn roles_put_get_list_replace(store: &impl KeyStore) {
         "roles: put replaces"
     );
     assert_eq!(
-        store.get_role("nobody").await.ok().flatten(),
+        store
+            .get_role("acme", "live", "nobody")
+            .await
+            .ok()
+            .flatten(),
         None,
         "roles: unknown is None"
+    );
+}
+
+fn scoped_role(name: &str, scopes: &[&str], ns: Option<(&str, &str)>) -> Role {
+    let role = Role::new(name, ScopeSet::parse(scopes).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    match ns {
+        Some((tenant, env)) => role
+            .in_namespace(tenant, env)
+            .unwrap_or_else(|e| panic!("{e}")),
+        None => role,
+    }
+}
+
+async fn roles_resolve_per_namespace(store: &impl KeyStore) {
+    let case = "roles_namespaces";
+    let global = scoped_role("viewer", &["read"], None);
+    let acme_live = scoped_role("viewer", &["read:scans"], Some(("acme", "live")));
+    let acme_test = scoped_role("viewer", &["write"], Some(("acme", "test")));
+    for r in [&acme_live, &global, &acme_test] {
+        store
+            .put_role(r)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+    }
+    let get = |tenant: &'static str, env: &'static str| async move {
+        store
+            .get_role(tenant, env, "viewer")
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"))
+    };
+    assert_eq!(
+        get("acme", "live").await,
+        Some(acme_live.clone()),
+        "{case}: own namespace first"
+    );
+    assert_eq!(
+        get("acme", "test").await,
+        Some(acme_test.clone()),
+        "{case}: per environment"
+    );
+    assert_eq!(
+        get("globex", "live").await,
+        Some(global.clone()),
+        "{case}: else global"
+    );
+    assert_eq!(
+        get("acme", "dev").await,
+        Some(global.clone()),
+        "{case}: else global"
+    );
+    assert_eq!(
+        get("", "").await,
+        Some(global.clone()),
+        "{case}: empty = global"
+    );
+    let all = store
+        .list_roles()
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        all,
+        vec![global.clone(), acme_live.clone(), acme_test],
+        "{case}: every namespace, by name then namespace (global first)"
+    );
+    // Replacing one namespace's role leaves the others alone.
+    let wider = scoped_role(
+        "viewer",
+        &["read:scans", "read:reports"],
+        Some(("acme", "live")),
+    );
+    store
+        .put_role(&wider)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(get("acme", "live").await, Some(wider), "{case}: replaced");
+    assert_eq!(
+        get("globex", "live").await,
+        Some(global),
+        "{case}: global untouched"
+    );
+    assert_eq!(
+        store.list_roles().await.map(|r| r.len()).ok(),
+        Some(3),
+        "{case}: replaced, not added"
+    );
+}
+
+async fn roles_delete_per_namespace(store: &impl KeyStore) {
+    let case = "roles_delete";
+    let global = scoped_role("viewer", &["read"], None);
+    let acme = scoped_role("viewer", &["read:scans"], Some(("acme", "live")));
+    for r in [&global, &acme] {
+        store
+            .put_role(r)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+    }
+    let ns = acme.namespace();
+    assert!(
+        store
+            .delete_role(ns, "viewer")
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}")),
+        "{case}: deleted"
+    );
+    assert!(
+        !store
+            .delete_role(ns, "viewer")
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}")),
+        "{case}: once"
+    );
+    assert_eq!(
+        store
+            .get_role("acme", "live", "viewer")
+            .await
+            .ok()
+            .flatten(),
+        Some(global),
+        "{case}: the tenant falls back to the global role"
+    );
+    assert!(
+        store
+            .delete_role(None, "viewer")
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}")),
+        "{case}: global deleted"
+    );
+    assert_eq!(
+        store
+            .get_role("acme", "live", "viewer")
+            .await
+            .ok()
+            .flatten(),
+        None,
+        "{case}: gone everywhere"
+    );
+    assert!(
+        store
+            .list_roles()
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"))
+            .is_empty(),
+        "{case}: nothing left"
+    );
+}
+
+async fn list_crosses_tenants_and_filters_role(store: &impl KeyStore) {
+    let case = "list_all_tenants";
+    let mut a = record("sk_live_xa", "acme", 3);
+    a.role = Some("viewer".into());
+    let mut b = record("sk_live_xb", "globex", 1);
+    b.role = Some("viewer".into());
+    let c = record("sk_live_xc", "initech", 2);
+    let mut d = record("sk_live_xd", "globex", 4);
+    d.role = Some("viewer".into());
+    d.revoked_at = Some(t(5));
+    for r in [&a, &b, &c, &d] {
+        store
+            .insert(r)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    }
+    let ids = |page: crate::store::Page<KeyRecord>| -> Vec<KeyId> {
+        page.items.into_iter().map(|r| r.id).collect()
+    };
+    let all = store
+        .list(&KeyFilter::all(), &PageRequest::first(10))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        ids(all),
+        vec![b.id.clone(), c.id.clone(), a.id.clone()],
+        "{case}: every tenant, ordered"
+    );
+    // Paged across tenants.
+    let first = store
+        .list(&KeyFilter::all(), &PageRequest::first(2))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    let next = PageRequest {
+        limit: 2,
+        cursor: first.next_cursor.clone(),
+    };
+    let second = store
+        .list(&KeyFilter::all(), &next)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        (ids(first), ids(second)),
+        (vec![b.id.clone(), c.id.clone()], vec![a.id.clone()]),
+        "{case}: pages"
+    );
+    let holding = store
+        .list(&KeyFilter::all().role("viewer"), &PageRequest::first(10))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        ids(holding),
+        vec![b.id.clone(), a.id.clone()],
+        "{case}: role filter"
+    );
+    let holding = store
+        .list(
+            &KeyFilter::tenant("globex")
+                .role("viewer")
+                .include_revoked(true),
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        ids(holding),
+        vec![b.id.clone(), d.id.clone()],
+        "{case}: role and tenant"
     );
 }
 

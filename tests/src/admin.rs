@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use keygate::role::Role;
 use keygate::{Actor, KeyGate, KeyManager, MemoryStore, NewKey, ScopeSet};
 use keygate_admin::Admin;
 use serde_json::{json, Value};
@@ -33,6 +34,8 @@ pub struct AdminFixture {
     pub revoke_target: String,
     /// A key of tenant `globex`.
     pub foreign: String,
+    /// `read:roles`, `write:roles`, `delete:roles`, `read:items` in `acme`.
+    pub role_editor_key: String,
 }
 
 impl AdminFixture {
@@ -59,6 +62,11 @@ impl AdminFixture {
             make("rotate me", "acme", &["read:items"]),
             make("revoke me", "acme", &["read:items"]),
             make("foreign", "globex", &["read:items"]),
+            make(
+                "role editor",
+                "acme",
+                &["read:roles", "write:roles", "delete:roles", "read:items"],
+            ),
         ] {
             keys.push(
                 manager
@@ -69,6 +77,24 @@ impl AdminFixture {
         }
         let key = |i: usize| keys[i].key.expose().to_owned();
         let id = |i: usize| keys[i].record.id.to_string();
+        // A global role (the operator's), and one of another tenant, which acme's keys
+        // must never see or change.
+        let role = |name: &str, scopes: &[&str]| {
+            Role::new(name, ScopeSet::parse(scopes).expect("scopes")).expect("role")
+        };
+        manager
+            .put_role(&sys, role("viewer", &["read"]))
+            .await
+            .expect("global role");
+        manager
+            .put_role(
+                &sys,
+                role("auditor", &["read:items"])
+                    .in_namespace("globex", "live")
+                    .expect("namespace"),
+            )
+            .await
+            .expect("globex role");
         // One configuration for both: the gate's nested renderer answers the admin
         // API's 401/403 too, so the table reads one error shape.
         let gate = KeyGate::builder(store.clone())
@@ -86,6 +112,7 @@ impl AdminFixture {
             rotate_target_key: key(4),
             revoke_target: id(5),
             foreign: id(6),
+            role_editor_key: key(7),
         }
     }
 }
@@ -101,6 +128,8 @@ pub enum Caller {
     Reader,
     /// `write:api-keys`, `read:items`.
     Limited,
+    /// `read:roles`, `write:roles`, `delete:roles`, `read:items`.
+    RoleEditor,
 }
 
 /// A body to send.
@@ -232,7 +261,7 @@ pub fn admin_cases() -> Vec<AdminCase> {
         case("update: another tenant's key", "PATCH", "/v1/api-keys/{foreign}", Admin, Send::Json(r#"{"name":"mine"}"#), 404).code("not_found"),
         case("rotate: bad grace", "POST", "/v1/api-keys/{rotate}/rotate", Admin, Send::Json(r#"{"gracePeriod":"forever"}"#), 422).code("invalid_request"),
         case("rotate", "POST", "/v1/api-keys/{rotate}/rotate", Admin, Send::Json(r#"{"gracePeriod":"1h"}"#), 201).check("/name", json!("rotate me")),
-        case("rotate: twice", "POST", "/v1/api-keys/{rotate}/rotate", Admin, Send::Empty, 422).code("invalid_request"),
+        case("rotate: twice", "POST", "/v1/api-keys/{rotate}/rotate", Admin, Send::Empty, 409).code("conflict"),
         case("rotated key shows its grace", "GET", "/v1/api-keys/{rotate}", Admin, Send::Empty, 200).check("/status", json!("rotation_grace")),
         case("revoke: reader lacks delete:api-keys", "DELETE", "/v1/api-keys/{revoke}", Reader, Send::Empty, 403).code("forbidden"),
         case("revoke", "DELETE", "/v1/api-keys/{revoke}", Admin, Send::Empty, 200).check("/status", json!("revoked")),
@@ -253,6 +282,39 @@ pub fn admin_cases() -> Vec<AdminCase> {
         case("audit log: bad time", "GET", "/v1/audit-logs?since=yesterday", Admin, Send::Empty, 400).code("bad_request"),
         case("audit log: reader lacks read:audit-logs", "GET", "/v1/audit-logs", Reader, Send::Empty, 403).code("forbidden"),
         case("openapi document is public", "GET", "/v1/openapi.json", Nobody, Send::Empty, 200).check("/info/title", json!("keygate admin API")),
+        case("revoked key is gone from the by-id routes", "GET", "/v1/api-keys/{revoke}", Admin, Send::Empty, 404).code("not_found"),
+        // Roles: a key defines roles of its own tenant and environment, within its scopes.
+        case("roles: the global ones, not another tenant's", "GET", "/v1/roles", RoleEditor, Send::Empty, 200)
+            .check("/data/0/name", json!("viewer"))
+            .check("/data/0/tenant", json!(null))
+            .absent("auditor"),
+        case("roles: reader lacks read:roles", "GET", "/v1/roles", Reader, Send::Empty, 403).code("forbidden"),
+        case("roles: create", "POST", "/v1/roles", RoleEditor, Send::Json(r#"{"name":"support","scopes":["read:items"],"description":"Reads items"}"#), 201)
+            .check("/name", json!("support"))
+            .check("/tenant", json!("acme"))
+            .check("/env", json!("live"))
+            .check("/scopes", json!(["read:items"])),
+        case("roles: create twice", "POST", "/v1/roles", RoleEditor, Send::Json(r#"{"name":"support","scopes":["read:items"]}"#), 409).code("conflict"),
+        case("roles: a scope the caller lacks", "POST", "/v1/roles", RoleEditor, Send::Json(r#"{"name":"wide","scopes":["write:items"]}"#), 403).code("forbidden"),
+        case("roles: shadowing a global role the caller does not cover", "PUT", "/v1/roles/viewer", RoleEditor, Send::Json(r#"{"scopes":["read:items"]}"#), 403).code("forbidden"),
+        case("roles: bad name", "POST", "/v1/roles", RoleEditor, Send::Json(r#"{"name":"Bad Name","scopes":[]}"#), 422).code("invalid_request"),
+        case("roles: bad scope", "POST", "/v1/roles", RoleEditor, Send::Json(r#"{"name":"odd","scopes":["read items"]}"#), 422).code("invalid_request"),
+        case("roles: hidden characters in the description", "POST", "/v1/roles", RoleEditor, Send::Json(r#"{"name":"odd","scopes":[],"description":"a\u202Eb"}"#), 422).code("invalid_request"),
+        case("roles: get", "GET", "/v1/roles/support", RoleEditor, Send::Empty, 200).check("/description", json!("Reads items")),
+        case("roles: another tenant's is not found", "GET", "/v1/roles/auditor", Admin, Send::Empty, 404).code("not_found"),
+        case("roles: a name that cannot exist", "GET", "/v1/roles/Bad%20Name", Admin, Send::Empty, 404).code("not_found"),
+        case("roles: replace", "PUT", "/v1/roles/support", RoleEditor, Send::Json(r#"{"scopes":["read:items"],"description":"Support desk"}"#), 200)
+            .check("/description", json!("Support desk")),
+        case("roles: put creates", "PUT", "/v1/roles/fresh", RoleEditor, Send::Json(r#"{"scopes":[]}"#), 201).check("/name", json!("fresh")),
+        case("roles: a key holding the role", "POST", "/v1/api-keys", Admin, Send::Json(r#"{"name":"agent","role":"support"}"#), 201).check("/role", json!("support")),
+        case("roles: delete while held", "DELETE", "/v1/roles/support", RoleEditor, Send::Empty, 409).code("conflict"),
+        case("roles: delete with force", "DELETE", "/v1/roles/support?force=true", RoleEditor, Send::Empty, 200).check("/name", json!("support")),
+        case("roles: gone after delete", "GET", "/v1/roles/support", RoleEditor, Send::Empty, 404).code("not_found"),
+        case("roles: the audit log names them", "GET", "/v1/audit-logs?action=role.delete", Admin, Send::Empty, 200)
+            .check("/data/0/outcome", json!("failure"))
+            .check("/data/0/role", json!("support"))
+            .check("/data/1/outcome", json!("success"))
+            .check("/data/1/role", json!("support")),
     ]
 }
 
@@ -313,6 +375,7 @@ async fn run_case(
         Caller::Admin => Some(&f.admin_key),
         Caller::Reader => Some(&f.reader_key),
         Caller::Limited => Some(&f.limited_key),
+        Caller::RoleEditor => Some(&f.role_editor_key),
     };
     if let Some(key) = key {
         req = req.bearer_auth(key);

@@ -398,9 +398,7 @@ impl Admin {
                 Ok(AdminResponse::json(201, &RoleView::from(&role)))
             }
             Operation::GetRole => {
-                let role = manager
-                    .get_role(&actor, None, role_name(req.id)?)
-                    .await?;
+                let role = manager.get_role(&actor, None, role_name(req.id)?).await?;
                 Ok(AdminResponse::json(200, &RoleView::from(&role)))
             }
             Operation::PutRole => {
@@ -544,9 +542,7 @@ mod tests {
     use std::sync::Arc;
 
     use keygate::render::FlatRenderer;
-    use keygate::{
-        Actor, KeyManager, MemoryStore, NewKey, Principal, ScopeSet, Verifier, VerifyRequest,
-    };
+    use keygate::{Actor, KeyManager, MemoryStore, NewKey, ScopeSet, Verifier, VerifyRequest};
 
     use super::*;
 

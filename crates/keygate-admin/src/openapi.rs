@@ -13,10 +13,9 @@ use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
 use crate::dto::{
-    AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView,
-    DurationInput, KeyList, KeyView, MeView, PutRoleRequest, RateLimitInput, RateLimitStateView,
-    RateLimitView, RoleList, RoleView, RotateKeyRequest, ScopesInput, UpdateKeyRequest, UserView,
-    VerifyView,
+    AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView, DurationInput,
+    KeyList, KeyView, MeView, PutRoleRequest, RateLimitInput, RateLimitStateView, RateLimitView,
+    RoleList, RoleView, RotateKeyRequest, ScopesInput, UpdateKeyRequest, UserView, VerifyView,
 };
 use crate::routes::{Operation, Route, ROUTES};
 use crate::Admin;
@@ -116,7 +115,8 @@ fn constrain(schemas: &mut Value) {
     schemas["UpdateKeyRequest"]["properties"]["name"]["type"] = json!(["string", "null"]);
     for request in ["CreateRoleRequest", "PutRoleRequest"] {
         schemas[request]["properties"]["description"] = description.clone();
-        schemas[request]["properties"]["scopes"] = json!({"$ref": "#/components/schemas/ScopesInput"});
+        schemas[request]["properties"]["scopes"] =
+            json!({"$ref": "#/components/schemas/ScopesInput"});
     }
     schemas["CreateRoleRequest"]["properties"]["name"] =
         json!({"type": "string", "pattern": ROLE_NAME_PATTERN});
@@ -384,7 +384,8 @@ fn key_links() -> Value {
 
 /// Links from a created role to what can be done with it.
 fn role_links() -> Value {
-    let by_name = |op: &str| json!({"operationId": op, "parameters": {"name": "$response.body#/name"}});
+    let by_name =
+        |op: &str| json!({"operationId": op, "parameters": {"name": "$response.body#/name"}});
     json!({"GetRole": by_name("GetRole"), "PutRole": by_name("PutRole"), "DeleteRole": by_name("DeleteRole")})
 }
 

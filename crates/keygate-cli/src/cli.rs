@@ -207,11 +207,35 @@ pub(crate) struct DeactivateArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RolesCommand {
-    /// Create or replace a role.
+    /// Create a role (an error if it exists: use `roles update` to change one).
     Create(RoleArgs),
-    /// List roles.
-    #[command(after_help = "Example:\n  keygate roles list --json")]
-    List,
+    /// List roles: global ones and every tenant's (or one tenant's, with --tenant).
+    #[command(after_help = "Example:\n  keygate roles list --tenant acme --json")]
+    List(RoleListArgs),
+    /// Show one role.
+    #[command(after_help = "Example:\n  keygate roles show radiologist --tenant acme --env live")]
+    Show(RoleRef),
+    /// Replace a role's scopes and description (creating it if it does not exist).
+    #[command(
+        after_help = "Example:\n  keygate roles update radiologist --scopes read:scans --description 'Reads scans only'"
+    )]
+    Update(RoleArgs),
+    /// Delete a role; refused while keys hold it, unless --force.
+    #[command(
+        after_help = "Example:\n  keygate roles delete radiologist --tenant acme --env live --force"
+    )]
+    Delete(RoleDeleteArgs),
+}
+
+/// Which roles: global ones (no --tenant), or those of one tenant and environment.
+#[derive(Debug, Args)]
+pub(crate) struct RoleNamespaceArgs {
+    /// The tenant whose role this is (with --env); leave out for a global role.
+    #[arg(long, requires = "env")]
+    pub(crate) tenant: Option<String>,
+    /// The environment whose role this is (with --tenant).
+    #[arg(long, requires = "tenant")]
+    pub(crate) env: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +251,35 @@ pub(crate) struct RoleArgs {
     /// What the role is for.
     #[arg(long)]
     pub(crate) description: Option<String>,
+    #[command(flatten)]
+    pub(crate) namespace: RoleNamespaceArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RoleRef {
+    /// Role name.
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) namespace: RoleNamespaceArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RoleDeleteArgs {
+    /// Role name.
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) namespace: RoleNamespaceArgs,
+    /// Delete it even while keys hold it (they keep only their own scopes, or the
+    /// global role of that name).
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RoleListArgs {
+    /// Only the global roles and this tenant's.
+    #[arg(long)]
+    pub(crate) tenant: Option<String>,
 }
 
 /// `keygate verify`: the key comes from standard input (one line) or from an
@@ -306,4 +359,8 @@ pub(crate) struct ServeArgs {
     /// Accept keys with this prefix only.
     #[arg(long)]
     pub(crate) prefix: Option<String>,
+    /// Failed verifications allowed per client IP before it gets 429, as a rate limit
+    /// (e.g. 60/m, the default; 1000/m,burst=100).
+    #[arg(long, env = "KEYGATE_FAILURE_THROTTLE", default_value = "60/m")]
+    pub(crate) failure_throttle: String,
 }

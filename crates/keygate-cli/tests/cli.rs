@@ -400,6 +400,9 @@ fn every_command_help_shows_an_example() {
         &["keys", "reactivate-owner"],
         &["roles", "create"],
         &["roles", "list"],
+        &["roles", "show"],
+        &["roles", "update"],
+        &["roles", "delete"],
         &["verify"],
         &["audit"],
         &["migrate"],
@@ -419,4 +422,119 @@ fn every_command_help_shows_an_example() {
             "keygate {command:?}: the example is of another command:\n{help}"
         );
     }
+}
+
+#[test]
+fn keys_list_shows_every_tenant_and_says_what_it_searched() {
+    let db = Db::new("all-tenants");
+    let empty = db.run(&["keys", "list"]);
+    let said = String::from_utf8_lossy(&empty.stdout);
+    assert!(empty.status.success());
+    assert!(
+        said.contains("no keys found in all tenants") && said.contains("--include-revoked"),
+        "{said}"
+    );
+    let acme = db.json(&["keys", "create", "--name", "a", "--tenant", "acme"]);
+    db.json(&["keys", "create", "--name", "b", "--tenant", "globex"]);
+    let all = db.json(&["keys", "list"]);
+    let tenants: Vec<&str> = all
+        .as_array()
+        .expect("a JSON array, as before")
+        .iter()
+        .filter_map(|k| k["tenant"].as_str())
+        .collect();
+    assert_eq!(tenants.len(), 2, "{all}");
+    assert!(tenants.contains(&"acme") && tenants.contains(&"globex"));
+    let table = db.run(&["keys", "list"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("TENANT") && table.contains("globex"),
+        "{table}"
+    );
+    let only = db.json(&["keys", "list", "--tenant", "globex"]);
+    assert_eq!(only.as_array().map(Vec::len), Some(1), "{only}");
+    let none = db.run(&["keys", "list", "--tenant", "initech"]);
+    assert!(String::from_utf8_lossy(&none.stdout).contains("tenant \"initech\""));
+    // An id of any tenant works with show, rotate and revoke.
+    let id = text(&acme, "id");
+    assert_eq!(db.json(&["keys", "show", &id])["tenant"], "acme");
+    assert_eq!(
+        db.json(&["keys", "rotate", &id, "--grace", "0s"])["tenant"],
+        "acme"
+    );
+    assert_eq!(db.json(&["keys", "revoke", &id])["status"], "revoked");
+}
+
+#[test]
+fn roles_have_the_rest_apis_operations() {
+    let db = Db::new("roles-parity");
+    let global = db.json(&["roles", "create", "viewer", "--scopes", "read"]);
+    assert_eq!(global["tenant"], Value::Null);
+    let acme = db.json(&[
+        "roles",
+        "create",
+        "viewer",
+        "--scopes",
+        "read:items",
+        "--tenant",
+        "acme",
+        "--env",
+        "live",
+    ]);
+    assert_eq!(
+        (&acme["tenant"], &acme["env"]),
+        (&Value::from("acme"), &Value::from("live"))
+    );
+    assert_eq!(
+        db.code(&["roles", "create", "viewer", "--scopes", "read"]),
+        1,
+        "exists"
+    );
+    let shown = db.json(&[
+        "roles", "show", "viewer", "--tenant", "acme", "--env", "live",
+    ]);
+    assert_eq!(shown["scopes"], serde_json::json!(["read:items"]));
+    let updated = db.json(&[
+        "roles",
+        "update",
+        "viewer",
+        "--scopes",
+        "read:items,read:reports",
+        "--tenant",
+        "acme",
+        "--env",
+        "live",
+    ]);
+    assert_eq!(
+        updated["scopes"],
+        serde_json::json!(["read:items", "read:reports"])
+    );
+    assert_eq!(
+        db.json(&["roles", "list"]).as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        db.json(&["roles", "list", "--tenant", "globex"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    db.json(&[
+        "keys", "create", "--name", "k", "--tenant", "acme", "--role", "viewer",
+    ]);
+    let held = db.run(&[
+        "roles", "delete", "viewer", "--tenant", "acme", "--env", "live",
+    ]);
+    let why = String::from_utf8_lossy(&held.stderr);
+    assert_eq!(held.status.code(), Some(1));
+    assert!(why.contains("--force"), "{why}");
+    db.json(&[
+        "roles", "delete", "viewer", "--tenant", "acme", "--env", "live", "--force",
+    ]);
+    let gone = db.run(&["roles", "show", "nobody"]);
+    let why = String::from_utf8_lossy(&gone.stderr);
+    assert!(why.contains("roles list"), "{why}");
+    let half = db.run(&["roles", "show", "viewer", "--tenant", "acme"]);
+    assert_eq!(half.status.code(), Some(2), "--tenant needs --env");
 }

@@ -144,6 +144,7 @@ impl From<keygate::manager::ManageError> for ApiError {
                 Self::new(403, "forbidden", "Insufficient permissions", why.clone())
             }
             M::Invalid(why) => Self::unprocessable(why.clone()),
+            M::Conflict(why) => Self::new(409, "conflict", "Conflict", why.clone()),
             _ => match err.status() {
                 409 => Self::new(409, "conflict", "Conflict", details),
                 503 => Self::new(

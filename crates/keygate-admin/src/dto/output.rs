@@ -233,6 +233,8 @@ pub struct AuditEventView {
     pub action: String,
     /// The key acted upon.
     pub target: Option<String>,
+    /// The role acted upon (`role.*` actions).
+    pub role: Option<String>,
     /// Client IP.
     pub client_ip: Option<String>,
     /// `success` or `failure`.
@@ -250,6 +252,7 @@ impl From<&AuditEvent> for AuditEventView {
             actor: e.actor.as_ref().map(ToString::to_string),
             action: e.action.clone(),
             target: e.target.as_ref().map(ToString::to_string),
+            role: e.role.clone(),
             client_ip: e.client_ip.map(|ip| ip.to_string()),
             outcome: e.outcome.as_str().to_owned(),
             reason: e.reason.clone(),

@@ -18,6 +18,13 @@ pub(crate) async fn run(store: Store, args: ServeArgs) -> Result<ExitCode, Failu
     let mut gate = KeyGate::builder(store.store.clone())
         .hasher(store.hasher.clone())
         .renderer(NestedRenderer::new());
+    let throttle: keygate::RateLimitSpec = args.failure_throttle.parse().map_err(|e| {
+        Failure(format!(
+            "--failure-throttle {:?}: {e}",
+            args.failure_throttle
+        ))
+    })?;
+    gate = gate.failure_throttle(keygate::rate_limit::FailureThrottle::new(throttle));
     if let Some(prefix) = &args.prefix {
         gate = gate.prefix(prefix.clone());
     }

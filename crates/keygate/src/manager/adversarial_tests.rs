@@ -206,7 +206,7 @@ async fn a_stolen_key_patching_itself_cannot_survive_a_revoke() {
             },
         )
         .await;
-    assert!(matches!(res, Err(ManageError::Invalid(_))), "got {res:?}");
+    assert!(matches!(res, Err(ManageError::Conflict(_))), "got {res:?}");
     assert!(f.verify(created.key.expose()).await.is_err());
 }
 

@@ -14,7 +14,8 @@ pub enum ManageError {
     #[error("invalid: {0}")]
     Invalid(String),
     /// The request conflicts with what is stored: a role that already exists (create),
-    /// or a role still held by keys (delete without `force`).
+    /// a role still held by keys (delete without `force`), a change to a revoked key, a
+    /// rotation of a key that is not active or was rotated already.
     #[error("conflict: {0}")]
     Conflict(String),
     /// The store failed.
@@ -36,8 +37,9 @@ impl ManageError {
             Self::Invalid(_) => "invalid_request",
             Self::Conflict(_) => "conflict",
             Self::Store(StoreError::Unavailable(_)) => "store_unavailable",
-            Self::Store(StoreError::Conflict(_) | StoreError::VersionConflict) => "conflict",
-            Self::Store(StoreError::Revoked) => "invalid_request",
+            Self::Store(
+                StoreError::Conflict(_) | StoreError::VersionConflict | StoreError::Revoked,
+            ) => "conflict",
             Self::Store(StoreError::NotFound) => "not_found",
             Self::Store(StoreError::InvalidCursor) => "invalid_request",
             Self::Store(_) => "store_error",

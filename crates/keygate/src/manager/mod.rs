@@ -573,9 +573,7 @@ impl KeyManager {
         let old = self.get(actor, id).await?;
         let now = self.inner.clock.now();
         if !old.status_at(now).is_usable() || old.rotation.is_some() {
-            return Err(ManageError::invalid(
-                "only an active, not yet rotated key can be rotated",
-            ));
+            return Err(not_rotatable());
         }
         let scopes = self.effective_scopes(&old).await?;
         authorize(
@@ -620,9 +618,7 @@ impl KeyManager {
             .or_else(|| old.created_by.clone());
         match self.inner.store.rotate(&old, now + grace, &new).await {
             Ok(()) => Ok(CreatedKey { key, record: new }),
-            Err(StoreError::Revoked) => Err(ManageError::invalid(
-                "only an active, not yet rotated key can be rotated",
-            )),
+            Err(StoreError::Revoked) => Err(not_rotatable()),
             Err(StoreError::VersionConflict) => Err(ManageError::Store(StoreError::Conflict(
                 "the key changed or was rotated meanwhile: read it again".into(),
             ))),
@@ -878,6 +874,7 @@ impl KeyManager {
         role: Role,
         create_only: bool,
     ) -> Result<(Role, bool), ManageError> {
+        new_key::check_description(role.description.as_deref())?;
         let _writing = self.inner.role_writes.lock().await;
         let namespace = Self::role_namespace(actor, role.namespace())?;
         let role = role.with_namespace(namespace);
@@ -1090,8 +1087,14 @@ impl KeyManager {
     }
 }
 
+/// The key's state, not the request, is what is wrong: a conflict (409), which the
+/// same request could not have avoided by being written differently.
 fn revoked_cannot_change() -> ManageError {
-    ManageError::invalid("a revoked key cannot be changed")
+    ManageError::Conflict("a revoked key cannot be changed".to_owned())
+}
+
+fn not_rotatable() -> ManageError {
+    ManageError::Conflict("only an active, not yet rotated key can be rotated".to_owned())
 }
 
 #[cfg(test)]

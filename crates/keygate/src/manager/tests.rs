@@ -285,7 +285,7 @@ async fn rotation_grace_boundary() {
     assert!(
         matches!(
             f.manager.rotate(&sys, &old.record.id, None).await,
-            Err(ManageError::Invalid(_))
+            Err(ManageError::Conflict(_))
         ),
         "rotate twice"
     );
@@ -358,7 +358,7 @@ async fn revoking_a_rotated_key_ends_its_grace_at_once() {
     assert_eq!(again.ok().flatten(), first);
     assert!(matches!(
         f.manager.rotate(&sys, &old.record.id, None).await,
-        Err(ManageError::Invalid(_))
+        Err(ManageError::Conflict(_))
     ));
     let no_change = KeyUpdate {
         name: Some("x".into()),
@@ -366,7 +366,7 @@ async fn revoking_a_rotated_key_ends_its_grace_at_once() {
     };
     assert!(matches!(
         f.manager.update(&sys, &old.record.id, no_change).await,
-        Err(ManageError::Invalid(_))
+        Err(ManageError::Conflict(_))
     ));
 }
 
@@ -551,6 +551,35 @@ async fn a_key_defines_roles_of_its_own_namespace_and_the_system_global_ones() {
         matches!(&conflict, Err(e @ ManageError::Conflict(_)) if e.status() == 409),
         "got {conflict:?}"
     );
+}
+
+#[tokio::test]
+async fn role_descriptions_are_held_to_the_rules_of_key_descriptions() {
+    // A role is listed beside keys (CLI tables, the dashboard): the same characters that
+    // would make a key's listing lie are refused in a role's description.
+    let f = fixture();
+    for (description, says) in [
+        ("reads\u{0084}scans", "control character"),
+        ("safe\u{202E}txt.exe", "bidirectional"),
+        (&"x".repeat(2001)[..], "at most 2000"),
+    ] {
+        let role = Role::new("viewer", scopes(&["read"]))
+            .expect("role")
+            .with_description(description);
+        match f.manager.put_role(&Actor::system(), role).await {
+            Ok(put) => panic!("{description:?} was stored: {put:?}"),
+            Err(e) => {
+                assert_eq!(e.status(), 422, "{e}");
+                assert!(e.to_string().contains(says), "{e}");
+            }
+        }
+    }
+    assert!(f
+        .manager
+        .list_roles(&Actor::system())
+        .await
+        .expect("list")
+        .is_empty());
 }
 
 #[tokio::test]

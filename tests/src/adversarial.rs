@@ -349,12 +349,12 @@ pub fn rows() -> Vec<Row> {
         .after(Verifies(Caller(Manager), false))
         .after(Field(Caller(Manager), "/status", json!("revoked"))),
         row(
-            "2: an admin's PATCH of the revoked key cannot revive it",
+            "2: an admin's PATCH of the revoked key cannot revive it (it is gone: 404)",
             LiveAdmin,
             "PATCH",
             "/v1/api-keys/{Manager}",
             Some(r#"{"name":"revived"}"#),
-            422,
+            404,
         )
         .after(Field(Caller(Manager), "/status", json!("revoked"))),
     ]

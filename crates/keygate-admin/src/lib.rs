@@ -14,6 +14,11 @@
 //! | GET | `/v1/auth/me` | any key |
 //! | GET | `/v1/auth/verify` | any key |
 //! | GET | `/v1/audit-logs` | `read:audit-logs` |
+//! | GET | `/v1/roles` | `read:roles` |
+//! | POST | `/v1/roles` | `write:roles` |
+//! | GET | `/v1/roles/{name}` | `read:roles` |
+//! | PUT | `/v1/roles/{name}` (create or replace) | `write:roles` |
+//! | DELETE | `/v1/roles/{name}` (`?force=true` while keys hold it) | `delete:roles` |
 //! | GET | `/v1/openapi.json` | public |
 //!
 //! Mount it behind keygate's layer (axum) or middleware (actix): the caller's key is

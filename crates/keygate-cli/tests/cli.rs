@@ -463,6 +463,13 @@ fn keys_list_shows_every_tenant_and_says_what_it_searched() {
         "acme"
     );
     assert_eq!(db.json(&["keys", "revoke", &id])["status"], "revoked");
+    // Errors say what to do next.
+    let again = db.run(&["keys", "rotate", &id]);
+    let why = String::from_utf8_lossy(&again.stderr);
+    assert!(why.contains(&format!("keygate keys show {id}")), "{why}");
+    let missing = db.run(&["keys", "show", "key_nothing"]);
+    let why = String::from_utf8_lossy(&missing.stderr);
+    assert!(why.contains("keygate keys list"), "{why}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use keygate::store::PageRequest;
 use keygate::{Actor, KeyRecord, KeyUpdate, NewKey};
 use keygate_admin::dto::{CreatedKeyView, KeyView};
 
-use super::{expiry_from_now, key_id, rate_limit, scopes};
+use super::{about_key, expiry_from_now, key_id, rate_limit, scopes};
 use crate::cli::{CreateArgs, DeactivateArgs, KeysCommand, ListArgs, RotateArgs, UpdateArgs};
 use crate::output::{table, when, Output};
 use crate::store::Store;
@@ -25,7 +25,8 @@ pub(crate) async fn run(
             let record = store
                 .manager("sk", "live")?
                 .get(&Actor::system(), &key_id(&args.id)?)
-                .await?;
+                .await
+                .map_err(about_key(&args.id))?;
             show_record(out, &record);
             Ok(ExitCode::SUCCESS)
         }
@@ -35,7 +36,8 @@ pub(crate) async fn run(
             let record = store
                 .manager("sk", "live")?
                 .revoke(&Actor::system(), &key_id(&args.id)?)
-                .await?;
+                .await
+                .map_err(about_key(&args.id))?;
             out.show(&KeyView::new(&record, chrono::Utc::now()), || {
                 format!("revoked {} ({})", record.id, record.name)
             });
@@ -240,7 +242,8 @@ async fn update(store: &Store, out: &Output, args: UpdateArgs) -> Result<ExitCod
     let record = store
         .manager("sk", "live")?
         .update(&Actor::system(), &key_id(&args.id)?, update)
-        .await?;
+        .await
+        .map_err(about_key(&args.id))?;
     show_record(out, &record);
     Ok(ExitCode::SUCCESS)
 }
@@ -255,7 +258,8 @@ async fn rotate(store: &Store, out: &Output, args: RotateArgs) -> Result<ExitCod
     let created = store
         .manager("sk", "live")?
         .rotate(&Actor::system(), &key_id(&args.id)?, grace)
-        .await?;
+        .await
+        .map_err(about_key(&args.id))?;
     if !out.is_json() {
         let grace = grace.unwrap_or_else(|| chrono::Duration::hours(24));
         eprintln!(

@@ -14,6 +14,18 @@ pub(crate) fn key_id(raw: &str) -> Result<KeyId, Failure> {
     KeyId::parse(raw).ok_or_else(|| Failure(format!("{raw:?} is not a key id (key_…)")))
 }
 
+/// A refusal about the key `id`, with what to do next.
+pub(crate) fn about_key(id: &str) -> impl Fn(keygate::manager::ManageError) -> Failure + '_ {
+    move |err| {
+        Failure(match err.status() {
+            404 => format!("no key {id}; `keygate keys list` shows the keys of every tenant"),
+            409 => format!("{err}; `keygate keys show {id}` shows its state"),
+            503 => format!("{err}; check that the store at KEYGATE_DATABASE_URL is reachable"),
+            _ => err.to_string(),
+        })
+    }
+}
+
 pub(crate) fn scopes(list: &[String]) -> Result<ScopeSet, Failure> {
     ScopeSet::parse(list.iter().map(|s| s.trim()).filter(|s| !s.is_empty())).map_err(Failure::from)
 }

@@ -31,7 +31,8 @@ pub enum Invalidation {
     Key(KeyHash),
     /// The key with this id changed.
     Id(KeyId),
-    /// The role with this name changed.
+    /// A role with this name changed, in some namespace (global or a tenant's and
+    /// environment's): every cached role and every cached key holding that name go.
     Role(String),
     /// Anything may have changed (for instance, messages were missed): drop everything.
     All,

@@ -131,6 +131,10 @@ pub(crate) struct Tier<K, V> {
     front: Option<Front<K, V>>,
 }
 
+/// How many shared loads a miss tries before it asks the store alone (each retry means
+/// the load it joined began before an invalidation it must see).
+const JOIN_ATTEMPTS: usize = 3;
+
 fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
@@ -209,11 +213,17 @@ where
     /// The entry for `key`; on a miss, `load()` is called (once per concurrent miss).
     /// `load` is a function so a hit builds no load future (a store's boxed future is
     /// an allocation).
+    ///
+    /// A miss may join a load already in flight. If that load began before an
+    /// invalidation of `key` that came before this call, its answer may predate the
+    /// change (a revoke, a role edit): it is not handed out, the key is loaded again.
     pub(crate) async fn get<L, F>(&self, key: &K, load: L) -> Result<Option<Arc<V>>, StoreError>
     where
-        L: FnOnce() -> F,
+        L: Fn() -> F,
         F: Future<Output = Result<Option<Arc<V>>, StoreError>>,
     {
+        // Any invalidation this call must see happened before this read.
+        let start = self.epoch.load(Ordering::SeqCst);
         if let Some(slot) = self.main.get(key).await {
             // Read before the trust check: an invalidation after it moves past it.
             let epoch = self.epoch.load(Ordering::SeqCst);
@@ -228,34 +238,46 @@ where
             }
         }
         self.counters.miss();
-        let init = async {
-            let epoch = self.epoch.load(Ordering::SeqCst);
-            self.counters.load();
-            match load().await {
-                Ok(value) => Ok(Slot {
-                    value,
-                    loaded_at: self.clock.now(),
-                    epoch,
-                    seq: self.seq.fetch_add(1, Ordering::Relaxed),
-                }),
+        for _ in 0..JOIN_ATTEMPTS {
+            let init = async {
+                let epoch = self.epoch.load(Ordering::SeqCst);
+                self.counters.load();
+                match load().await {
+                    Ok(value) => Ok(Slot {
+                        value,
+                        loaded_at: self.clock.now(),
+                        epoch,
+                        seq: self.seq.fetch_add(1, Ordering::Relaxed),
+                    }),
+                    Err(err) => {
+                        self.counters.load_error();
+                        Err(err)
+                    }
+                }
+            };
+            match self.main.try_get_with(key.clone(), init).await {
+                Ok(slot) => {
+                    if slot.epoch < start && !self.trusted(key, &slot).await {
+                        // A load begun before an invalidation this call came after.
+                        self.retire(key, &slot, false).await;
+                        continue;
+                    }
+                    // Vouched for in the epoch its load started in: any invalidation
+                    // since keeps the front from answering with it.
+                    self.vouch(key, &slot.value, slot.loaded_at, slot.epoch);
+                    return Ok(slot.value);
+                }
                 Err(err) => {
-                    self.counters.load_error();
-                    Err(err)
+                    return match self.serve_stale(key, &err).await {
+                        Some(value) => Ok(Some(value)),
+                        None => Err(unshare(err)),
+                    }
                 }
             }
-        };
-        match self.main.try_get_with(key.clone(), init).await {
-            Ok(slot) => {
-                // Vouched for in the epoch its load started in: any invalidation since
-                // keeps the front from answering with it.
-                self.vouch(key, &slot.value, slot.loaded_at, slot.epoch);
-                Ok(slot.value)
-            }
-            Err(err) => match self.serve_stale(key, &err).await {
-                Some(value) => Ok(Some(value)),
-                None => Err(unshare(err)),
-            },
         }
+        // Invalidations keep overtaking the shared loads: ask the store, uncached.
+        self.counters.load();
+        load().await
     }
 
     async fn freshness(&self, key: &K, slot: &Slot<V>) -> Freshness {

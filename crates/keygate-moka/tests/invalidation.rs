@@ -311,3 +311,42 @@ async fn owner_deactivation_through_the_cache_applies_at_once() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(gate.verify(VerifyRequest::key(&plain)).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_that_starts_after_a_revoke_never_joins_a_load_from_before_it() {
+    let permits = Arc::new(Semaphore::new(0));
+    let store = CountingStore::held(Arc::clone(&permits));
+    let (_, record) = key();
+    store
+        .memory
+        .insert(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = CachedStore::new(Arc::clone(&store));
+    let hash = record.hash;
+    let lookup = |cache: CachedStore<Arc<CountingStore>>| async move {
+        cache
+            .find_by_hash(&hash)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // A lookup reads the key before the revoke; its answer is on the wire ...
+    let early = tokio::spawn(lookup(cache.clone()));
+    while store.finds() == 0 {
+        tokio::task::yield_now().await;
+    }
+    cache
+        .revoke(&record.id, chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // ... a lookup that starts once the revoke returned must not share it.
+    let late = tokio::spawn(lookup(cache.clone()));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    permits.add_permits(16);
+    let _ = early.await.unwrap_or_else(|e| panic!("{e}"));
+    let late = late.await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        late.is_some_and(|r| r.revoked_at.is_some()),
+        "a lookup begun after the revoke sees it"
+    );
+}

@@ -297,3 +297,42 @@ async fn a_forced_delete_of_a_role_in_use_leaves_its_keys_their_own_scopes_at_on
         "the cached principal and role went with the delete"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_that_starts_after_a_delete_never_joins_a_load_from_before_it() {
+    let permits = Arc::new(Semaphore::new(0));
+    let store = CountingStore::held(Arc::clone(&permits));
+    let cache = long_lived(&store);
+    store
+        .memory
+        .put_role(&role(&["*"], Some(("acme", "live"))))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A lookup reads the role and its answer is on the wire ...
+    let early = tokio::spawn({
+        let cache = cache.clone();
+        async move { lookup(&cache, "acme").await }
+    });
+    while store.role_gets() == 0 {
+        tokio::task::yield_now().await;
+    }
+    // ... the role is deleted (and the cache told) ...
+    let ns = RoleNamespace::new("acme", "live").unwrap_or_else(|e| panic!("{e}"));
+    assert!(cache
+        .delete_role(Some(&ns), "viewer")
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    // ... and a lookup starting now must not be handed the early answer.
+    let late = tokio::spawn({
+        let cache = cache.clone();
+        async move { lookup(&cache, "acme").await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    permits.add_permits(16);
+    let _ = early.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        late.await.unwrap_or_else(|e| panic!("{e}")),
+        None,
+        "a lookup begun after the delete answers from after it"
+    );
+}

@@ -17,7 +17,7 @@ use crate::migrations;
 /// A [`KeyStore`](keygate::KeyStore) in PostgreSQL: one database for a fleet.
 ///
 /// Every write (insert, update, revoke, rotate — both keys —, owner deactivation and
-/// reactivation — each of the owner's personal keys — and `put_role`) calls
+/// reactivation — each of the owner's personal keys — `put_role` and `delete_role`) calls
 /// `pg_notify` in its own transaction, with the changed key's hash in hex (or
 /// `role:<name>`) as payload. [`PostgresStore::invalidations`] listens on
 /// that channel and feeds a [`CachedStore`](keygate_moka::CachedStore), so a revoke

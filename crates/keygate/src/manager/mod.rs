@@ -1102,4 +1102,6 @@ mod adversarial_tests;
 #[cfg(test)]
 mod policy_proptest;
 #[cfg(test)]
+mod role_adversarial_tests;
+#[cfg(test)]
 mod tests;

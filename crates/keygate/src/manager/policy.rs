@@ -25,9 +25,10 @@
 //!    ("not found", whether the role exists there or not). It must
 //!    cover every scope of what its tenant's keys holding that role name hold before
 //!    (the role it replaces, or the global role a new role shadows) and after (the new
-//!    role; for a delete, the global role the deleted one shadowed), so it can neither
-//!    raise nor strip what a key it could not manage holds. No further scope is needed
-//!    here (the admin API asks for its route scopes, e.g. `write:roles`).
+//!    role; for a delete, the global role the deleted one shadowed), so a role change
+//!    adds to or takes from any key only scopes the actor holds itself. No further
+//!    scope is needed here (the admin API asks for its route scopes, e.g.
+//!    `write:roles`).
 //!
 //! The system actor may do anything: its roles are global unless they name a
 //! namespace, and it lists keys of every tenant when it names none.

@@ -328,6 +328,69 @@ async fn role_scopes_are_resolved_at_verify_time() {
 }
 
 #[tokio::test]
+async fn a_key_holds_its_namespaces_role_else_the_global_one_else_only_its_own_scopes() {
+    let f = fixture();
+    let role = |scopes: &[&str]| {
+        Role::new("radiologist", ScopeSet::parse(scopes).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let acme_live = role(&["write:exports"])
+        .in_namespace("acme", "live")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let globex_live = role(&["admin"])
+        .in_namespace("globex", "live")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for r in [&role(&["read:reports"]), &acme_live, &globex_live] {
+        f.store.put_role(r).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (live, _) = f.key("live", |r| r.role = Some("radiologist".into())).await;
+    let (initech, _) = f
+        .key("live", |r| {
+            r.role = Some("radiologist".into());
+            r.tenant = "initech".into();
+        })
+        .await;
+    let f = &f;
+    let scopes = |key: String| async move {
+        let p = f
+            .verify(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .principal;
+        p.scopes().to_strings()
+    };
+    assert_eq!(
+        scopes(live.clone()).await,
+        vec!["read:scans", "write:exports"]
+    );
+    assert_eq!(
+        scopes(initech).await,
+        vec!["read:scans", "read:reports"],
+        "no initech/live role: the global one"
+    );
+    // Deleting acme's role: back to the global one; deleting that: only its own.
+    assert!(f
+        .store
+        .delete_role(acme_live.namespace(), "radiologist")
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        scopes(live.clone()).await,
+        vec!["read:scans", "read:reports"]
+    );
+    assert!(f
+        .store
+        .delete_role(None, "radiologist")
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        scopes(live).await,
+        vec!["read:scans"],
+        "a missing role adds nothing (globex's role is not acme's)"
+    );
+}
+
+#[tokio::test]
 async fn store_down_is_503_never_open() {
     let f = fixture();
     let (key, _) = f.key("live", |_| {}).await;

@@ -21,9 +21,12 @@ fn forbidden(action: &str, resource: &str) -> String {
 }
 
 /// The admin API's 403 body for a key without a key-management scope.
+/// A route's missing scope, as the service's renderer words it for the key layer and
+/// the admin API alike.
 fn needs_scope(scope: &str) -> String {
+    let (action, resource) = scope.split_once(':').unwrap_or((scope, ""));
     format!(
-        r#"{{"error":{{"code":"forbidden","message":"Insufficient permissions","details":"This API key needs the '{scope}' scope"}}}}"#
+        r#"{{"error":{{"code":"forbidden","message":"Insufficient permissions","details":"This API key does not have '{action}' permission for {resource}"}}}}"#
     )
 }
 

@@ -40,11 +40,14 @@ fn insufficient(action: &str, resource: &str) -> String {
 }
 
 /// The admin API's 403 for a key without a management scope.
+/// A route's missing scope, as the service's renderer (specific codes) words it for the
+/// key layer and the admin API alike.
 fn needs_scope(scope: &str) -> String {
+    let (action, resource) = scope.split_once(':').unwrap_or((scope, ""));
     nested(
-        "forbidden",
+        "insufficient_scope",
         "Insufficient permissions",
-        &format!("This API key needs the '{scope}' scope"),
+        &format!("This API key does not have '{action}' permission for {resource}"),
     )
 }
 
@@ -297,7 +300,7 @@ async fn roles_guard_the_resource_routes() {
     // Redefining a role changes its keys (resolved at verify time; the CLI's change
     // reaches the service's cache within about a second).
     let out =
-        p.db.keygate(&["roles", "create", "viewer", "--scopes", "read:agents"]);
+        p.db.keygate(&["roles", "update", "viewer", "--scopes", "read:agents"]);
     assert!(
         out.status.success(),
         "{}",

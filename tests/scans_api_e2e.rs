@@ -416,7 +416,7 @@ async fn a_restart_keeps_an_operators_change_to_a_seeded_role() {
     // The operator narrows `admin` to reading, then the service restarts.
     db.keygate_json(&[
         "roles",
-        "create",
+        "update",
         "admin",
         "--scopes",
         "read:scans,read:reports",

@@ -46,9 +46,11 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "day": 86400}
 def _refillable(limit):
     if isinstance(limit, str):
         # "N/unit,burst=B[,quota=Q]", the documented pattern's form.
-        match = re.fullmatch(r"(\d+)/(s|m|h|day),burst=(\d+)(,quota=\d+)?", limit)
+        match = re.fullmatch(r"(\d+)/(s|m|h|day|\d+s),burst=(\d+)(,quota=\d+)?", limit)
         if match:
-            requests, per, burst = int(match[1]), UNITS[match[2]], int(match[3])
+            unit = match[2]
+            per = UNITS[unit] if unit in UNITS else int(unit[:-1])
+            requests, burst = int(match[1]), int(match[3])
             if requests > 0 and burst * per // requests > YEAR:
                 burst = max(1, YEAR * requests // per)
                 limit = f"{requests}/{match[2]},burst={burst}{match[4] or ''}"

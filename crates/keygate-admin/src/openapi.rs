@@ -139,8 +139,8 @@ fn constrain(schemas: &mut Value) {
             refill within a year (window x burst / requests <= 31536000 s)",
         "oneOf": [
             {"type": "integer", "minimum": 1, "maximum": 4_294_967_295_u64, "description": "Requests per hour"},
-            {"type": "string", "description": "N/s, N/m, N/h or N/day, then ,burst=N and ,quota=N",
-             "pattern": format!("^{}/(s|m|h|day)(,burst=(1000000|{}))?(,quota={})?$", count("8"), count("5"), count("8"))},
+            {"type": "string", "description": "N/s, N/m, N/h, N/day or N/<seconds>s, then ,burst=N and ,quota=N",
+             "pattern": format!("^{}/(s|m|h|day|{}s)(,burst=(1000000|{}))?(,quota={})?$", count("8"), count("6"), count("5"), count("8"))},
             {"$ref": "#/components/schemas/RateLimitObject"},
         ],
     });

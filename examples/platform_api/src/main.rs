@@ -169,7 +169,7 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 /// Creates the built-in roles that are missing. Existing ones are kept as they are,
-/// so a role redefined with `keygate roles create` survives a restart.
+/// so a role redefined with `keygate roles update` survives a restart.
 async fn seed_roles(manager: &KeyManager) -> Result<(), Box<dyn std::error::Error>> {
     for (name, scopes, description) in ROLES {
         // The global role (a tenant's own role of that name does not count).

@@ -55,7 +55,7 @@ const ROLES: &[(&str, &[&str], &str)] = &[
 ];
 
 /// Creates the [`ROLES`] the store does not have yet. A role that exists is left as it
-/// is: an operator may have changed it with `keygate roles create` (e.g. narrowed
+/// is: an operator may have changed it with `keygate roles update` (e.g. narrowed
 /// `admin`), and a restart must not undo that.
 async fn seed_missing_roles(manager: &KeyManager) -> Result<(), Box<dyn std::error::Error>> {
     let existing: Vec<String> = manager

@@ -7,7 +7,7 @@
 //! what they made, so generated clients and stateful fuzzers (schemathesis, in CI) can
 //! walk the API.
 
-use keygate::render::{NestedRenderer, SharedRenderer};
+use keygate::render::{ErrorRenderer, NestedRenderer, SharedRenderer};
 use keygate::request::CredentialSource;
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
@@ -271,6 +271,12 @@ fn refusals(route: &Route) -> Vec<(u16, &'static str, bool, bool)> {
             true,
         ),
         (429, "Rate limit exceeded", true, false),
+        (
+            500,
+            "The store failed in an unexpected way (logged; nothing half-written)",
+            false,
+            true,
+        ),
         (503, "The key store is unavailable; retry", true, false),
     ];
     let (request, _, _) = schemas_of(route.operation);
@@ -307,25 +313,10 @@ fn refusals(route: &Route) -> Vec<(u16, &'static str, bool, bool)> {
     out
 }
 
-/// `{"error": {"code", "message", "details"}}`: the admin handler's own errors.
+/// `{"error": {"code", "message", "details"}}`: the admin handler's own errors, the
+/// nested renderer's shape (whose optional `retryAfter` they never carry).
 fn admin_error_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["error"],
-        "additionalProperties": false,
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message", "details"],
-                "additionalProperties": false,
-                "properties": {
-                    "code": {"type": "string", "description": "Stable, e.g. invalid_request, not_found, conflict"},
-                    "message": {"type": "string"},
-                    "details": {"type": "string", "description": "What exactly is wrong"}
-                }
-            }
-        }
-    })
+    NestedRenderer::new().body_schema().schema
 }
 
 fn error_content(renderer: &SharedRenderer, rendered: bool, admin: bool) -> Value {

@@ -60,11 +60,11 @@ fn check_scope(s: &str) {
         scope.action().unwrap_or("*"),
         scope.resource().unwrap_or("*")
     );
-    assert_eq!(
-        Scope::parse(&meaning).as_ref(),
-        Ok(&scope),
-        "{s:?} means {meaning}"
-    );
+    // (A bare action of the longest length has no longer spelling that parses.)
+    if meaning.len() <= 128 {
+        let again = Scope::parse(&meaning);
+        assert_eq!(again.as_ref(), Ok(&scope), "{s:?} means {meaning}");
+    }
     assert!(scope.grants(&scope));
     assert!(Scope::parse("*").is_ok_and(|all| all.grants(&scope)));
     if let Some(resource) = scope.resource() {

@@ -26,7 +26,8 @@ struct Outcome {
     seconds: f64,
     executions: Option<u64>,
     coverage: Option<String>,
-    corpus: usize,
+    /// Inputs in libFuzzer's corpus at the end.
+    corpus: Option<usize>,
     finding: Option<String>,
 }
 
@@ -104,7 +105,7 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
             o.target,
             o.seconds,
             o.coverage.as_deref().unwrap_or("?"),
-            o.corpus,
+            o.corpus.map_or("?".to_owned(), |n| n.to_string()),
             o.finding.as_deref().unwrap_or("none"),
         );
     }
@@ -191,15 +192,19 @@ fn run_one(
         .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
         .and_then(|n| n.trim().parse().ok());
     // The last status line: `#123 DONE cov: 456 ft: 789 corp: 12/3456b ...`.
-    let coverage = text
+    let last = text
         .lines()
         .rev()
-        .filter(|l| l.starts_with('#'))
-        .find_map(|l| {
-            let cov = field(l, "cov:")?;
-            let ft = field(l, "ft:")?;
-            Some(format!("cov {cov}, ft {ft}"))
-        });
+        .find(|l| l.starts_with('#') && l.contains("cov:"));
+    let coverage = last.and_then(|l| {
+        let cov = field(l, "cov:")?;
+        let ft = field(l, "ft:")?;
+        Some(format!("cov {cov}, ft {ft}"))
+    });
+    // libFuzzer's corpus (inputs that add features), not every file it ever wrote.
+    let corpus_size = last
+        .and_then(|l| field(l, "corp:"))
+        .and_then(|c| c.split('/').next()?.parse().ok());
     let finding = (!status.success()).then(|| {
         let artifact = text
             .lines()
@@ -231,7 +236,7 @@ fn run_one(
         seconds: elapsed,
         executions,
         coverage,
-        corpus: count_files(&corpus),
+        corpus: corpus_size,
         finding,
     };
     eprintln!(
@@ -255,8 +260,4 @@ fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let mut words = line.split_whitespace();
     words.find(|w| *w == name)?;
     words.next()
-}
-
-fn count_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |entries| entries.filter(|e| e.is_ok()).count())
 }

@@ -8,17 +8,22 @@
 //!   flooded with bad-checksum and unknown keys; store lookups counted.
 //! - `cargo xtask bench micro [--quick] [filter]`: every criterion micro-benchmark.
 //! - `cargo xtask bench scale [--quick]`: 1,000,000 keys in SQLite and PostgreSQL.
+//! - `cargo xtask fuzz [--seconds N] [--target NAME,...] [--smoke]`: each cargo-fuzz
+//!   target in `fuzz/` for N seconds (needs `cargo install cargo-fuzz --locked`).
 //!
 //! Results go to `target/bench/<task>-<time>/` (Markdown tables in `summary.md`).
 
 use std::process::{Command, ExitCode};
 
+mod fuzz;
 mod micro;
 mod scale;
 mod servers;
 mod util;
 
-const USAGE: &str = "usage: cargo xtask <ci | bench <servers|flood|micro|scale> [options]>
+const USAGE: &str =
+    "usage: cargo xtask <ci | fuzz [options] | bench <servers|flood|micro|scale> [options]>
+  fuzz          [--seconds N] [--target NAME,...] [--smoke]
   bench servers [--quick] [--rounds N] [--duration S] [--only NAME,...] [--instr-only | --load-only]
   bench flood   [--quick] [--duration S] [--only NAME,...]
   bench micro   [--quick] [criterion filter]
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
                 .arg(".ci/run")
                 .current_dir(util::root()),
         ),
+        ["fuzz", ..] => fuzz::fuzz(&args[1..]),
         ["bench", "servers", ..] => servers::servers(&args[2..]),
         ["bench", "flood", ..] => servers::flood(&args[2..]),
         ["bench", "micro", ..] => micro::micro(&args[2..]),

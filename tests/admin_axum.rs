@@ -32,7 +32,7 @@ async fn every_documented_route_is_served_and_nothing_else() {
         for method in item
             .as_object()
             .map(|m| m.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default()
+            .expect("an operation map")
         {
             let url = format!("http://{addr}{}", path.replace("{id}", &fixture.target));
             let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())

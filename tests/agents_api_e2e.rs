@@ -186,8 +186,8 @@ async fn keys_are_managed_only_with_the_cli() {
 
     // Rotate: a fresh key now, the old one keeps working for 24 hours.
     let rotated = db.keygate_json(&["keys", "rotate", &id]);
-    let new = rotated["key"].as_str().unwrap_or_default().to_owned();
-    let new_id = rotated["id"].as_str().unwrap_or_default().to_owned();
+    let new = rotated["key"].as_str().expect("a string field").to_owned();
+    let new_id = rotated["id"].as_str().expect("a string field").to_owned();
     assert!(new.starts_with("neo_sk_prod_") && new != old, "{new}");
     assert_eq!(rotated["tenant"], "contoso");
     for (what, k) in [("old key", &old), ("new key", &new)] {
@@ -226,7 +226,7 @@ async fn keys_are_managed_only_with_the_cli() {
         "--expires-in",
         "1s",
     ]);
-    let expiring = created["key"].as_str().unwrap_or_default().to_owned();
+    let expiring = created["key"].as_str().expect("a string field").to_owned();
     let expires_at = time(&created["expiresAt"]).unwrap_or_else(|| panic!("{created}"));
     let before = get(&svc, "/public-api/agents", &expiring).await;
     if Utc::now() < expires_at {

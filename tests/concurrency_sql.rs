@@ -31,7 +31,7 @@ async fn serve(store: Arc<dyn KeyStore>) -> Server {
             &Actor::system(),
             NewKey::named("admin")
                 .tenant("acme")
-                .scopes(ScopeSet::parse(["*"]).unwrap_or_default()),
+                .scopes(ScopeSet::parse(["*"]).expect("valid scopes")),
         )
         .await
         .unwrap_or_else(|e| panic!("admin key: {e}"))
@@ -64,10 +64,10 @@ impl Server {
             .await
             .unwrap_or_else(|e| panic!("create: {e}"));
         assert_eq!(res.status().as_u16(), 201);
-        let body: Value = res.json().await.unwrap_or_default();
+        let body: Value = res.json().await.expect("a JSON body");
         (
-            body["id"].as_str().unwrap_or_default().to_owned(),
-            body["key"].as_str().unwrap_or_default().to_owned(),
+            body["id"].as_str().expect("a string field").to_owned(),
+            body["key"].as_str().expect("a string field").to_owned(),
         )
     }
 

@@ -175,7 +175,7 @@ async fn missing_malformed_unknown_wrong_revoked_and_expired_keys_get_401() {
         .unwrap_or_else(|| panic!("no expiresAt in {made}"));
     let left = (expires_at.with_timezone(&chrono::Utc) - chrono::Utc::now())
         .to_std()
-        .unwrap_or_default();
+        .expect("a string field");
     tokio::time::sleep((left + Duration::from_millis(50)).min(Duration::from_secs(2))).await;
     let key = made["key"]
         .as_str()
@@ -381,7 +381,7 @@ async fn test_keys_see_only_test_data() {
         )
         .await;
     assert_eq!((r.status, r.json()["livemode"].clone()), (201, json!(true)));
-    let live_id = r.json()["id"].as_str().unwrap_or_default().to_owned();
+    let live_id = r.json()["id"].as_str().expect("a string field").to_owned();
     let r = crm
         .call(
             Method::POST,
@@ -394,13 +394,13 @@ async fn test_keys_see_only_test_data() {
         (r.status, r.json()["livemode"].clone()),
         (201, json!(false))
     );
-    let test_id = r.json()["id"].as_str().unwrap_or_default().to_owned();
+    let test_id = r.json()["id"].as_str().expect("a string field").to_owned();
 
     let emails = |r: &Reply| -> Vec<Value> {
         r.json()["data"]
             .as_array()
             .map(|a| a.iter().map(|c| c["email"].clone()).collect())
-            .unwrap_or_default()
+            .expect("a string field")
     };
     let r = crm.get("/v1/contacts", &test).await;
     assert_eq!(
@@ -477,7 +477,7 @@ async fn rate_limits_by_environment_and_per_key_with_headers_and_429() {
     let reset: i64 = r
         .header("x-ratelimit-reset")
         .and_then(|v| v.parse().ok())
-        .unwrap_or_default();
+        .expect("an X-RateLimit-Reset header");
     assert_eq!(
         r.json(),
         json!({
@@ -549,8 +549,8 @@ async fn admin_keys_manage_keys_over_http() {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_rate_headers(&r, 1000);
     let created = r.json();
-    let key = created["key"].as_str().unwrap_or_default().to_owned();
-    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let key = created["key"].as_str().expect("a string field").to_owned();
+    let id = created["id"].as_str().expect("a string field").to_owned();
     assert!(
         key.starts_with("sk_live_") && id.starts_with("key_"),
         "{created}"
@@ -582,7 +582,10 @@ async fn admin_keys_manage_keys_over_http() {
     );
     let r = crm.get("/v1/api-keys", &admin).await;
     assert_eq!(r.status, 200);
-    let listed = r.json()["data"].as_array().cloned().unwrap_or_default();
+    let listed = r.json()["data"]
+        .as_array()
+        .cloned()
+        .expect("an array field");
     assert!(
         listed.iter().any(|k| k["id"] == id.as_str())
             && listed.iter().any(|k| k["id"] == admin_id.as_str())
@@ -640,9 +643,12 @@ async fn admin_keys_manage_keys_over_http() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let opps = r.json()["key"].as_str().unwrap_or_default().to_owned();
+    let opps = r.json()["key"].as_str().expect("a string field").to_owned();
     assert!(opps.starts_with("sk_test_"));
-    let mut scopes = r.json()["scopes"].as_array().cloned().unwrap_or_default();
+    let mut scopes = r.json()["scopes"]
+        .as_array()
+        .cloned()
+        .expect("an array field");
     scopes.sort_by_key(ToString::to_string);
     assert_eq!(
         scopes,

@@ -266,7 +266,7 @@ async fn an_expired_key_is_refused() {
         "--expires-in",
         "1s",
     ]);
-    let expiring = created["key"].as_str().unwrap_or_default().to_owned();
+    let expiring = created["key"].as_str().expect("a string field").to_owned();
     let expires_at = created["expiresAt"]
         .as_str()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())

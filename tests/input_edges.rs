@@ -125,7 +125,7 @@ async fn refused_inputs_are_422_naming_the_problem(
             answer["error"]["code"], "invalid_request",
             "[{framework}] {body}"
         );
-        let details = answer["error"]["details"].as_str().unwrap_or_default();
+        let details = answer["error"]["details"].as_str().expect("a string field");
         assert!(
             details.contains(says),
             "[{framework}] {body}: {details:?} lacks {says:?}"
@@ -182,7 +182,7 @@ async fn an_ipv4_mapped_rule_matches_the_ipv4_client(
         serde_json::json!(["127.0.0.1/32"]),
         "[{framework}]"
     );
-    let key = created["key"].as_str().unwrap_or_default();
+    let key = created["key"].as_str().expect("a string field");
     assert_eq!(
         me(&client, base, key, None).await,
         200,
@@ -200,7 +200,7 @@ async fn an_ipv4_mapped_rule_matches_the_ipv4_client(
         serde_json::json!(["10.0.0.0/8"]),
         "[{framework}]"
     );
-    let key = elsewhere["key"].as_str().unwrap_or_default();
+    let key = elsewhere["key"].as_str().expect("a string field");
     assert_eq!(
         me(&client, base, key, None).await,
         403,
@@ -217,7 +217,7 @@ async fn an_origin_referrer_matches_its_pages(framework: &str, base: &str, fixtu
         r#"{"name":"web","allowedReferrers":["https://app.example.com"]}"#,
     )
     .await;
-    let key = created["key"].as_str().unwrap_or_default();
+    let key = created["key"].as_str().expect("a string field");
     for (referrer, status) in [
         (Some("https://app.example.com"), 200),
         (Some("https://app.example.com/"), 200),

@@ -138,7 +138,10 @@ impl Platform {
     async fn audit(&self, key: &str, query: &str) -> Vec<Value> {
         let r = self.get(&format!("/v1/audit-logs{query}"), key).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        r.json()["data"].as_array().cloned().unwrap_or_default()
+        r.json()["data"]
+            .as_array()
+            .cloned()
+            .expect("an array field")
     }
 }
 
@@ -506,7 +509,7 @@ async fn missing_invalid_revoked_expired_and_rate_limited_keys() {
         .unwrap_or_else(|| panic!("no expiresAt in {made}"));
     let left = (expires_at.with_timezone(&chrono::Utc) - chrono::Utc::now())
         .to_std()
-        .unwrap_or_default();
+        .expect("a string field");
     tokio::time::sleep((left + Duration::from_millis(50)).min(Duration::from_secs(2))).await;
     let r = p.get("/v1/auth/verify", &field(&made, "key")).await;
     assert_refused(
@@ -653,7 +656,10 @@ async fn key_management_over_http() {
         (None, json!("active"), json!("Deploys agents"))
     );
     let r = p.get("/v1/api-keys", &admin).await;
-    let listed = r.json()["data"].as_array().cloned().unwrap_or_default();
+    let listed = r.json()["data"]
+        .as_array()
+        .cloned()
+        .expect("an array field");
     assert!(listed.iter().any(|k| k["id"] == id.as_str()), "{listed:?}");
     assert!(listed.iter().all(|k| k.get("key").is_none()));
     assert_eq!(
@@ -984,7 +990,7 @@ async fn deactivating_a_user_revokes_only_their_personal_keys() {
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_default();
+        .expect("a string field");
     revoked.sort();
     let mut expected = vec![alice_dev_id.clone(), alice_viewer_id.clone()];
     expected.sort();
@@ -1017,7 +1023,7 @@ async fn deactivating_a_user_revokes_only_their_personal_keys() {
                 .map(|k| (field(k, "kind"), field(k, "status")))
                 .collect()
         })
-        .unwrap_or_default();
+        .expect("an array field");
     assert_eq!(statuses.len(), 4, "{statuses:?}");
     for (kind, status) in statuses {
         let want = if kind == "personal" {

@@ -309,7 +309,7 @@ async fn rotation_keeps_the_old_key_for_24_hours_and_revocation_is_immediate() {
         .as_str()
         .unwrap_or_else(|| panic!("no key in {rotated}"))
         .to_owned();
-    let new_id = rotated["id"].as_str().unwrap_or("").to_owned();
+    let new_id = rotated["id"].as_str().expect("a rotated key id").to_owned();
     assert!(new.starts_with("neolens_live_") && new != old, "{new}");
     assert_eq!(
         rotated["role"], "radiologist",
@@ -373,7 +373,7 @@ async fn an_expired_key_is_refused() {
         "--expires-in",
         "1s",
     ]);
-    let expiring = created["key"].as_str().unwrap_or_default().to_owned();
+    let expiring = created["key"].as_str().expect("a string field").to_owned();
     let expires_at = created["expiresAt"]
         .as_str()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -396,7 +396,11 @@ async fn an_expired_key_is_refused() {
         INVALID_TOKEN,
         "expired key",
     );
-    let shown = db.keygate_json(&["keys", "show", created["id"].as_str().unwrap_or_default()]);
+    let shown = db.keygate_json(&[
+        "keys",
+        "show",
+        created["id"].as_str().expect("a string field"),
+    ]);
     assert_eq!(shown["status"], "expired");
 }
 

@@ -47,7 +47,7 @@ impl AdminFixture {
         let make = |name: &str, tenant: &str, scopes: &[&str]| {
             NewKey::named(name)
                 .tenant(tenant)
-                .scopes(ScopeSet::parse(scopes).unwrap_or_default())
+                .scopes(ScopeSet::parse(scopes).expect("valid scopes"))
         };
         let mut admin_new = make("admin", "acme", &["*"]).owner("usr_admin");
         admin_new
@@ -201,6 +201,7 @@ impl AdminCase {
 }
 
 /// Every admin case, in order (later cases see earlier changes).
+#[allow(clippy::enum_glob_use, reason = "a table reads best with bare variant names")]
 pub fn admin_cases() -> Vec<AdminCase> {
     use Caller::*;
     let big = format!(

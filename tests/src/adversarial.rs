@@ -115,6 +115,7 @@ impl Row {
 }
 
 /// The rows, in order (later rows see earlier changes).
+#[allow(clippy::enum_glob_use, reason = "a table reads best with bare variant names")]
 pub fn rows() -> Vec<Row> {
     use After::*;
     use Target::*;
@@ -380,7 +381,7 @@ impl AdversarialFixture {
         let store = Arc::new(MemoryStore::new());
         let manager = KeyManager::builder(store.clone()).build();
         let sys = Actor::system();
-        let scopes = |s: &[&str]| ScopeSet::parse(s).unwrap_or_default();
+        let scopes = |s: &[&str]| ScopeSet::parse(s).expect("valid scopes");
         for (name, list) in [
             ("administrator", &["*"][..]),
             (
@@ -529,7 +530,7 @@ async fn run_row(
     }
     let res = req.send().await.map_err(|e| e.to_string())?;
     let status = res.status().as_u16();
-    let text = res.text().await.unwrap_or_default();
+    let text = res.text().await.expect("a text body");
     if status != row.status {
         return Err(format!("status {status}, want {}: {text}", row.status));
     }

@@ -141,6 +141,7 @@ fn bearer(key: KeyName) -> Vec<(&'static str, Val)> {
 }
 
 /// Every case, in order.
+#[allow(clippy::enum_glob_use, reason = "a table reads best with bare variant names")]
 pub fn cases() -> Vec<Case> {
     use KeyName::*;
     vec![

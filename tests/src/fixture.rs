@@ -135,7 +135,7 @@ impl Fixture {
                 format!("{name:?}"),
                 "acme",
             )
-            .with_scopes(ScopeSet::parse(scopes).unwrap_or_default());
+            .with_scopes(ScopeSet::parse(scopes).expect("valid scopes"));
             record.created_at = now;
             edit(&mut record);
             store
@@ -148,10 +148,7 @@ impl Fixture {
         let mut bad = keys[&KeyName::Writer].clone().into_bytes();
         let last = bad.len() - 1;
         bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
-        keys.insert(
-            KeyName::BadChecksum,
-            String::from_utf8(bad).unwrap_or_default(),
-        );
+        keys.insert(KeyName::BadChecksum, String::from_utf8(bad).expect("UTF-8"));
 
         let gate = KeyGate::builder(store.clone())
             .prefix("sk")

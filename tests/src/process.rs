@@ -275,7 +275,7 @@ impl Reply {
             .unwrap_or_else(|e| panic!("request failed: {e}"));
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let body = res.text().await.unwrap_or_default();
+        let body = res.text().await.expect("a text body");
         Self {
             status,
             headers,

@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn reports_mistakes() {
-        let err = |args| text(args).err().unwrap_or_default();
+        let err = |args| text(args).expect_err("refused");
         assert!(err(quote!()).starts_with("missing requirement"));
         assert!(err(quote!("write items")).contains("write items"));
         assert!(err(quote!(some("a:b"))).contains("unknown `some(...)`"));

@@ -180,7 +180,8 @@ async fn macro_errors_use_the_configured_renderer() {
     .await;
     let res = call_service(&app, get_with_key("/report", &key).to_request()).await;
     assert_eq!(res.status(), 403);
-    let body: serde_json::Value = serde_json::from_slice(&read_body(res).await).unwrap_or_default();
+    let body: serde_json::Value =
+        serde_json::from_slice(&read_body(res).await).expect("a JSON body");
     // The nested renderer's shape, naming what was missing.
     assert_eq!(
         body["error"]["details"],

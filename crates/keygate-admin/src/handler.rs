@@ -593,7 +593,7 @@ mod tests {
             )
             .await;
         assert_eq!(create.status, 403);
-        let body: serde_json::Value = serde_json::from_slice(&create.body).unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_slice(&create.body).expect("a JSON body");
         assert_eq!(body["error"]["code"], "key_management_disabled");
         let list = admin
             .handle(Operation::ListKeys, json_request(&principal, b""))

@@ -124,7 +124,7 @@ fn key_lifecycle() {
     assert_eq!(text(&revoked, "status"), "revoked");
     let refused = db.verify(&key, &["--json"]);
     assert_eq!(refused.status.code(), Some(1));
-    let refused: Value = serde_json::from_slice(&refused.stdout).unwrap_or_default();
+    let refused: Value = serde_json::from_slice(&refused.stdout).expect("a JSON body");
     assert_eq!(
         refused,
         serde_json::json!({"valid": false, "code": "invalid_api_key"})
@@ -132,7 +132,7 @@ fn key_lifecycle() {
     assert_eq!(db.verify_code(&new_key), 0, "the replacement is untouched");
 
     let listed = db.json(&["keys", "list", "--tenant", "acme", "--include-revoked"]);
-    let listed = listed.as_array().cloned().unwrap_or_default();
+    let listed = listed.as_array().cloned().expect("an array field");
     assert_eq!(listed.len(), 2);
     let text_out = String::from_utf8_lossy(
         &db.run(&[
@@ -221,7 +221,7 @@ fn roles_expiry_and_updates() {
     assert!(created["expiresAt"].is_string());
     let verified = db.verify(&text(&created, "key"), &["--json"]);
     assert!(verified.status.success());
-    let verified: Value = serde_json::from_slice(&verified.stdout).unwrap_or_default();
+    let verified: Value = serde_json::from_slice(&verified.stdout).expect("a JSON body");
     assert_eq!(
         verified["scopes"],
         serde_json::json!(["read:scans", "read:reports"])

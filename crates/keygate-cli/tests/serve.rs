@@ -27,8 +27,8 @@ async fn serve_exposes_the_admin_api_over_the_store() {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
-    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap_or_default();
-    let key = created["key"].as_str().unwrap_or_default().to_owned();
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("a JSON body");
+    let key = created["key"].as_str().expect("a string field").to_owned();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -59,7 +59,7 @@ async fn serve_exposes_the_admin_api_over_the_store() {
         .send()
         .await;
     let me: serde_json::Value = match me {
-        Ok(r) => r.json().await.unwrap_or_default(),
+        Ok(r) => r.json().await.expect("a JSON body"),
         Err(e) => panic!("{e}"),
     };
     assert_eq!(me["key"]["name"], "ops");
@@ -84,7 +84,7 @@ async fn serve_exposes_the_admin_api_over_the_store() {
 
     // The key made over HTTP is in the same store the CLI reads.
     let listed = cli(&["keys", "list", "--tenant", "acme", "--json"]);
-    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("a JSON body");
     let names: Vec<&str> = listed
         .as_array()
         .into_iter()

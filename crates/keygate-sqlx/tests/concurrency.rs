@@ -28,7 +28,7 @@ const UPDATERS: usize = 4;
 const ROTATORS: usize = 3;
 
 fn at(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
+    DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("a valid timestamp")
 }
 
 /// Read, change the name, write back: the management PATCH.
@@ -56,7 +56,8 @@ async fn rotator<S: KeyStore>(store: Arc<S>, id: keygate::KeyId, n: usize) -> Op
         }
         match store.rotate(&read, at(3600), &successor).await {
             Ok(()) => return Some(successor),
-            Err(StoreError::VersionConflict) => continue,
+            // Another writer won: read again.
+            Err(StoreError::VersionConflict) => {}
             Err(StoreError::Revoked) => return None,
             Err(e) => panic!("rotate: unexpected {e}"),
         }

@@ -56,7 +56,7 @@ async fn old_rows_follow_the_new_invariants(store: &impl KeyStore, old: &KeyReco
     assert_eq!(global.scopes.to_strings(), vec!["read"]);
     let acme = Role::new(
         "viewer",
-        ScopeSet::parse(["read:scans"]).unwrap_or_default(),
+        ScopeSet::parse(["read:scans"]).expect("valid scopes"),
     )
     .unwrap_or_else(|e| panic!("{e}"))
     .in_namespace("acme", "live")

@@ -125,7 +125,7 @@ async fn every_write_is_announced_after_it_commits() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(next(&mut feed).await, vec![Invalidation::Key(record.hash)]);
 
-        let role = Role::new("viewer", ScopeSet::parse(["read"]).unwrap_or_default())
+        let role = Role::new("viewer", ScopeSet::parse(["read"]).expect("valid scopes"))
             .unwrap_or_else(|e| panic!("{e}"));
         store
             .put_role(&role)

@@ -106,7 +106,8 @@ async fn usage_is_one_batch_and_keeps_the_latest_time() {
     let (_, b) = key("b");
     store.insert(&a).await.unwrap_or_else(|e| panic!("{e}"));
     store.insert(&b).await.unwrap_or_else(|e| panic!("{e}"));
-    let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default();
+    let t =
+        |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).expect("a valid timestamp");
     store
         .record_usage(&[
             (a.id.clone(), t(5)),
@@ -157,7 +158,7 @@ async fn writes_appear_on_the_change_feed() {
         .revoke(&record.id, chrono::Utc::now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let role = Role::new("viewer", ScopeSet::parse(["read"]).unwrap_or_default())
+    let role = Role::new("viewer", ScopeSet::parse(["read"]).expect("valid scopes"))
         .unwrap_or_else(|e| panic!("{e}"));
     writer
         .put_role(&role)

@@ -50,7 +50,7 @@ async fn get_hello(addr: std::net::SocketAddr, key: &str) -> (u16, String) {
     let body = response
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+        .expect("an HTTP response with a body");
     (status, body)
 }
 

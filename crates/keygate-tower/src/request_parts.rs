@@ -173,7 +173,7 @@ mod tests {
             .header("x-api-key", "k")
             .header("other", "kept")
             .body(())
-            .unwrap_or_default();
+            .expect("a valid request");
         let all = FoundIn::default().with(0).with(1).with(2);
         hide_credentials(&mut req, &gate, all).unwrap_or_else(|e| panic!("{e:?}"));
         assert!(req.headers().get("authorization").is_none());
@@ -187,7 +187,7 @@ mod tests {
         let mut only_key = Request::builder()
             .uri("/x?api_key=k")
             .body(())
-            .unwrap_or_default();
+            .expect("a valid request");
         hide_credentials(&mut only_key, &gate, FoundIn::default().with(2))
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(only_key.uri().to_string(), "/x");
@@ -200,7 +200,7 @@ mod tests {
             .header("x-api-key", "k")
             .header("other", "x")
             .body(())
-            .unwrap_or_default();
+            .expect("a valid request");
         let gate = gate(false);
         mark_sensitive(
             &mut req,

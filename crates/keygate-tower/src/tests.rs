@@ -18,7 +18,7 @@ async fn store_with_key(scopes: &[&str]) -> (Arc<MemoryStore>, String) {
     let store = Arc::new(MemoryStore::new());
     let (key, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", "k", "acme")
         .unwrap_or_else(|e| panic!("{e}"));
-    let record = record.with_scopes(ScopeSet::parse(scopes).unwrap_or_default());
+    let record = record.with_scopes(ScopeSet::parse(scopes).expect("valid scopes"));
     store
         .insert(&record)
         .await
@@ -48,7 +48,7 @@ where
         .collect()
         .await
         .map(|c| c.to_bytes())
-        .unwrap_or_default();
+        .expect("a readable body");
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -57,7 +57,9 @@ fn request(method: &str, uri: &str, key: Option<&str>) -> Request<Full<Bytes>> {
     if let Some(key) = key {
         builder = builder.header("authorization", format!("Bearer {key}"));
     }
-    builder.body(Full::new(Bytes::new())).unwrap_or_default()
+    builder
+        .body(Full::new(Bytes::new()))
+        .expect("a valid request")
 }
 
 #[tokio::test]

@@ -136,8 +136,8 @@ mod tests {
 
     #[test]
     fn random_is_base62_of_the_asked_length() {
-        let a = random(30).unwrap_or_default();
-        let b = random(30).unwrap_or_default();
+        let a = random(30).expect("the OS CSPRNG");
+        let b = random(30).expect("the OS CSPRNG");
         assert_eq!(a.len(), 30);
         assert!(a.bytes().all(is_base62));
         assert_ne!(a, b);

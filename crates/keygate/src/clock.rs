@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(clock.now().timestamp(), 100);
         clock.advance(Duration::seconds(5));
         assert_eq!(clock.now().timestamp(), 105);
-        clock.set(DateTime::from_timestamp(7, 0).unwrap_or_default());
+        clock.set(DateTime::from_timestamp(7, 0).expect("a valid timestamp"));
         assert_eq!(clock.now().timestamp(), 7);
     }
 }

@@ -144,7 +144,7 @@ mod tests {
     use super::*;
 
     fn at(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap_or_default()
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).expect("a valid timestamp")
     }
 
     fn failure(ip: &str, secs: i64) -> Failure<'static> {

@@ -190,7 +190,7 @@ impl<T> KeyGateBuilder<T> {
     fn map_verifier(mut self, f: impl FnOnce(VerifierBuilder) -> VerifierBuilder) -> Self {
         self.verifier = match self.verifier {
             VerifierOrBuilder::Builder(b) => VerifierOrBuilder::Builder(Box::new(f(*b))),
-            built => built,
+            built @ VerifierOrBuilder::Built(_) => built,
         };
         self
     }

@@ -268,7 +268,7 @@ mod tests {
     fn key(prefix: &str, env: &str) -> String {
         generate(prefix, env)
             .map(|k| k.expose().to_owned())
-            .unwrap_or_default()
+            .expect("a generated key")
     }
 
     #[test]
@@ -303,7 +303,7 @@ mod tests {
         for i in body_start..k.len() {
             let mut bytes = k.clone().into_bytes();
             bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
-            let changed = String::from_utf8(bytes).unwrap_or_default();
+            let changed = String::from_utf8(bytes).expect("UTF-8");
             assert_eq!(
                 ParsedKey::parse(&changed),
                 Err(KeyFormatError::Checksum),
@@ -400,7 +400,9 @@ mod tests {
     #[test]
     fn hint_shows_only_prefix_env_and_last_four() {
         let k = key("sk", "live");
-        let hint = ParsedKey::parse(&k).map(|p| p.hint()).unwrap_or_default();
+        let hint = ParsedKey::parse(&k)
+            .map(|p| p.hint())
+            .expect("a well-formed key");
         assert_eq!(hint, format!("sk_live_…{}", &k[k.len() - 4..]));
         assert_eq!(hint_of("abc", "", ""), "…abc");
     }

@@ -182,7 +182,7 @@ mod tests {
     use super::*;
 
     fn set(scopes: &[&str]) -> ScopeSet {
-        ScopeSet::parse(scopes).unwrap_or_default()
+        ScopeSet::parse(scopes).expect("valid scopes")
     }
 
     #[test]

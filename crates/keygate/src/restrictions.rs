@@ -371,7 +371,7 @@ mod tests {
             ("a..b", "not a host name"),
             ("-", "not a host name"),
         ] {
-            let err = referrer_rule_error(bad).unwrap_or_default();
+            let err = referrer_rule_error(bad).expect("refused");
             assert!(err.contains(says), "{bad:?}: {err:?} lacks {says:?}");
             assert!(
                 err.contains("https://app.example.com/embed/*"),

@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn dedups_by_meaning() {
-        let set = ScopeSet::parse(["read", "read:*", "admin", "*"]).unwrap_or_default();
+        let set = ScopeSet::parse(["read", "read:*", "admin", "*"]).expect("valid scopes");
         assert_eq!(set.to_strings(), vec!["read", "admin"]);
     }
 
@@ -138,7 +138,7 @@ mod tests {
             vec!["read".to_owned(), "write".to_owned()],
         );
         map.insert("accounts".to_owned(), vec!["read".to_owned()]);
-        let set = ScopeSet::from_resource_map(&map).unwrap_or_default();
+        let set = ScopeSet::from_resource_map(&map).expect("valid scopes");
         assert_eq!(
             set.to_strings(),
             vec!["read:accounts", "read:opportunities", "write:opportunities"]
@@ -149,10 +149,14 @@ mod tests {
 
     #[test]
     fn privilege_ceiling() {
-        let creator = ScopeSet::parse(["read", "write:scans"]).unwrap_or_default();
-        assert!(creator.covers(&ScopeSet::parse(["read:scans", "write:scans"]).unwrap_or_default()));
-        assert!(!creator.covers(&ScopeSet::parse(["write:reports"]).unwrap_or_default()));
-        assert!(!creator.covers(&ScopeSet::parse(["*"]).unwrap_or_default()));
-        assert!(ScopeSet::parse(["*"]).unwrap_or_default().covers(&creator));
+        let creator = ScopeSet::parse(["read", "write:scans"]).expect("valid scopes");
+        assert!(
+            creator.covers(&ScopeSet::parse(["read:scans", "write:scans"]).expect("valid scopes"))
+        );
+        assert!(!creator.covers(&ScopeSet::parse(["write:reports"]).expect("valid scopes")));
+        assert!(!creator.covers(&ScopeSet::parse(["*"]).expect("valid scopes")));
+        assert!(ScopeSet::parse(["*"])
+            .expect("valid scopes")
+            .covers(&creator));
     }
 }

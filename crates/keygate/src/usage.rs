@@ -146,8 +146,8 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let recorder = UsageRecorder::default();
-        let t1 = DateTime::from_timestamp(100, 0).unwrap_or_default();
-        let t2 = DateTime::from_timestamp(200, 0).unwrap_or_default();
+        let t1 = DateTime::from_timestamp(100, 0).expect("a valid timestamp");
+        let t2 = DateTime::from_timestamp(200, 0).expect("a valid timestamp");
         recorder.note(&record.id, t2);
         recorder.note(&record.id, t1);
         store.set_unavailable(true);

@@ -32,11 +32,11 @@ struct World {
 
 /// The fixed time of every run (expiry checks compare with it).
 fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_750_000_000, 0).unwrap_or_default()
+    DateTime::from_timestamp(1_750_000_000, 0).expect("a valid timestamp")
 }
 
 fn scopes(list: &[&str]) -> ScopeSet {
-    ScopeSet::parse(list).unwrap_or_default()
+    ScopeSet::parse(list).expect("valid scopes")
 }
 
 async fn world() -> World {
@@ -137,9 +137,9 @@ async fn check(selector: u8, body: &[u8]) {
     };
     assert_eq!(response.status, expected, "{context}");
     if operation == Operation::UpdateKey {
-        assert_eq!(json["id"], id.unwrap_or_default(), "{context}");
+        assert_eq!(json["id"], id.expect("an update has an id"), "{context}");
     } else {
-        let key = json["key"].as_str().unwrap_or_default();
+        let key = json["key"].as_str().expect("a string field");
         let parsed = ParsedKey::parse(key).unwrap_or_else(|e| panic!("{e}: {context}"));
         assert_eq!(json["hint"], parsed.hint(), "{context}");
         assert_eq!(shown.matches(key).count(), 1, "{context}");
@@ -193,7 +193,7 @@ async fn key_count(w: &World) -> usize {
         "{:?}",
         String::from_utf8_lossy(&listed.body)
     );
-    let json: Value = serde_json::from_slice(&listed.body).unwrap_or_default();
+    let json: Value = serde_json::from_slice(&listed.body).expect("a JSON body");
     json["data"].as_array().map_or(0, Vec::len)
 }
 
@@ -261,12 +261,12 @@ async fn check_patch_back(w: &World, view: &Value, context: &str) {
         .iter()
         .map(|&f| (f.to_owned(), view[f].clone()))
         .collect();
-    let body = serde_json::to_vec(&patch).unwrap_or_default();
-    let id = view["id"].as_str().unwrap_or_default();
+    let body = serde_json::to_vec(&patch).expect("serialises");
+    let id = view["id"].as_str().expect("a string field");
     let response = send(w, Operation::UpdateKey, Some(id), &body).await;
     let shown = String::from_utf8_lossy(&response.body);
     assert_eq!(response.status, 200, "sent back: {shown}; first: {context}");
-    let again: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    let again: Value = serde_json::from_slice(&response.body).expect("a JSON body");
     let mut before = view.clone();
     if let Some(object) = before.as_object_mut() {
         object.remove("key");

@@ -46,7 +46,7 @@ fn check(key: &str) {
     for i in from..key.len() {
         let mut bytes = key.as_bytes().to_vec();
         bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
-        let changed = String::from_utf8(bytes).unwrap_or_default();
+        let changed = String::from_utf8(bytes).expect("UTF-8");
         assert!(ParsedKey::parse(&changed).is_err(), "{changed:?} parsed");
     }
 }

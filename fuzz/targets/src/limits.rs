@@ -39,7 +39,7 @@ fn check_rate_limit(s: &str) {
         Ok(spec),
         "{s:?} printed as {printed:?}"
     );
-    let json = serde_json::to_string(&spec).unwrap_or_default();
+    let json = serde_json::to_string(&spec).expect("serialises");
     assert_eq!(
         serde_json::from_str::<RateLimitSpec>(&json).ok(),
         Some(spec)

@@ -49,7 +49,7 @@ fn check_scope(s: &str) {
     assert_eq!(scope.as_str(), s);
     assert_eq!(scope.to_string(), s);
     assert_eq!(Scope::parse(&scope.to_string()).as_ref(), Ok(&scope));
-    let json = serde_json::to_string(&scope).unwrap_or_default();
+    let json = serde_json::to_string(&scope).expect("serialises");
     assert_eq!(
         serde_json::from_str::<Scope>(&json).ok().as_ref(),
         Some(&scope)
@@ -129,7 +129,7 @@ fn check_set(lines: &[&str]) {
             assert_ne!(a, b, "a set holds no two equal scopes");
         }
     }
-    let json = serde_json::to_string(&set).unwrap_or_default();
+    let json = serde_json::to_string(&set).expect("serialises");
     assert_eq!(
         serde_json::from_str::<ScopeSet>(&json).ok().as_ref(),
         Some(&set)

@@ -112,7 +112,8 @@ impl InvalidationSource for SqliteChanges {
                 tokio::time::sleep(self.interval).await;
             }
             match self.poll(last).await {
-                Ok(batch) if batch.is_empty() => continue,
+                // Nothing new: poll again.
+                Ok(batch) if batch.is_empty() => {}
                 Ok(batch) => return Some(Ok(batch)),
                 Err(_) if self.pool.is_closed() => return None,
                 Err(err) => return Some(Err(err)),

@@ -93,7 +93,7 @@ impl PgTest {
             .bind(format!("{}_", self.base))
             .fetch_all(&pool)
             .await
-            .unwrap_or_default();
+            .expect("schemas listed");
         for row in rows {
             let name: String = row.get("nspname");
             let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))

@@ -479,7 +479,8 @@ impl KeyManager {
                     stored.version += 1;
                     return Ok(stored);
                 }
-                Err(StoreError::VersionConflict) => continue,
+                // Someone else wrote first: read again and re-check.
+                Err(StoreError::VersionConflict) => {}
                 Err(StoreError::Revoked) => return Err(revoked_cannot_change()),
                 Err(e) => return Err(e.into()),
             }
@@ -692,7 +693,7 @@ impl KeyManager {
         tenant: Option<&str>,
         owner: &str,
     ) -> Result<Vec<KeyId>, ManageError> {
-        let tenant = self.owner_tenant(actor, tenant, owner)?;
+        let tenant = Self::owner_tenant(actor, tenant, owner)?;
         let now = self.inner.clock.now();
         self.inner
             .store
@@ -730,7 +731,7 @@ impl KeyManager {
         tenant: Option<&str>,
         owner: &str,
     ) -> Result<(), ManageError> {
-        let result = match self.owner_tenant(actor, tenant, owner) {
+        let result = match Self::owner_tenant(actor, tenant, owner) {
             Ok(tenant) => self
                 .inner
                 .store
@@ -756,7 +757,6 @@ impl KeyManager {
 
     /// The tenant an owner operation is about, once the policy allows it.
     fn owner_tenant(
-        &self,
         actor: &Actor,
         tenant: Option<&str>,
         owner: &str,
@@ -875,6 +875,9 @@ impl KeyManager {
         create_only: bool,
     ) -> Result<(Role, bool), ManageError> {
         new_key::check_description(role.description.as_deref())?;
+            "scopes",
+            role.scopes.to_strings().iter().map(String::as_str),
+        )?;
         let _writing = self.inner.role_writes.lock().await;
         let namespace = Self::role_namespace(actor, role.namespace())?;
         let role = role.with_namespace(namespace);

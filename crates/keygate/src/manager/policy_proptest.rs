@@ -34,7 +34,7 @@ fn scope_set(mask: u16) -> ScopeSet {
         .filter(|(i, _)| mask & (1 << i) != 0)
         .map(|(_, s)| *s)
         .collect();
-    ScopeSet::parse(chosen).unwrap_or_default()
+    ScopeSet::parse(chosen).expect("valid scopes")
 }
 
 #[derive(Debug, Clone)]

@@ -346,7 +346,7 @@ async fn a_tenant_role_shadows_the_global_one_for_that_tenant_and_environment_on
             manager
                 .list_roles(&actor)
                 .await
-                .unwrap_or_default()
+                .expect("roles listed")
                 .iter()
                 .map(|r| {
                     format!(

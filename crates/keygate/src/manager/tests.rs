@@ -32,7 +32,7 @@ pub(super) fn fixture() -> Fixture {
 }
 
 pub(super) fn scopes(list: &[&str]) -> ScopeSet {
-    ScopeSet::parse(list).unwrap_or_default()
+    ScopeSet::parse(list).expect("valid scopes")
 }
 
 impl Fixture {
@@ -529,7 +529,7 @@ async fn a_key_defines_roles_of_its_own_namespace_and_the_system_global_ones() {
         .manager
         .list_roles(&Actor::system())
         .await
-        .unwrap_or_default()
+        .expect("roles listed")
         .iter()
         .map(|r| (r.name().to_owned(), r.tenant().map(str::to_owned)))
         .collect();

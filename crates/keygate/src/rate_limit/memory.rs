@@ -273,12 +273,12 @@ mod tests {
         let midnight = "2027-01-16T00:00:00Z"
             .parse::<DateTime<Utc>>()
             .map(|t| t.timestamp())
-            .unwrap_or_default();
+            .expect("a valid timestamp");
         assert_eq!(
             refused.map_err(|r| (r.retry_after, r.status.limit, r.status.reset)),
             Err((55, 5, midnight))
         );
-        clock.set(DateTime::from_timestamp(midnight, 0).unwrap_or_default());
+        clock.set(DateTime::from_timestamp(midnight, 0).expect("a valid timestamp"));
         let status = limiter.check_now(&key, &spec, clock.now());
         assert_eq!(status.map(|s| (s.limit, s.remaining)), Ok((5, 4)));
     }

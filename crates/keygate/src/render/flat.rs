@@ -68,7 +68,7 @@ mod tests {
     use crate::error::InvalidKeyReason;
 
     fn body(e: &AuthError) -> String {
-        String::from_utf8(FlatRenderer.render(e).body).unwrap_or_default()
+        String::from_utf8(FlatRenderer.render(e).body).expect("UTF-8")
     }
 
     #[test]

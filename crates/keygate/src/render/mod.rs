@@ -41,9 +41,9 @@ pub trait ErrorRenderer: Send + Sync + 'static {
     /// ```
     /// use keygate::AuthError;
     /// use keygate::render::{ErrorRenderer, FlatRenderer, ProblemRenderer};
-    /// let flat = FlatRenderer.challenge(&AuthError::ExpiredKey).unwrap_or_default();
+    /// let flat = FlatRenderer.challenge(&AuthError::ExpiredKey).expect("every refusal has a challenge");
     /// assert!(!flat.contains("expired"), "{flat}");
-    /// let problem = ProblemRenderer::new().challenge(&AuthError::ExpiredKey).unwrap_or_default();
+    /// let problem = ProblemRenderer::new().challenge(&AuthError::ExpiredKey).expect("every refusal has a challenge");
     /// assert!(problem.contains("expired"), "{problem}");
     /// ```
     fn challenge(&self, error: &AuthError) -> Option<String> {
@@ -277,8 +277,8 @@ mod tests {
             SharedRenderer::new(NestedRenderer::new().specific_codes()),
             SharedRenderer::new(ProblemRenderer::new()),
         ] {
-            let body = String::from_utf8(renderer.response(&AuthError::ExpiredKey).body)
-                .unwrap_or_default();
+            let body =
+                String::from_utf8(renderer.response(&AuthError::ExpiredKey).body).expect("UTF-8");
             assert!(body.to_lowercase().contains("expired"), "{body}");
             assert_eq!(
                 challenge_of(renderer, &AuthError::ExpiredKey).as_deref(),

@@ -161,7 +161,7 @@ mod tests {
     use crate::rate_limit::RateLimitStatus;
 
     fn body(r: NestedRenderer, e: &AuthError) -> String {
-        String::from_utf8(r.render(e).body).unwrap_or_default()
+        String::from_utf8(r.render(e).body).expect("UTF-8")
     }
 
     #[test]

@@ -120,7 +120,7 @@ mod tests {
         let body = ProblemRenderer::new()
             .render(&AuthError::InvalidKey(InvalidKeyReason::Revoked))
             .body;
-        let text = String::from_utf8(body).unwrap_or_default();
+        let text = String::from_utf8(body).expect("UTF-8");
         assert!(!text.contains("revoked"), "{text}");
         assert!(text.contains(r#""type":"about:blank""#));
     }
@@ -131,7 +131,7 @@ mod tests {
             .type_base("https://d.example/errors#")
             .render(&AuthError::MissingKey)
             .body;
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("a JSON body");
         assert_eq!(v["type"], "https://d.example/errors#missing_api_key");
     }
 }

@@ -447,7 +447,7 @@ pub fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
 ///
 /// ```
 /// use keygate::store::{decode_cursor, encode_cursor};
-/// let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+/// let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a valid timestamp");
 /// assert_eq!(decode_cursor(&encode_cursor(at, "key_abc")), Some((at, "key_abc".to_owned())));
 /// assert_eq!(decode_cursor("+1.key_abc"), None);
 /// assert_eq!(decode_cursor("1.key abc"), None);

@@ -57,7 +57,7 @@ where
 
 /// A fixed instant with whole seconds, so every backend round-trips it exactly.
 pub fn t(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap_or_default()
+    DateTime::from_timestamp(1_700_000_000 + secs, 0).expect("a valid timestamp")
 }
 
 /// A record with every optional field empty, created at `t(created)`.
@@ -80,7 +80,7 @@ fn full_record() -> KeyRecord {
     r.owner = Some("usr_42".into());
     r.kind = KeyKind::Personal;
     r.role = Some("radiologist".into());
-    r.scopes = ScopeSet::parse(["read:scans", "write", "admin"]).unwrap_or_default();
+    r.scopes = ScopeSet::parse(["read:scans", "write", "admin"]).expect("valid scopes");
     r.expires_at = Some(t(86_400));
     r.revoked_at = Some(t(500));
     r.last_used_at = Some(t(400));
@@ -802,7 +802,7 @@ async fn bad_cursor_is_an_error(store: &impl KeyStore) {
 
 async fn roles_put_get_list_replace(store: &impl KeyStore) {
     let role = |name: &str, scopes: &[&str]| {
-        Role::new(name, ScopeSet::parse(scopes).unwrap_or_default())
+        Role::new(name, ScopeSet::parse(scopes).expect("valid scopes"))
             .unwrap_or_else(|e| panic!("{e}"))
     };
     store
@@ -852,7 +852,7 @@ async fn roles_put_get_list_replace(store: &impl KeyStore) {
 }
 
 fn scoped_role(name: &str, scopes: &[&str], ns: Option<(&str, &str)>) -> Role {
-    let role = Role::new(name, ScopeSet::parse(scopes).unwrap_or_default())
+    let role = Role::new(name, ScopeSet::parse(scopes).expect("valid scopes"))
         .unwrap_or_else(|e| panic!("{e}"));
     match ns {
         Some((tenant, env)) => role

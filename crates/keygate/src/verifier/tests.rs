@@ -44,7 +44,7 @@ impl Fixture {
             "acme",
         );
         record.created_at = self.clock.now();
-        record.scopes = ScopeSet::parse(["read:scans"]).unwrap_or_default();
+        record.scopes = ScopeSet::parse(["read:scans"]).expect("valid scopes");
         edit(&mut record);
         self.store
             .insert(&record)
@@ -93,7 +93,7 @@ async fn malformed_and_bad_checksum_never_reach_the_store() {
     } else {
         b'A'
     };
-    let bad_checksum = String::from_utf8(bad_checksum).unwrap_or_default();
+    let bad_checksum = String::from_utf8(bad_checksum).expect("UTF-8");
     for bad in [
         String::new(),
         "garbage".into(),
@@ -115,14 +115,14 @@ async fn wrong_prefix_and_env_are_refused_before_io() {
     f.store.set_unavailable(true);
     let other_prefix = key_format::generate("pk", "live")
         .map(|k| k.expose().to_owned())
-        .unwrap_or_default();
+        .expect("a generated key");
     assert_eq!(
         outcome(f.verify(&other_prefix).await),
         invalid(InvalidKeyReason::WrongPrefix)
     );
     let test_env = key_format::generate("sk", "test")
         .map(|k| k.expose().to_owned())
-        .unwrap_or_default();
+        .expect("a generated key");
     assert_eq!(
         outcome(f.verify(&test_env).await),
         invalid(InvalidKeyReason::WrongEnvironment)
@@ -134,7 +134,7 @@ async fn unknown_key() {
     let f = fixture();
     let never_stored = key_format::generate("sk", "live")
         .map(|k| k.expose().to_owned())
-        .unwrap_or_default();
+        .expect("a generated key");
     assert_eq!(
         outcome(f.verify(&never_stored).await),
         invalid(InvalidKeyReason::Unknown)
@@ -294,7 +294,7 @@ async fn role_scopes_are_resolved_at_verify_time() {
     let f = fixture();
     let role = Role::new(
         "radiologist",
-        ScopeSet::parse(["read:reports"]).unwrap_or_default(),
+        ScopeSet::parse(["read:reports"]).expect("valid scopes"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     f.store
@@ -312,7 +312,7 @@ async fn role_scopes_are_resolved_at_verify_time() {
     // Editing the role changes the key's scopes.
     let edited = Role::new(
         "radiologist",
-        ScopeSet::parse(["write:exports"]).unwrap_or_default(),
+        ScopeSet::parse(["write:exports"]).expect("valid scopes"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     f.store
@@ -331,8 +331,11 @@ async fn role_scopes_are_resolved_at_verify_time() {
 async fn a_key_holds_its_namespaces_role_else_the_global_one_else_only_its_own_scopes() {
     let f = fixture();
     let role = |scopes: &[&str]| {
-        Role::new("radiologist", ScopeSet::parse(scopes).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{e}"))
+        Role::new(
+            "radiologist",
+            ScopeSet::parse(scopes).expect("valid scopes"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     };
     let acme_live = role(&["write:exports"])
         .in_namespace("acme", "live")
@@ -581,7 +584,7 @@ async fn throttled_events(store: &MemoryStore) -> Vec<crate::audit::AuditEvent> 
         .list_audit(&filter, &crate::store::PageRequest::first(100))
         .await
         .map(|page| page.items)
-        .unwrap_or_default()
+        .expect("the audit log reads")
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("throttled"))
         .collect()
@@ -594,7 +597,7 @@ async fn failed_verifications_throttle_the_client_ip_before_any_lookup() {
     let (valid, _) = f.key("live", |_| {}).await;
     let unknown = key_format::generate("sk", "live")
         .map(|k| k.expose().to_owned())
-        .unwrap_or_default();
+        .expect("a generated key");
     let attacker = "203.0.113.5";
     for bad in [unknown.as_str(), "garbage", &unknown] {
         assert!(matches!(
@@ -677,7 +680,7 @@ async fn failed_verifications_of_well_formed_keys_are_audited() {
     let ip = "203.0.113.5".parse().ok();
     let unknown = key_format::generate("sk", "live")
         .map(|k| k.expose().to_owned())
-        .unwrap_or_default();
+        .expect("a generated key");
     // The malformed one costs no I/O and is not audited.
     for key in [revoked.as_str(), unknown.as_str(), "garbage"] {
         let _ = f
@@ -753,7 +756,7 @@ async fn the_principal_is_built_once_per_record_and_rebuilt_when_it_changes() {
         .map(|r| KeyRecord::clone(&r))
         .unwrap_or_else(|| panic!("stored"));
     drop((first, again));
-    record.scopes = ScopeSet::parse(["write:exports"]).unwrap_or_default();
+    record.scopes = ScopeSet::parse(["write:exports"]).expect("valid scopes");
     f.store
         .update(&record)
         .await
@@ -842,7 +845,7 @@ async fn the_hot_path_answers_only_as_the_full_path_would() {
     } else {
         b'A'
     };
-    let bad_checksum = String::from_utf8(bad_checksum).unwrap_or_default();
+    let bad_checksum = String::from_utf8(bad_checksum).expect("UTF-8");
 
     // Warm every stored key once (the full path builds and keeps its principal).
     for key in [&valid, &in_grace, &restricted, &expired] {

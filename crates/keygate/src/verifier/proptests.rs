@@ -106,7 +106,7 @@ proptest! {
         let mut allowed = Vec::new();
         for gap in gaps {
             now += gap;
-            let at = DateTime::from_timestamp_micros(now).unwrap_or_default();
+            let at = DateTime::from_timestamp_micros(now).expect("a valid timestamp");
             if limiter.check_now(&key, &spec, at).is_ok() {
                 allowed.push(now);
             }
@@ -116,6 +116,71 @@ proptest! {
         for (i, start) in allowed.iter().enumerate() {
             let inside = allowed[i..].iter().take_while(|t| **t < start + window).count();
             prop_assert!(inside as u64 <= most, "{inside} allowed within one window; at most {most}");
+        }
+    }
+
+    /// GCRA with limit changes: a key's limit is changed (tighter or looser, burst or
+    /// not) between runs of arrivals at random times. In any window (of each spec's
+    /// length, from each allowed request), no more are let through than the specs in
+    /// force allow over their share of it: `rate x time + burst` each. Within one
+    /// spec's time that is its `requests + burst` per window; across a change, a spec
+    /// never lends the next one more than its own burst.
+    #[test]
+    fn limit_changes_never_let_more_through_than_the_specs_in_force(
+        segments in proptest::collection::vec(
+            (
+                1u32..20,
+                1u32..120,
+                proptest::option::of(0u32..30),
+                proptest::collection::vec(0i64..3_000_000, 1..60),
+            ),
+            2..5,
+        ),
+    ) {
+        let limiter = crate::rate_limit::MemoryRateLimiter::new();
+        let key = KeyId::generate();
+        let mut now = 1_800_000_000_000_000i64;
+        // (arrival time, segment) of each allowed request; each segment's spec and start.
+        let mut allowed: Vec<(i64, usize)> = Vec::new();
+        let mut specs = Vec::new();
+        for (index, (requests, per_seconds, burst, gaps)) in segments.into_iter().enumerate() {
+            let mut spec = RateLimitSpec::new(requests, per_seconds);
+            if let Some(burst) = burst {
+                spec = spec.with_burst(burst);
+            }
+            specs.push((spec, now));
+            for gap in gaps {
+                now += gap;
+                let at = DateTime::from_timestamp_micros(now).expect("a valid timestamp");
+                if limiter.check_now(&key, &spec, at).is_ok() {
+                    allowed.push((now, index));
+                }
+            }
+        }
+        // A spec lets at most `rate x time + burst` through in any stretch of its time.
+        let ends: Vec<i64> = specs.iter().skip(1).map(|(_, from)| *from).chain([i64::MAX]).collect();
+        let allowance = |k: usize, from: i64, to: i64| -> u64 {
+            let (spec, begin) = (&specs[k].0, specs[k].1);
+            let overlap = to.min(ends[k]) - from.max(begin);
+            if overlap <= 0 {
+                return 0;
+            }
+            let per = i64::from(spec.per_seconds) * 1_000_000;
+            let by_rate = (u128::try_from(overlap).expect("positive") * u128::from(spec.requests))
+                .div_ceil(u128::try_from(per).expect("positive"));
+            u64::try_from(by_rate).expect("a count") + u64::from(spec.burst_size())
+        };
+        for (spec, _) in &specs {
+            let window = i64::from(spec.per_seconds) * 1_000_000;
+            for (i, &(start, _)) in allowed.iter().enumerate() {
+                let inside = allowed[i..].iter().take_while(|(t, _)| *t < start + window).count();
+                let bound: u64 = (0..specs.len()).map(|k| allowance(k, start, start + window)).sum();
+                prop_assert!(
+                    inside as u64 <= bound,
+                    "{inside} allowed within {}s from {start}; the specs in force allow {bound}",
+                    spec.per_seconds
+                );
+            }
         }
     }
 }

@@ -65,6 +65,7 @@ mod scope_proptest;
 mod scope_rule;
 mod scope_set;
 mod secret;
+pub mod secret_scan;
 pub mod store;
 pub mod usage;
 pub mod verifier;

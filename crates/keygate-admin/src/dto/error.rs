@@ -40,11 +40,18 @@ impl ApiError {
         message: &'static str,
         details: impl Into<String>,
     ) -> Self {
+        let details = details.into();
+        // Details may quote what the caller sent; a key pasted where it does not
+        // belong is not sent back (nor logged or audited with the answer).
+        let details = match keygate::secret_scan::redact_keys(&details) {
+            std::borrow::Cow::Borrowed(_) => details,
+            std::borrow::Cow::Owned(redacted) => redacted,
+        };
         Self {
             status,
             code,
             message,
-            details: details.into(),
+            details,
         }
     }
 

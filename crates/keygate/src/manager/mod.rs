@@ -257,6 +257,7 @@ impl KeyManager {
         new_key::check_expiry(new.expires_at, now)?;
         new_key::check_metadata(&new.metadata)?;
         new_key::check_restrictions(&new.allowed_ips, &new.allowed_referrers)?;
+        new_key::check_new_key_holds_no_key(&new)?;
         if let Some(spec) = &new.rate_limit {
             spec.validate()
                 .map_err(|e| ManageError::invalid(e.to_string()))?;
@@ -501,10 +502,12 @@ impl KeyManager {
         let mut record = before.clone();
         if let Some(name) = &update.name {
             new_key::check_name(name)?;
+            new_key::check_no_key("name", [name.as_str()])?;
             record.name.clone_from(name);
         }
         if let Some(description) = &update.description {
             new_key::check_description(description.as_deref())?;
+            new_key::check_no_key("description", description.as_deref())?;
             record.description.clone_from(description);
         }
         if let Some(expires_at) = update.expires_at {
@@ -515,6 +518,7 @@ impl KeyManager {
             record.allowed_ips.clone_from(ips);
         }
         if let Some(referrers) = &update.allowed_referrers {
+            new_key::check_no_key("allowedReferrers", referrers.iter().map(String::as_str))?;
             record.allowed_referrers.clone_from(referrers);
         }
         new_key::check_restrictions(&record.allowed_ips, &record.allowed_referrers)?;
@@ -527,12 +531,15 @@ impl KeyManager {
         }
         if let Some(metadata) = &update.metadata {
             new_key::check_metadata(metadata)?;
+            new_key::check_metadata_holds_no_key(metadata)?;
             record.metadata.clone_from(metadata);
         }
         if let Some(scopes) = &update.scopes {
+            new_key::check_no_key("scopes", scopes.to_strings().iter().map(String::as_str))?;
             record.scopes.clone_from(scopes);
         }
         if let Some(role) = &update.role {
+            new_key::check_no_key("role", role.as_deref())?;
             record.role.clone_from(role);
         }
         Ok(record)
@@ -875,6 +882,9 @@ impl KeyManager {
         create_only: bool,
     ) -> Result<(Role, bool), ManageError> {
         new_key::check_description(role.description.as_deref())?;
+        new_key::check_no_key("name", [role.name()])?;
+        new_key::check_no_key("description", role.description.as_deref())?;
+        new_key::check_no_key(
             "scopes",
             role.scopes.to_strings().iter().map(String::as_str),
         )?;

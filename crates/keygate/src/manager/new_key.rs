@@ -160,6 +160,50 @@ pub(crate) fn check_description(description: Option<&str>) -> Result<(), ManageE
     check_text("description", description, |c| matches!(c, '\n' | '\t'))
 }
 
+/// Refuses a value that holds an API key ([`holds_key`](crate::secret_scan::holds_key):
+/// exact, by checksum, so an honest value is never refused). A key
+/// pasted into a name, a scope or metadata by mistake would be stored in plain text,
+/// shown in every listing and written to the audit log; refused, it is stored nowhere.
+/// The message names the field, never the value.
+pub(crate) fn check_no_key<'a>(
+    field: &str,
+    texts: impl IntoIterator<Item = &'a str>,
+) -> Result<(), ManageError> {
+    if texts.into_iter().any(crate::secret_scan::holds_key) {
+        return Err(ManageError::invalid(format!(
+            "{field} holds an API key; a key is a secret and is never stored in key data \
+             (if it was shared, revoke it)"
+        )));
+    }
+    Ok(())
+}
+
+/// [`check_no_key`] over every text field of a new key.
+pub(crate) fn check_new_key_holds_no_key(new: &NewKey) -> Result<(), ManageError> {
+    check_no_key("name", [new.name.as_str()])?;
+    check_no_key("description", new.description.as_deref())?;
+    check_no_key("owner", new.owner.as_deref())?;
+    check_no_key("tenant", new.tenant.as_deref())?;
+    check_no_key("role", new.role.as_deref())?;
+    check_no_key("scopes", new.scopes.to_strings().iter().map(String::as_str))?;
+    check_no_key(
+        "allowedReferrers",
+        new.allowed_referrers.iter().map(String::as_str),
+    )?;
+    check_metadata_holds_no_key(&new.metadata)
+}
+
+/// [`check_no_key`] over metadata, keys and values.
+pub(crate) fn check_metadata_holds_no_key(
+    metadata: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ManageError> {
+    if metadata.is_empty() {
+        return Ok(());
+    }
+    let text = serde_json::Value::Object(metadata.clone()).to_string();
+    check_no_key("metadata", [text.as_str()])
+}
+
 fn check_text(field: &str, text: &str, allowed: impl Fn(char) -> bool) -> Result<(), ManageError> {
     match text
         .chars()
@@ -285,6 +329,43 @@ mod tests {
             Ok(()) => "accepted".to_owned(),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn a_key_anywhere_in_a_value_is_refused_without_being_echoed() {
+        let key = crate::key_format::generate("sk", "live").expect("a generated key");
+        let key = key.expose();
+        let other = crate::key_format::generate("neo_sk", "prod").expect("a generated key");
+        let other = other.expose();
+        for text in [
+            key.to_owned(),
+            format!("my key is {key}."),
+            format!("x_{key}"),
+            format!("{{\"token\":\"{other}\"}}"),
+            format!("https://app.example.com/?k={other}&x=1"),
+        ] {
+            let msg = refusal(check_no_key("name", [text.as_str()]));
+            assert!(msg.contains("name holds an API key"), "{text}: {msg}");
+            assert!(
+                !msg.contains(&key[8..]) && !msg.contains(&other[12..]),
+                "{msg}"
+            );
+        }
+        let mut changed = key.to_owned();
+        let last = changed.pop().expect("a character");
+        changed.push(if last == 'a' { 'b' } else { 'a' });
+        for ok in [
+            changed.as_str(),
+            "sk_live_",
+            "read:scans",
+            "billing service key",
+            "",
+        ] {
+            assert_eq!(refusal(check_no_key("name", [ok])), "accepted", "{ok}");
+        }
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("note".to_owned(), serde_json::json!(["nested", {"k": key}]));
+        assert!(refusal(check_metadata_holds_no_key(&metadata)).contains("metadata"));
     }
 
     #[test]

@@ -37,8 +37,10 @@ impl CsrfToken {
 
 /// Whether a POST may come from another site: `Sec-Fetch-Site: cross-site` or
 /// `same-site`, or an `Origin` whose host is not the `Host` the request was sent to.
-/// Requests without these headers (non-browser clients) pass this check; the CSRF
-/// token and the SameSite=Strict cookie still stand.
+/// `Origin: null` decides nothing: browsers send it for the dashboard's own forms,
+/// whose pages have `Referrer-Policy: no-referrer`. Requests without these headers
+/// (non-browser clients) pass this check; the CSRF token and the SameSite=Strict
+/// cookie still stand.
 pub(crate) fn cross_origin(
     origin: Option<&str>,
     host: Option<&str>,
@@ -50,7 +52,7 @@ pub(crate) fn cross_origin(
         }
     }
     match (origin, host) {
-        (Some("null"), _) => true,
+        (Some("null"), _) => false,
         (Some(origin), Some(host)) => {
             let authority = origin
                 .split_once("://")
@@ -89,6 +91,11 @@ mod tests {
         assert!(cross_origin(Some("http://evil"), Some("a:1"), None));
         assert!(cross_origin(None, Some("a:1"), Some("cross-site")));
         assert!(cross_origin(None, Some("a:1"), Some("same-site")));
-        assert!(cross_origin(Some("null"), Some("a:1"), None));
+        assert!(!cross_origin(
+            Some("null"),
+            Some("a:1"),
+            Some("same-origin")
+        ));
+        assert!(cross_origin(Some("null"), Some("a:1"), Some("cross-site")));
     }
 }

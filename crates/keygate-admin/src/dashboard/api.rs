@@ -71,10 +71,17 @@ impl Caller<'_> {
                 Failure::new(500, format!("unexpected answer from the admin API: {e}"))
             })
         } else {
-            Err(Failure::new(
-                response.status,
-                error_message(response.status, &response.body),
-            ))
+            let mut message = error_message(response.status, &response.body);
+            // A missing route scope: the gate's renderer may word it generally (the flat
+            // one does); its challenge names the scope.
+            if let Some(scope) = response
+                .header("www-authenticate")
+                .and_then(challenge_scope)
+                .filter(|scope| !message.contains(scope))
+            {
+                message.push_str(&format!(" (this key needs the scope {scope})"));
+            }
+            Err(Failure::new(response.status, message))
         }
     }
 }
@@ -100,8 +107,22 @@ pub(crate) fn error_message(status: u16, body: &[u8]) -> String {
     found.unwrap_or_else(|| format!("the request was refused (HTTP {status})"))
 }
 
+/// The `scope="…"` of a `WWW-Authenticate` challenge.
+fn challenge_scope(challenge: &str) -> Option<&str> {
+    let start = challenge.find("scope=\"")? + "scope=\"".len();
+    let len = challenge[start..].find('"')?;
+    Some(&challenge[start..start + len])
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_challenge_names_the_scope() {
+        let c = r#"Bearer error="insufficient_scope", scope="write:api-keys""#;
+        assert_eq!(super::challenge_scope(c), Some("write:api-keys"));
+        assert_eq!(super::challenge_scope("Bearer"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -104,7 +104,7 @@ pub(crate) fn render(
                                             } @else if let Some(r) = &e.role { "role " code { (r) } }
                                             @else { "—" }
                                         }
-                                        td.wide { code { (e.actor.as_deref().unwrap_or("system")) } }
+                                        td.wide { @if let Some(a) = &e.actor { code { (a) } } @else { span.muted { "—" } } }
                                         td.wide { (e.client_ip.as_deref().unwrap_or("—")) }
                                         td.wide { (e.reason.as_deref().unwrap_or("")) }
                                     }

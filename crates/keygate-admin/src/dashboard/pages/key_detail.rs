@@ -52,7 +52,7 @@ pub(crate) fn render(
                 dl.facts {
                     dt { "Status" } dd { (status_badge(&view.status)) }
                     dt { "Id" } dd { code { (view.id) } }
-                    dt { "Key" } dd { code { "…" (view.hint) } span.muted { " (the secret is never shown again)" } }
+                    dt { "Key" } dd { code { (view.hint) } span.muted { " (the secret is never shown again)" } }
                     dt { "Description" } dd { (view.description.as_deref().unwrap_or("—")) }
                     dt { "Kind" } dd { (view.kind) }
                     dt { "Tenant / environment" } dd { (view.tenant) " / " (view.env) }
@@ -128,7 +128,7 @@ pub(crate) fn confirm_revoke(
         html! {
             div.card.danger {
                 p.confirm {
-                    "Revoke the key " strong { "“" (view.name) "”" } " (" code { "…" (view.hint) } ", "
+                    "Revoke the key " strong { "“" (view.name) "”" } " (" code { (view.hint) } ", "
                     code { (view.id) } ")?"
                 }
                 p { "Every request with this key will be refused from now on. This cannot be undone." }

@@ -17,8 +17,8 @@ pub(crate) struct KeyQuery {
 }
 
 pub(crate) const STATUSES: &[(&str, &str)] = &[
-    ("", "Usable (active or in grace)"),
-    ("all", "All, revoked included"),
+    ("", "Usable"),
+    ("all", "All (revoked too)"),
     ("active", "Active"),
     ("rotation_grace", "Rotating (grace)"),
     ("rotated", "Rotated"),
@@ -123,7 +123,7 @@ pub(crate) fn render(
                             thead {
                                 tr {
                                     th scope="col" { "Name" }
-                                    th scope="col" { "Key" }
+                                    th.wide scope="col" { "Key" }
                                     th scope="col" { "Status" }
                                     th.wide scope="col" { "Kind" }
                                     th.wide scope="col" { "Owner" }
@@ -138,7 +138,7 @@ pub(crate) fn render(
                                         td {
                                             a href=(chrome.url(&format!("/keys/{}", key.id))) { (key.name) }
                                         }
-                                        td { code { "…" (key.hint) } }
+                                        td.wide { code.nowrap { (key.hint) } }
                                         td { (status_badge(&key.status)) }
                                         td.wide { (key.kind) }
                                         td.wide { (key.owner.as_deref().unwrap_or("—")) }

@@ -431,10 +431,10 @@ async fn list_keys(ctx: &Ctx<'_>) -> DashboardResponse {
         })
         .collect();
     match query.sort.as_str() {
-        "last_used" => keys.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at)),
-        "least_used" => keys.sort_by(|a, b| a.last_used_at.cmp(&b.last_used_at)),
-        "name" => keys.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase())),
-        _ => keys.sort_by(|a, b| b.created_at.cmp(&a.created_at)),
+        "last_used" => keys.sort_by_key(|k| std::cmp::Reverse(k.last_used_at)),
+        "least_used" => keys.sort_by_key(|k| k.last_used_at),
+        "name" => keys.sort_by_key(|k| k.name.to_lowercase()),
+        _ => keys.sort_by_key(|k| std::cmp::Reverse(k.created_at)),
     }
     let matched = keys.len();
     let pages = matched.div_ceil(PAGE_SIZE).max(1);

@@ -49,6 +49,10 @@
 //! # }
 //! ```
 //!
+//! With feature `dashboard`, [`dashboard::Dashboard`] serves the same operations as
+//! server-rendered web pages at `/dashboard` (sign-in with an admin key, sessions,
+//! CSRF-protected forms), through this same handler and policy.
+//!
 //! actix-web: `App::new().configure(keygate_admin::actix::configure_openapi(&admin)).service(web::scope("").wrap(ApiKeyAuth::new(gate)).configure(keygate_admin::actix::configure(admin)))`.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -63,6 +67,8 @@ mod routes;
 pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 
 pub use handler::{Admin, AdminRequest, AdminResponse, DEFAULT_BODY_LIMIT};
 pub use openapi::openapi;

@@ -38,7 +38,8 @@ pub(crate) enum Command {
         after_help = "Example:\n  KEYGATE_DATABASE_URL=postgres://app@db/keys keygate migrate"
     )]
     Migrate,
-    /// Serve the admin REST API over the store (KEYGATE_ADDR, default 127.0.0.1:3000).
+    /// Serve the admin REST API and the web dashboard (/dashboard) over the store
+    /// (KEYGATE_ADDR, default 127.0.0.1:3000).
     Serve(ServeArgs),
 }
 

@@ -754,6 +754,44 @@ impl Verifier {
         }
         Ok(scopes)
     }
+
+    /// Checks again, by id, a key that [`Verifier::verify`] accepted earlier: for a
+    /// session that keeps the key's id and never its secret (the admin dashboard's).
+    /// Steps 3, 4 and 6 of the pipeline on the stored record as it is now: revoked,
+    /// expired, rotated past grace, owner deactivated and an environment no longer
+    /// accepted are 401; IP and referrer restrictions 403; the role's scopes are
+    /// resolved afresh, so a changed role or key takes effect at the next call. No rate
+    /// limit is counted and no use noted (the session's key was counted when verified).
+    ///
+    /// ```
+    /// use keygate::{Actor, KeyGate, MemoryStore, NewKey, VerifyRequest};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let gate = KeyGate::builder(MemoryStore::new()).build();
+    /// let made = gate.manager().create(&Actor::system(), NewKey::named("ops").tenant("acme")).await?;
+    /// let id = gate.verify(VerifyRequest::key(made.key.expose())).await?.principal.key_id().clone();
+    /// assert!(gate.verifier().recheck(&id, None, None).await.is_ok());
+    /// gate.manager().revoke(&Actor::system(), &id).await?;
+    /// assert!(gate.verifier().recheck(&id, None, None).await.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub async fn recheck(
+        &self,
+        id: &crate::KeyId,
+        client_ip: Option<IpAddr>,
+        referrer: Option<&str>,
+    ) -> Result<Principal, AuthError> {
+        let record = self
+            .inner
+            .store
+            .get(id)
+            .await
+            .map_err(|e| store_down(&e))?
+            .ok_or(AuthError::InvalidKey(InvalidKeyReason::Unknown))?;
+        let now = self.inner.clock.now();
+        self.check_state_and_context(&record, client_ip, now, || referrer)?;
+        let scopes = self.effective_scopes(&record).await?;
+        Ok(Principal::from_record(&record, scopes))
+    }
 }
 
 fn store_down(err: &crate::StoreError) -> AuthError {

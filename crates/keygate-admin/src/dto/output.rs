@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 /// A rate limit as shown: requests per hour (`1000`) when that says it all, else the
 /// spec string (`"50/s,burst=100"`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
 #[serde(untagged)]
 pub enum RateLimitView {
     /// Requests per hour.
@@ -29,6 +30,7 @@ impl From<&RateLimitSpec> for RateLimitView {
 
 /// A key as listed: never the key or its hash; a display hint instead.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct KeyView {
     /// Public id (`key_…`).
@@ -115,6 +117,7 @@ impl KeyView {
 
 /// A key just created or rotated: the key (shown once) and its view.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedKeyView {
     /// The key. Store it now: it cannot be shown again.
@@ -126,6 +129,7 @@ pub struct CreatedKeyView {
 
 /// A page of keys.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct KeyList {
     /// The keys, oldest first.
@@ -219,6 +223,7 @@ pub struct VerifyView {
 
 /// One audit event.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEventView {
     /// `evt_…`
@@ -262,6 +267,7 @@ impl From<&AuditEvent> for AuditEventView {
 
 /// A page of audit events.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditList {
     /// Events, oldest first.
@@ -273,6 +279,7 @@ pub struct AuditList {
 /// A role: a named set of scopes, global (defined by the operator) or of one tenant and
 /// environment (defined through the API by that tenant's keys).
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct RoleView {
     /// Name.
@@ -301,6 +308,7 @@ impl From<&Role> for RoleView {
 
 /// The roles the caller may see: the global ones and its own tenant's and environment's.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
 pub struct RoleList {
     /// Roles, by name.
     pub data: Vec<RoleView>,

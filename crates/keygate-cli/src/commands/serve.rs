@@ -1,10 +1,11 @@
-//! `keygate serve`: the admin REST API over the store.
+//! `keygate serve`: the admin REST API and the web dashboard over the store.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use keygate::render::NestedRenderer;
 use keygate::KeyGate;
+use keygate_admin::dashboard::Dashboard;
 use keygate_admin::Admin;
 use keygate_tower::ApiKeyLayer;
 
@@ -30,9 +31,13 @@ pub(crate) async fn run(store: Store, args: ServeArgs) -> Result<ExitCode, Failu
     }
     let gate = gate.build();
     let admin = Admin::for_gate(&gate);
+    // The dashboard (/dashboard) signs in with a key itself: outside the key layer,
+    // over the same `Admin` as the REST API.
+    let dashboard = Dashboard::new(admin.clone(), gate.verifier().clone());
     let app = keygate_admin::axum::router(admin.clone())
         .layer(ApiKeyLayer::new(gate.clone()))
-        .merge(keygate_admin::axum::openapi_router(&admin));
+        .merge(keygate_admin::axum::openapi_router(&admin))
+        .merge(keygate_admin::dashboard::axum::router(dashboard));
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|e| Failure(format!("cannot listen on {}: {e}", args.addr)))?;

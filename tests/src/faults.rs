@@ -681,8 +681,8 @@ pub async fn postgres_down_mid_traffic_then_back(serve: Serve) {
     pg.drop_schema().await;
 }
 
-/// The store's acquire timeout in the slow-store cell.
-const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
+/// The store's query timeout in the slow-store cell.
+const QUERY_TIMEOUT: Duration = Duration::from_millis(400);
 
 /// A slow store (answers delayed, under the timeout) and a stalled one (connections
 /// accepted, nothing answered): with the store's query timeout configured, requests
@@ -695,7 +695,11 @@ pub async fn postgres_slow_and_stalled(serve: Serve) {
     let keys = Keys::insert(&pg.direct).await;
     let proxy = FaultProxy::start(pg.upstream).await;
     let clock = ManualClock::at_unix(Utc::now().timestamp());
-    let store = pg.through(&proxy).connect_lazy().expect("a lazy store");
+    let store = pg
+        .through(&proxy)
+        .query_timeout(Some(QUERY_TIMEOUT))
+        .connect_lazy()
+        .expect("a lazy store");
     let cached = CachedStore::builder(store)
         .ttl(Duration::from_secs(30))
         .stale_if_error(Duration::from_secs(60))
@@ -773,6 +777,33 @@ pub async fn postgres_slow_and_stalled(serve: Serve) {
     )
     .await;
 
+    // Slow inside the server: another session holds the keys table locked (a long
+    // migration, a `VACUUM FULL`), so connections are fine, pings pass and every
+    // lookup blocks in the server. Only the query timeout bounds it.
+    let mut locker = pg.admin.begin().await.expect("begin");
+    sqlx::query(&format!(
+        "LOCK TABLE {}.keygate_keys IN ACCESS EXCLUSIVE MODE",
+        pg.schema
+    ))
+    .execute(&mut *locker)
+    .await
+    .expect("lock the keys table");
+    assert_unavailable(
+        "spare valid key, keys table locked",
+        &hello(&http, &base, &keys.spare.plain).await,
+        bound,
+    );
+    assert_unavailable(
+        "unknown key, keys table locked",
+        &hello(&http, &base, &unknown_key()).await,
+        bound,
+    );
+    locker.rollback().await.expect("release the lock");
+    assert_ok(
+        "spare valid key, lock released",
+        &hello(&http, &base, &keys.spare.plain).await,
+        "spare",
+    );
     assert_ok(
         "valid key, store back",
         &hello(&http, &base, &keys.valid.plain).await,

@@ -421,12 +421,41 @@ impl Pg {
             .is_some()
     }
 
-    async fn drop_schema(self) {
+    async fn drop_schema(mut self) {
         let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema))
             .execute(&self.admin)
             .await;
         self.direct.pool().close().await;
         self.admin.close().await;
+        self.schema.clear();
+    }
+}
+
+/// A cell that failed before `drop_schema` still drops its schema (on a thread of its
+/// own: the test's runtime may be unwinding).
+impl Drop for Pg {
+    fn drop(&mut self) {
+        if self.schema.is_empty() {
+            return;
+        }
+        let (url, schema) = (self.url.clone(), std::mem::take(&mut self.schema));
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&pool)
+                        .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 

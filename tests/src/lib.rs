@@ -17,8 +17,11 @@
 pub mod admin;
 pub mod adversarial;
 pub mod cases;
+pub mod fault_proxy;
+pub mod faults;
 mod fixture;
 pub mod process;
+pub mod redis_server;
 mod runner;
 pub mod serve;
 

@@ -113,6 +113,11 @@ impl<S: KeyStore> CachedStoreBuilder<S> {
     /// went stale less than `window` ago. Never for unknown keys, never for an entry
     /// that was invalidated. Off by default: without it a down store means 503 for
     /// every key not freshly cached.
+    ///
+    /// "Unavailable" is a load failing with `StoreError::Unavailable`: a store that
+    /// cannot connect, or one that takes longer than its own time limit (keygate-sqlx's
+    /// `query_timeout`). A store without a time limit that hangs is not unavailable to
+    /// the cache: it waits with it.
     pub fn stale_if_error(mut self, window: Duration) -> Self {
         self.stale_if_error = Some(window);
         self

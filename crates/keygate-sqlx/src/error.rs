@@ -28,6 +28,11 @@ impl Error {
     }
 }
 
+/// A store call that took longer than the store's query timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the database did not answer within the query timeout ({0:?})")]
+pub(crate) struct QueryTimedOut(pub(crate) std::time::Duration);
+
 /// Maps a sqlx error to the store's error: unique violations are conflicts, bad
 /// column data is corruption, and everything else (I/O, pool timeouts, a closed pool,
 /// server errors) is unavailability, which the verifier answers with 503.

@@ -54,5 +54,17 @@ pub use cached::{connect_cached, from_env, DATABASE_URL_VAR, DEFAULT_DATABASE_UR
 pub use error::Error;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgInvalidations, PostgresStore, PostgresStoreBuilder};
+/// How long one call of a [`SqliteStore`] or [`PostgresStore`] (a lookup, a write with
+/// its transaction, an audit append) may take by default before it fails with
+/// `StoreError::Unavailable`: 5 s. Change it with the builders' `query_timeout`.
+///
+/// It bounds what the pool's acquire timeout (PostgreSQL) and the busy timeout
+/// (SQLite) do not: a statement that blocks once it runs, such as a lookup waiting on a
+/// table locked by a long migration, or a server that stops answering mid-query. The
+/// verifier answers such a lookup with 503 (or, behind a
+/// [`CachedStore`](keygate_moka::CachedStore) with `stale_if_error`, with a recently
+/// stale entry) instead of holding the request.
+pub const DEFAULT_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteChanges, SqliteStore, SqliteStoreBuilder, DEFAULT_POLL_INTERVAL};

@@ -43,6 +43,10 @@ impl Columns for PgRow {
 impl Dialect for PostgresStore {
     type Row = PgRow;
     type Tx = Transaction<'static, Postgres>;
+    fn query_timeout(&self) -> Option<std::time::Duration> {
+        self.query_timeout
+    }
+
     const NUMBERED: bool = true;
 
     async fn fetch_optional(&self, sql: Sql) -> Result<Option<PgRow>, StoreError> {

@@ -43,12 +43,14 @@ pub struct PostgresStore {
     pool: PgPool,
     schema: Option<Arc<str>>,
     channel: Arc<str>,
+    query_timeout: Option<Duration>,
 }
 
 /// Builds a [`PostgresStore`].
 ///
-/// Defaults: the URL's schema (`search_path`), at most 10 connections, and 3 s to
-/// get a connection before a lookup fails (and the verifier answers 503).
+/// Defaults: the URL's schema (`search_path`), at most 10 connections, 3 s to get a
+/// connection before a lookup fails (and the verifier answers 503), and 5 s for any
+/// one call, connection included ([`DEFAULT_QUERY_TIMEOUT`](crate::DEFAULT_QUERY_TIMEOUT)).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -58,6 +60,7 @@ pub struct PostgresStore {
 ///     .schema("auth")
 ///     .max_connections(20)
 ///     .acquire_timeout(Duration::from_secs(1))
+///     .query_timeout(Some(Duration::from_secs(2)))
 ///     .connect()
 ///     .await?;
 /// # Ok(()) }
@@ -69,6 +72,7 @@ pub struct PostgresStoreBuilder {
     schema: Option<String>,
     max_connections: u32,
     acquire_timeout: Duration,
+    query_timeout: Option<Duration>,
 }
 
 /// Checks a schema name: `[a-z_][a-z0-9_]{0,62}` (no quoting needed anywhere).
@@ -112,6 +116,18 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// How long one store call (a lookup, a write with its transaction, an audit
+    /// append) may take, getting a connection included, before it fails with
+    /// `StoreError::Unavailable` (default 5 s,
+    /// [`DEFAULT_QUERY_TIMEOUT`](crate::DEFAULT_QUERY_TIMEOUT); `None`: no limit).
+    /// Unlike [`acquire_timeout`](Self::acquire_timeout), it also bounds a statement
+    /// that blocks in the server (a table locked by a migration) or a connection that
+    /// stops answering mid-query. Migrations and the change feed are not bound by it.
+    pub fn query_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.query_timeout = timeout;
+        self
+    }
+
     /// Connects and migrates.
     pub async fn connect(self) -> Result<PostgresStore, Error> {
         let store = self.connect_lazy()?;
@@ -138,6 +154,7 @@ impl PostgresStoreBuilder {
             pool,
             channel: channel_for(self.schema.as_deref()).into(),
             schema: self.schema.map(Into::into),
+            query_timeout: self.query_timeout,
         })
     }
 }
@@ -156,6 +173,7 @@ impl PostgresStore {
             schema: None,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
+            query_timeout: Some(crate::DEFAULT_QUERY_TIMEOUT),
         }
     }
 

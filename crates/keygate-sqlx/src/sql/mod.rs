@@ -17,6 +17,8 @@
 pub(crate) mod core;
 
 use std::fmt::Write;
+use std::future::Future;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -182,6 +184,28 @@ pub(crate) trait Dialect: Send + Sync + 'static {
 
     /// Records last-used times in one statement (see `KeyStore::record_usage`).
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError>;
+
+    /// How long one store call may take (`None`: no limit).
+    fn query_timeout(&self) -> Option<Duration>;
+}
+
+/// Runs one store call within `limit`: past it the call is dropped (a transaction in
+/// it rolls back, unless its commit had already been sent) and the answer is
+/// `StoreError::Unavailable`.
+pub(crate) async fn bounded<T>(
+    limit: Option<Duration>,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match limit {
+        None => call.await,
+        Some(limit) => match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(timeout = ?limit, "keygate: a store call timed out");
+                Err(StoreError::unavailable(crate::error::QueryTimedOut(limit)))
+            }
+        },
+    }
 }
 
 /// Implements [`KeyStore`](keygate::KeyStore) for a [`Dialect`] with [`core`].
@@ -193,26 +217,46 @@ macro_rules! key_store {
                 &self,
                 hash: &keygate::hash::KeyHash,
             ) -> Result<Option<std::sync::Arc<keygate::KeyRecord>>, keygate::StoreError> {
-                $crate::sql::core::find_by_hash(self, hash).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::find_by_hash(self, hash),
+                )
+                .await
             }
             async fn get(
                 &self,
                 id: &keygate::KeyId,
             ) -> Result<Option<keygate::KeyRecord>, keygate::StoreError> {
-                $crate::sql::core::get(self, id).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::get(self, id),
+                )
+                .await
             }
             async fn insert(&self, record: &keygate::KeyRecord) -> Result<(), keygate::StoreError> {
-                $crate::sql::core::insert(self, record).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::insert(self, record),
+                )
+                .await
             }
             async fn update(&self, record: &keygate::KeyRecord) -> Result<(), keygate::StoreError> {
-                $crate::sql::core::update(self, record).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::update(self, record),
+                )
+                .await
             }
             async fn revoke(
                 &self,
                 id: &keygate::KeyId,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<keygate::KeyRecord, keygate::StoreError> {
-                $crate::sql::core::revoke(self, id, at).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::revoke(self, id, at),
+                )
+                .await
             }
             async fn rotate(
                 &self,
@@ -220,14 +264,22 @@ macro_rules! key_store {
                 grace_until: chrono::DateTime<chrono::Utc>,
                 new: &keygate::KeyRecord,
             ) -> Result<(), keygate::StoreError> {
-                $crate::sql::core::rotate(self, old, grace_until, new).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::rotate(self, old, grace_until, new),
+                )
+                .await
             }
             async fn list(
                 &self,
                 filter: &keygate::store::KeyFilter,
                 page: &keygate::store::PageRequest,
             ) -> Result<keygate::store::Page<keygate::KeyRecord>, keygate::StoreError> {
-                $crate::sql::core::list(self, filter, page).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::list(self, filter, page),
+                )
+                .await
             }
             async fn get_role(
                 &self,
@@ -235,23 +287,39 @@ macro_rules! key_store {
                 env: &str,
                 name: &str,
             ) -> Result<Option<keygate::role::Role>, keygate::StoreError> {
-                $crate::sql::core::get_role(self, tenant, env, name).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::get_role(self, tenant, env, name),
+                )
+                .await
             }
             async fn delete_role(
                 &self,
                 namespace: Option<&keygate::role::RoleNamespace>,
                 name: &str,
             ) -> Result<bool, keygate::StoreError> {
-                $crate::sql::core::delete_role(self, namespace, name).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::delete_role(self, namespace, name),
+                )
+                .await
             }
             async fn put_role(
                 &self,
                 role: &keygate::role::Role,
             ) -> Result<(), keygate::StoreError> {
-                $crate::sql::core::put_role(self, role).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::put_role(self, role),
+                )
+                .await
             }
             async fn list_roles(&self) -> Result<Vec<keygate::role::Role>, keygate::StoreError> {
-                $crate::sql::core::list_roles(self).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::list_roles(self),
+                )
+                .await
             }
             async fn deactivate_owner(
                 &self,
@@ -259,21 +327,33 @@ macro_rules! key_store {
                 owner: &str,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), keygate::StoreError> {
-                $crate::sql::core::deactivate_owner(self, tenant, owner, at).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::deactivate_owner(self, tenant, owner, at),
+                )
+                .await
             }
             async fn reactivate_owner(
                 &self,
                 tenant: &str,
                 owner: &str,
             ) -> Result<(), keygate::StoreError> {
-                $crate::sql::core::reactivate_owner(self, tenant, owner).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::reactivate_owner(self, tenant, owner),
+                )
+                .await
             }
             async fn owner_deactivated_at(
                 &self,
                 tenant: &str,
                 owner: &str,
             ) -> Result<Option<chrono::DateTime<chrono::Utc>>, keygate::StoreError> {
-                $crate::sql::core::owner_deactivated_at(self, tenant, owner).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::owner_deactivated_at(self, tenant, owner),
+                )
+                .await
             }
             async fn record_usage(
                 &self,
@@ -282,26 +362,42 @@ macro_rules! key_store {
                 if usage.is_empty() {
                     return Ok(());
                 }
-                $crate::sql::Dialect::record_usage(self, usage).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::Dialect::record_usage(self, usage),
+                )
+                .await
             }
             async fn append_audit(
                 &self,
                 event: &keygate::audit::AuditEvent,
             ) -> Result<(), keygate::StoreError> {
-                $crate::sql::core::append_audit(self, event).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::append_audit(self, event),
+                )
+                .await
             }
             async fn list_audit(
                 &self,
                 filter: &keygate::audit::AuditFilter,
                 page: &keygate::store::PageRequest,
             ) -> Result<keygate::store::Page<keygate::audit::AuditEvent>, keygate::StoreError> {
-                $crate::sql::core::list_audit(self, filter, page).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::list_audit(self, filter, page),
+                )
+                .await
             }
             async fn prune_audit(
                 &self,
                 before: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, keygate::StoreError> {
-                $crate::sql::core::prune_audit(self, before).await
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::prune_audit(self, before),
+                )
+                .await
             }
         }
     };

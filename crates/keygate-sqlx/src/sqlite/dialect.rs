@@ -50,6 +50,10 @@ impl Columns for SqliteRow {
 impl Dialect for SqliteStore {
     type Row = SqliteRow;
     type Tx = Transaction<'static, Sqlite>;
+    fn query_timeout(&self) -> Option<std::time::Duration> {
+        self.query_timeout
+    }
+
     const NUMBERED: bool = false;
 
     async fn fetch_optional(&self, sql: Sql) -> Result<Option<SqliteRow>, StoreError> {

@@ -40,13 +40,14 @@ use crate::migrations;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    query_timeout: Option<Duration>,
 }
 
 /// Builds a [`SqliteStore`].
 ///
 /// Defaults: 4 connections for a file (1 in memory), wait up to 5 s for a locked
-/// database, `synchronous = NORMAL` (durable across process crashes; WAL's usual
-/// setting).
+/// database, 5 s for any one call ([`DEFAULT_QUERY_TIMEOUT`](crate::DEFAULT_QUERY_TIMEOUT)),
+/// `synchronous = NORMAL` (durable across process crashes; WAL's usual setting).
 ///
 /// ```
 /// use std::time::Duration;
@@ -65,6 +66,7 @@ pub struct SqliteStoreBuilder {
     url: String,
     max_connections: Option<u32>,
     busy_timeout: Duration,
+    query_timeout: Option<Duration>,
 }
 
 impl SqliteStoreBuilder {
@@ -77,6 +79,16 @@ impl SqliteStoreBuilder {
     /// How long a statement waits for another writer's lock (default 5 s).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// How long one store call (a lookup, a write with its transaction, an audit
+    /// append) may take before it fails with `StoreError::Unavailable` (default 5 s,
+    /// [`DEFAULT_QUERY_TIMEOUT`](crate::DEFAULT_QUERY_TIMEOUT); `None`: no limit): a
+    /// stalled disk or file system must not hold requests. Migrations and the change
+    /// feed are not bound by it.
+    pub fn query_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.query_timeout = timeout;
         self
     }
 
@@ -107,7 +119,10 @@ impl SqliteStoreBuilder {
             .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
             .connect_with(options)
             .await?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore {
+            pool,
+            query_timeout: self.query_timeout,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -127,6 +142,7 @@ impl SqliteStore {
             url: url.to_owned(),
             max_connections: None,
             busy_timeout: Duration::from_secs(5),
+            query_timeout: Some(crate::DEFAULT_QUERY_TIMEOUT),
         }
     }
 

@@ -201,6 +201,10 @@ impl KeyFilter {
 ///   already rotated.
 /// - **Owner deactivation is a state**, read with every key: a personal key's
 ///   [`KeyRecord::owner_deactivated_at`] is filled in from it on every read.
+/// - **Calls end in bounded time.** The verifier waits for the store on a request's
+///   behalf and sets no time limit of its own: a store over a network bounds each call
+///   and fails with [`StoreError::Unavailable`] past it (keygate-sqlx's stores have a
+///   `query_timeout`, 5 s by default), so requests get 503 rather than hang.
 ///
 /// ```
 /// use keygate::{KeyRecord, KeyStore, MemoryStore};

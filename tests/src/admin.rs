@@ -201,7 +201,10 @@ impl AdminCase {
 }
 
 /// Every admin case, in order (later cases see earlier changes).
-#[allow(clippy::enum_glob_use, reason = "a table reads best with bare variant names")]
+#[allow(
+    clippy::enum_glob_use,
+    reason = "a table reads best with bare variant names"
+)]
 pub fn admin_cases() -> Vec<AdminCase> {
     use Caller::*;
     let big = format!(

@@ -115,7 +115,10 @@ impl Row {
 }
 
 /// The rows, in order (later rows see earlier changes).
-#[allow(clippy::enum_glob_use, reason = "a table reads best with bare variant names")]
+#[allow(
+    clippy::enum_glob_use,
+    reason = "a table reads best with bare variant names"
+)]
 pub fn rows() -> Vec<Row> {
     use After::*;
     use Target::*;

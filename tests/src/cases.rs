@@ -141,7 +141,10 @@ fn bearer(key: KeyName) -> Vec<(&'static str, Val)> {
 }
 
 /// Every case, in order.
-#[allow(clippy::enum_glob_use, reason = "a table reads best with bare variant names")]
+#[allow(
+    clippy::enum_glob_use,
+    reason = "a table reads best with bare variant names"
+)]
 pub fn cases() -> Vec<Case> {
     use KeyName::*;
     vec![

@@ -63,7 +63,10 @@ pub fn filler_key(i: usize) -> String {
 }
 
 /// Port from the first command-line argument (exits with a usage line otherwise).
-#[expect(clippy::exit, reason = "a benchmark server's usage error ends the process")]
+#[expect(
+    clippy::exit,
+    reason = "a benchmark server's usage error ends the process"
+)]
 pub fn port_from_args() -> u16 {
     let mut args = std::env::args();
     let prog = args.next().unwrap_or_else(|| "server".to_owned());
@@ -122,7 +125,10 @@ where
 }
 
 /// Prints `msg` and exits 1.
-#[expect(clippy::exit, reason = "a benchmark server that cannot start ends the process")]
+#[expect(
+    clippy::exit,
+    reason = "a benchmark server that cannot start ends the process"
+)]
 pub fn fail(msg: &str) -> ! {
     eprintln!("server error: {msg}");
     std::process::exit(1)

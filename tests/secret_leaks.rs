@@ -6,9 +6,10 @@
 //! gate. Each walks every path a key takes: created and rotated over the admin API, used
 //! in each credential place, refused for each reason (unknown, bad checksum, malformed,
 //! revoked, expired, wrong IP, rate limited, missing scope), admin errors with a key
-//! pasted into the request, `/v1/auth/verify`, the audit log, and a handler that panics
-//! with the request's headers and `Authenticated` in its message; then a graceful
-//! shutdown.
+//! pasted into the request, `/v1/auth/verify`, the audit log, the dashboard (sign-in with
+//! a right and a wrong key, a key created and shown once, a key pasted into a form), and
+//! a handler that panics with the request's headers and `Authenticated` in its message;
+//! then a graceful shutdown.
 //!
 //! Everything is then searched for any plaintext key, and for any 12 characters in a row
 //! of a key's secret body outside its last four (which the hint shows by design): every
@@ -166,8 +167,11 @@ fn axum_app(gate: KeyGate, admin: Admin) -> Router {
                 ""
             }),
         )
-        .merge(keygate_admin::axum::router(admin))
-        .layer(ApiKeyLayer::new(gate))
+        .merge(keygate_admin::axum::router(admin.clone()))
+        .layer(ApiKeyLayer::new(gate.clone()))
+        .merge(keygate_admin::dashboard::axum::router(
+            keygate_admin::dashboard::Dashboard::new(admin, gate.verifier().clone()),
+        ))
 }
 
 async fn actix_hello(request: HttpRequest) -> web::Json<Value> {
@@ -520,6 +524,152 @@ async fn walk(framework: &str, base: &str, admin_key: &str, clock: &ManualClock,
     }
 }
 
+/// The dashboard's part: a key typed into the sign-in form (right and wrong), a key
+/// created through its form and shown once (the one page that may hold it), a key
+/// pasted into a form field, and a rotation; then sign-out.
+async fn walk_dashboard(base: &str, admin_key: &str, e: &mut Evidence) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let post = |path: &str, body: String, cookie: Option<&str>| {
+        let request = http
+            .post(format!("{base}/dashboard{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        match cookie {
+            Some(cookie) => request.header("cookie", cookie.to_owned()),
+            None => request,
+        }
+    };
+    let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+
+    let wrong = keygate::key_format::generate("sk", "live").expect("a generated key");
+    let wrong = wrong.expose().to_owned();
+    e.keys.push(wrong.clone());
+    let (status, _) = answer(
+        "dashboard wrong key",
+        post("/sign-in", format!("key={}", encode(&wrong)), None)
+            .send()
+            .await
+            .expect("send"),
+        e,
+    )
+    .await;
+    assert_eq!(status, 401, "a wrong key is refused");
+
+    let signed = post("/sign-in", format!("key={}", encode(admin_key)), None)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("a cookie")
+        .to_owned();
+    answer("dashboard sign-in", signed, e).await;
+    let get = |path: String| {
+        http.get(format!("{base}/dashboard{path}"))
+            .header("cookie", cookie.clone())
+            .send()
+    };
+    let page = get("/keys".to_owned()).await.expect("send");
+    let html = page.text().await.expect("html");
+    e.place("dashboard keys page", html.clone());
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a CSRF token")
+        .to_owned();
+
+    // A key pasted into a form field: refused, not echoed (the form keeps other input).
+    let (status, _) = answer(
+        "dashboard key pasted as a name",
+        post(
+            "/keys",
+            format!("csrf={csrf}&name={}&scopes=read%3Aitems", encode(admin_key)),
+            Some(&cookie),
+        )
+        .send()
+        .await
+        .expect("send"),
+        e,
+    )
+    .await;
+    assert!(status >= 400, "{status}");
+
+    // Created through the form: the reveal page hands the key out once.
+    let made = post(
+        "/keys",
+        format!("csrf={csrf}&name=dash-made&scopes=read%3Aitems"),
+        Some(&cookie),
+    )
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(made.status(), 303);
+    let shown_at = made.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    answer("dashboard create", made, e).await;
+    let shown_at = shown_at.trim_start_matches("/dashboard").to_owned();
+    let reveal = get(shown_at.clone())
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    let key = reveal
+        .split("id=\"new-key\"")
+        .nth(1)
+        .and_then(|s| s.split("value=\"").nth(1))
+        .and_then(|s| s.split('"').next())
+        .expect("the new key on the page, once")
+        .to_owned();
+    assert!(keygate::key_format::ParsedKey::parse(&key).is_ok(), "{key}");
+    e.keys.push(key);
+    let again = get(shown_at.clone())
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    e.place("dashboard reveal page, reloaded", again);
+    let id = shown_at
+        .trim_start_matches("/keys/")
+        .trim_end_matches("/created")
+        .to_owned();
+    let detail = get(format!("/keys/{id}"))
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    e.place("dashboard key detail", detail);
+    let audit = get("/audit".to_owned())
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    e.place("dashboard audit page", audit);
+    let (status, _) = answer(
+        "dashboard sign-out",
+        post("/sign-out", format!("csrf={csrf}"), Some(&cookie))
+            .send()
+            .await
+            .expect("send"),
+        e,
+    )
+    .await;
+    assert_eq!(status, 303);
+}
+
 /// A request with one `Authorization` header.
 struct Bearer(String);
 
@@ -583,6 +733,7 @@ async fn no_plaintext_key_appears_outside_the_answer_that_hands_it_out() {
     let admin = Admin::for_gate(&gate);
     let axum_base = keygate_http_tests::serve::axum(axum_app(gate.clone(), admin.clone())).await;
     walk("axum", &axum_base, &admin_key, &clock, &mut evidence).await;
+    walk_dashboard(&axum_base, &admin_key, &mut evidence).await;
     let (actix_base, actix) = serve_actix(gate.clone(), admin.clone());
     walk("actix", &actix_base, &admin_key, &clock, &mut evidence).await;
     actix.stop(true).await;

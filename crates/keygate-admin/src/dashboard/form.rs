@@ -33,6 +33,13 @@ impl Form {
         self.0.get(name).map_or("", |v| v.trim())
     }
 
+    /// The field as a page shows it back: trimmed, with any API key in it replaced by
+    /// `[redacted key]` (a key pasted into the wrong field is refused, and the page
+    /// that says so does not carry it).
+    pub(crate) fn shown(&self, name: &str) -> std::borrow::Cow<'_, str> {
+        keygate::secret_scan::redact_keys(self.get(name))
+    }
+
     /// The field, trimmed, or `None` when empty.
     pub(crate) fn opt(&self, name: &str) -> Option<&str> {
         Some(self.get(name)).filter(|v| !v.is_empty())
@@ -242,6 +249,20 @@ pub(crate) fn role(form: &Form, with_name: bool) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_in_a_field_is_not_shown_back() {
+        let key = keygate::key_format::generate("sk", "live").expect("a generated key");
+        let body = format!("name=mine+{}&scopes=read", key.expose());
+        let form = Form::parse(body.as_bytes(), &["name", "scopes"]).expect("a form");
+        assert_eq!(
+            form.get("name"),
+            format!("mine {}", key.expose()),
+            "sent as typed"
+        );
+        assert_eq!(form.shown("name"), "mine [redacted key]");
+        assert_eq!(form.shown("scopes"), "read");
+    }
 
     #[test]
     fn unknown_and_repeated_fields_are_named() {

@@ -34,7 +34,7 @@ pub(crate) fn text_field(
     html! {
         div.field {
             label for=(name) { (label) @if required { " " span.req aria-hidden="true" { "*" } } }
-            input id=(name) name=(name) type="text" value=(form.get(name)) required[required]
+            input id=(name) name=(name) type="text" value=(form.shown(name)) required[required]
                 aria-describedby=[(!hint.is_empty()).then_some(&hint_id)];
             @if !hint.is_empty() { p.hint id=(hint_id) { (hint) } }
         }
@@ -46,7 +46,7 @@ pub(crate) fn area_field(form: &Form, name: &str, label: &str, hint: &str) -> Ma
     html! {
         div.field {
             label for=(name) { (label) }
-            textarea id=(name) name=(name) rows="3" aria-describedby=(hint_id) { (form.get(name)) }
+            textarea id=(name) name=(name) rows="3" aria-describedby=(hint_id) { (form.shown(name)) }
             p.hint id=(hint_id) { (hint) }
         }
     }
@@ -61,7 +61,7 @@ pub(crate) fn access_fields(form: &Form) -> Markup {
         (text_field(form, "rate_limit", "Rate limit", "Requests per hour (1000) or a spec: 1000/h,burst=50 · 10/s · 5000/day,quota=20000. Empty: the default.", false))
         div.field {
             label for="expires_at" { "Expires at (UTC)" }
-            input #expires_at name="expires_at" type="datetime-local" value=(form.get("expires_at"))
+            input #expires_at name="expires_at" type="datetime-local" value=(form.shown("expires_at"))
                 aria-describedby="expires_at-hint";
             p.hint #expires_at-hint { "Empty: never." }
         }

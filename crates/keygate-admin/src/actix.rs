@@ -93,7 +93,7 @@ async fn handle(
     let request = AdminRequest {
         authenticated: authenticated.as_ref(),
         client_ip: req.peer_addr().map(|a| a.ip()),
-        id: req
+        path_param: req
             .match_info()
             .get("id")
             .or_else(|| req.match_info().get("name")),

@@ -100,7 +100,7 @@ async fn handle(
     let request = AdminRequest {
         authenticated: parts.extensions.get::<Authenticated>(),
         client_ip,
-        id: id.as_deref(),
+        path_param: id.as_deref(),
         query: parts.uri.query(),
         content_type: parts
             .headers

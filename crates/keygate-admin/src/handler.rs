@@ -62,7 +62,7 @@ pub struct AdminRequest<'a> {
     /// The client IP, for audit events.
     pub client_ip: Option<IpAddr>,
     /// The path parameter: a key's `{id}` or a role's `{name}`.
-    pub id: Option<&'a str>,
+    pub path_param: Option<&'a str>,
     /// The raw query string.
     pub query: Option<&'a str>,
     /// The `Content-Type` header.
@@ -294,11 +294,11 @@ impl Admin {
                 ))
             }
             Operation::GetKey => {
-                let record = live_key(manager, &actor, req.id).await?;
+                let record = live_key(manager, &actor, req.path_param).await?;
                 Ok(AdminResponse::json(200, &KeyView::new(&record, now)))
             }
             Operation::UpdateKey => {
-                let current = live_key(manager, &actor, req.id).await?;
+                let current = live_key(manager, &actor, req.path_param).await?;
                 let body: UpdateKeyRequest = parse_body(&req, true)?;
                 let update = key_update(body)?;
                 if update.is_empty() {
@@ -310,12 +310,12 @@ impl Admin {
                 Ok(AdminResponse::json(200, &KeyView::new(&record, now)))
             }
             Operation::RevokeKey => {
-                let id = live_key(manager, &actor, req.id).await?.id;
+                let id = live_key(manager, &actor, req.path_param).await?.id;
                 let record = manager.revoke(&actor, &id).await?;
                 Ok(AdminResponse::json(200, &KeyView::new(&record, now)))
             }
             Operation::RotateKey => {
-                let id = live_key(manager, &actor, req.id).await?.id;
+                let id = live_key(manager, &actor, req.path_param).await?.id;
                 let body: RotateKeyRequest = parse_body(&req, false)?;
                 let grace = body.grace_period.map(|g| g.to_duration()).transpose()?;
                 let created = manager.rotate(&actor, &id, grace).await?;
@@ -393,18 +393,20 @@ impl Admin {
             }
             Operation::CreateRole => {
                 let body: CreateRoleRequest = parse_body(&req, true)?;
-                let role = own_role(principal, &body.name, &body.scopes, body.description)?;
+                let role = requested_role(&body.name, &body.scopes, body.description)?;
                 let role = manager.create_role(&actor, role).await?;
                 Ok(AdminResponse::json(201, &RoleView::from(&role)))
             }
             Operation::GetRole => {
-                let role = manager.get_role(&actor, None, role_name(req.id)?).await?;
+                let role = manager
+                    .get_role(&actor, None, role_name(req.path_param)?)
+                    .await?;
                 Ok(AdminResponse::json(200, &RoleView::from(&role)))
             }
             Operation::PutRole => {
-                let name = role_name(req.id)?;
+                let name = role_name(req.path_param)?;
                 let body: PutRoleRequest = parse_body(&req, true)?;
-                let role = own_role(principal, name, &body.scopes, body.description)?;
+                let role = requested_role(name, &body.scopes, body.description)?;
                 let (role, created) = manager.put_role(&actor, role).await?;
                 Ok(AdminResponse::json(
                     if created { 201 } else { 200 },
@@ -412,7 +414,7 @@ impl Admin {
                 ))
             }
             Operation::DeleteRole => {
-                let name = role_name(req.id)?;
+                let name = role_name(req.path_param)?;
                 let force = Query::parse(req.query, &["force"])?
                     .bool("force")?
                     .unwrap_or(false);
@@ -429,19 +431,16 @@ fn role_name(raw: Option<&str>) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::not_found("No role with this name"))
 }
 
-/// The role `name` in the caller's own tenant and environment: the only place a key may
-/// define roles (the manager's policy refuses any other).
-fn own_role(
-    principal: &keygate::Principal,
+/// The role `name` as a request defines it. Its namespace is left to the manager,
+/// which puts a key's roles in the key's own tenant and environment (its policy
+/// refuses any other).
+fn requested_role(
     name: &str,
     scopes: &crate::dto::ScopesInput,
     description: Option<String>,
 ) -> Result<keygate::role::Role, ApiError> {
-    let invalid = |e: &dyn std::fmt::Display| ApiError::unprocessable(e.to_string());
     let mut role = keygate::role::Role::new(name, scopes.to_scope_set()?)
-        .map_err(|e| invalid(&e))?
-        .in_namespace(principal.tenant(), principal.env())
-        .map_err(|e| invalid(&e))?;
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     role.description = description;
     Ok(role)
 }
@@ -681,7 +680,7 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&created.body).expect("json");
         let id = body["id"].as_str().expect("an id").to_owned();
         let by_id = |()| AdminRequest {
-            id: Some(&id),
+            path_param: Some(&id),
             ..json_request(&caller, b"")
         };
         assert_eq!(admin.handle(Operation::GetKey, by_id(())).await.status, 200);
@@ -697,7 +696,7 @@ mod tests {
             assert_eq!(admin.handle(op, by_id(())).await.status, 404, "{op:?}");
         }
         let patch = AdminRequest {
-            id: Some(&id),
+            path_param: Some(&id),
             ..json_request(&caller, br#"{"name":"y"}"#)
         };
         assert_eq!(admin.handle(Operation::UpdateKey, patch).await.status, 404);

@@ -246,70 +246,125 @@ fn query_params(op: Operation) -> Vec<Value> {
     }
 }
 
+/// An answer an operation can give besides its success: its status, what it means,
+/// and which bodies it can carry.
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    status: u16,
+    description: &'static str,
+    /// Drawn by the gate's renderer (an `AuthError`: 401, 403 for a missing route
+    /// scope, 429, 503).
+    rendered: bool,
+    /// The admin API's own error body (`AdminError`).
+    admin: bool,
+}
+
+impl Refusal {
+    const fn new(status: u16, description: &'static str, rendered: bool, admin: bool) -> Self {
+        Self {
+            status,
+            description,
+            rendered,
+            admin,
+        }
+    }
+}
+
 /// The statuses an operation answers besides success, each with who sends it: the key
 /// layer or the admin handler through the renderer (`auth`), or the admin handler's own
 /// error body (`admin`).
-fn refusals(route: &Route) -> Vec<(u16, &'static str, bool, bool)> {
-    // (status, description, rendered by the renderer, admin error body)
+fn refusals(route: &Route) -> Vec<Refusal> {
     let mut out = vec![
-        (
+        Refusal::new(
             400,
             "Malformed request (e.g. two different API keys)",
             true,
             false,
         ),
-        (
+        Refusal::new(
             401,
             "Missing, invalid, revoked or expired API key",
             true,
             false,
         ),
-        (
+        Refusal::new(
             403,
             "The key lacks the route's scope, may not be used from here, or may not do this",
             true,
             true,
         ),
-        (429, "Rate limit exceeded", true, false),
-        (
+        Refusal::new(429, "Rate limit exceeded", true, false),
+        Refusal::new(
             500,
             "The store failed in an unexpected way (logged; nothing half-written)",
             false,
             true,
         ),
-        (503, "The key store is unavailable; retry", true, false),
+        Refusal::new(503, "The key store is unavailable; retry", true, false),
     ];
     let (request, _, _) = schemas_of(route.operation);
     let has_query = !query_params(route.operation).is_empty();
     if request.is_some() || has_query {
-        out[0].3 = true;
+        out[0].admin = true;
     }
     if route.path.contains("{id}") {
-        out.push((404, "No such key (or it was revoked)", false, true));
+        out.push(Refusal::new(
+            404,
+            "No such key (or it was revoked)",
+            false,
+            true,
+        ));
     }
     if route.path.contains("{name}") {
-        out.push((404, "No such role visible to the caller", false, true));
+        out.push(Refusal::new(
+            404,
+            "No such role visible to the caller",
+            false,
+            true,
+        ));
     }
     if request.is_some() {
-        out.push((413, "Body over the limit", false, true));
-        out.push((415, "The body is not application/json", false, true));
-        out.push((422, "Invalid fields", false, true));
+        out.push(Refusal::new(413, "Body over the limit", false, true));
+        out.push(Refusal::new(
+            415,
+            "The body is not application/json",
+            false,
+            true,
+        ));
+        out.push(Refusal::new(422, "Invalid fields", false, true));
     }
     if matches!(
         route.operation,
         Operation::UpdateKey | Operation::RotateKey | Operation::RevokeKey
     ) {
-        out.push((409, "The key changed meanwhile; retry", false, true));
+        out.push(Refusal::new(
+            409,
+            "The key changed meanwhile; retry",
+            false,
+            true,
+        ));
     }
     match route.operation {
         Operation::CreateKey => {
-            out.push((409, "Conflict with the store's state; retry", false, true));
+            out.push(Refusal::new(
+                409,
+                "Conflict with the store's state; retry",
+                false,
+                true,
+            ));
         }
-        Operation::CreateRole => out.push((409, "A role of that name exists", false, true)),
-        Operation::DeleteRole => out.push((409, "Keys hold the role (see force)", false, true)),
+        Operation::CreateRole => {
+            out.push(Refusal::new(409, "A role of that name exists", false, true))
+        }
+        Operation::DeleteRole => out.push(Refusal::new(
+            409,
+            "Keys hold the role (see force)",
+            false,
+            true,
+        )),
         _ => {}
     }
-    out.sort_by_key(|r| r.0);
+    out.sort_by_key(|r| r.status);
     out
 }
 
@@ -423,7 +478,13 @@ fn operation(route: &Route, renderer: &SharedRenderer, security: &Value) -> Valu
         responses.insert("201".to_owned(), created);
     }
     responses.insert(status.to_string(), ok);
-    for (code, description, rendered, admin) in refusals(route) {
+    for Refusal {
+        status: code,
+        description,
+        rendered,
+        admin,
+    } in refusals(route)
+    {
         responses.insert(
             code.to_string(),
             json!({

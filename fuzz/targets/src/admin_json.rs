@@ -166,7 +166,7 @@ async fn send(w: &World, operation: Operation, id: Option<&str>, body: &[u8]) ->
             operation,
             AdminRequest {
                 authenticated: Some(&w.caller),
-                id,
+                path_param: id,
                 content_type: Some("application/json"),
                 body,
                 ..AdminRequest::default()

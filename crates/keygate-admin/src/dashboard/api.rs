@@ -59,7 +59,7 @@ impl Caller<'_> {
                 AdminRequest {
                     authenticated: Some(self.auth),
                     client_ip: self.client_ip,
-                    id,
+                    path_param: id,
                     query,
                     content_type: body.map(|_| "application/json"),
                     body: &bytes,

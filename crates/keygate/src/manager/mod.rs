@@ -402,14 +402,10 @@ impl KeyManager {
     pub async fn list_matching(
         &self,
         actor: &Actor,
-        mut filter: KeyFilter,
+        filter: KeyFilter,
         page: &PageRequest,
     ) -> Result<Page<KeyRecord>, ManageError> {
-        if let Some(p) = actor.principal() {
-            filter.tenant = Some(p.tenant().to_owned());
-            filter.env = Some(p.env().to_owned());
-        }
-        authorize(actor, Action::ListKeys(&filter))?;
+        let filter = policy::listing_filter(actor, filter);
         let mut page = self.inner.store.list(&filter, page).await?;
         page.items
             .retain(|r| authorize(actor, Action::See(r)).is_ok());

@@ -70,8 +70,6 @@ pub(crate) enum Action<'a> {
     Revoke(Subject<'a>),
     /// Deactivate (or reactivate) an owner of a tenant.
     ManageOwner { tenant: &'a str },
-    /// List keys with this filter (the manager confines a key actor's filter first).
-    ListKeys(&'a KeyFilter),
     /// Read a role (get, or an item of a listing).
     SeeRole(&'a Role),
     /// Define or replace the role of `namespace` (`None`: global): keys of that
@@ -93,6 +91,18 @@ pub(crate) enum Action<'a> {
 
 /// The scope that allows acting for other owners and deactivating owners.
 pub const OWNER_ADMIN_SCOPE: &str = "admin:api-keys";
+
+/// What `actor` may list when it asks for `filter`: a key actor lists only keys of its
+/// own tenant and environment (a tenant or environment it names is replaced by its
+/// own); the system actor's filter stands (`tenant == None`: every tenant). Each item
+/// listed is still checked with [`Action::See`].
+pub(crate) fn listing_filter(actor: &Actor, mut filter: KeyFilter) -> KeyFilter {
+    if let Some(p) = actor.principal() {
+        filter.tenant = Some(p.tenant().to_owned());
+        filter.env = Some(p.env().to_owned());
+    }
+    filter
+}
 
 /// Whether `actor` may do `action`. The only place management permissions are decided.
 pub(crate) fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), ManageError> {
@@ -181,17 +191,6 @@ pub(crate) fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), ManageE
                 Err(forbidden(format!(
                     "deactivating an owner needs the {OWNER_ADMIN_SCOPE} scope"
                 )))
-            }
-        }
-        Action::ListKeys(filter) => {
-            if filter.tenant.as_deref() == Some(p.tenant())
-                && filter.env.as_deref() == Some(p.env())
-            {
-                Ok(())
-            } else {
-                Err(forbidden(
-                    "a key lists only keys of its own tenant and environment",
-                ))
             }
         }
         Action::SeeRole(role) => match role.namespace() {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
 use keygate::role::{Role, RoleNamespace};
-use keygate::store::{KeyFilter, Page, PageRequest};
+use keygate::store::{KeyFilter, Page, PageRequest, Write, Written};
 use keygate::{KeyId, KeyRecord, KeyStore, StoreError};
 
 use crate::builder::CachedStoreBuilder;
@@ -197,6 +197,36 @@ impl<S: KeyStore> CachedStore<S> {
     }
 }
 
+impl<S: KeyStore> CachedStore<S> {
+    /// What a write through this cache drops, whether or not it succeeded (a failed
+    /// reply may hide a committed write): every way the changed keys or roles can be
+    /// cached. `revoked` is a revoke's record, when it answered.
+    async fn after(&self, change: Write<'_>, revoked: Option<&KeyRecord>) {
+        match change {
+            // A negative entry may be cached for this hash.
+            Write::Insert(record) => self.invalidate(&record.hash).await,
+            Write::Update(record) => {
+                self.invalidate(&record.hash).await;
+                self.invalidate_id(&record.id).await;
+            }
+            Write::Revoke { id, .. } => match revoked {
+                // By hash: this also distrusts a lookup of the key already in flight.
+                Some(record) => self.invalidate(&record.hash).await,
+                // It may have committed all the same (a lost reply): drop what is cached.
+                None => self.invalidate_id(id).await,
+            },
+            Write::Rotate { old, new, .. } => {
+                self.invalidate(&old.hash).await;
+                self.invalidate_id(&old.id).await;
+                // A negative entry may be cached for the successor's hash.
+                self.invalidate(&new.hash).await;
+            }
+            Write::PutRole(role) => self.invalidate_role(role.name()).await,
+            Write::DeleteRole { name, .. } => self.invalidate_role(name).await,
+        }
+    }
+}
+
 #[async_trait]
 impl<S: KeyStore> KeyStore for CachedStore<S> {
     async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
@@ -219,26 +249,20 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
 
     async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
         let result = self.store.insert(record).await;
-        // A negative entry may be cached for this hash.
-        self.invalidate(&record.hash).await;
+        self.after(Write::Insert(record), None).await;
         result
     }
 
     async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
         let result = self.store.update(record).await;
-        self.invalidate(&record.hash).await;
-        self.invalidate_id(&record.id).await;
+        self.after(Write::Update(record), None).await;
         result
     }
 
     async fn revoke(&self, id: &KeyId, at: DateTime<Utc>) -> Result<KeyRecord, StoreError> {
         let result = self.store.revoke(id, at).await;
-        match &result {
-            // By hash: this also distrusts a lookup of the key already in flight.
-            Ok(record) => self.invalidate(&record.hash).await,
-            // It may have committed all the same (a lost reply): drop what is cached.
-            Err(_) => self.invalidate_id(id).await,
-        }
+        self.after(Write::Revoke { id, at }, result.as_ref().ok())
+            .await;
         result
     }
 
@@ -249,10 +273,25 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
         new: &KeyRecord,
     ) -> Result<(), StoreError> {
         let result = self.store.rotate(old, grace_until, new).await;
-        self.invalidate(&old.hash).await;
-        self.invalidate_id(&old.id).await;
-        // A negative entry may be cached for the successor's hash.
-        self.invalidate(&new.hash).await;
+        self.after(
+            Write::Rotate {
+                old,
+                grace_until,
+                new,
+            },
+            None,
+        )
+        .await;
+        result
+    }
+
+    async fn write(&self, change: Write<'_>, event: &AuditEvent) -> Result<Written, StoreError> {
+        let result = self.store.write(change, event).await;
+        let revoked = match &result {
+            Ok(Written::Revoked(record)) => Some(&**record),
+            _ => None,
+        };
+        self.after(change, revoked).await;
         result
     }
 
@@ -286,7 +325,7 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
 
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
         let result = self.store.put_role(role).await;
-        self.invalidate_role(role.name()).await;
+        self.after(Write::PutRole(role), None).await;
         result
     }
 
@@ -296,7 +335,8 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
         name: &str,
     ) -> Result<bool, StoreError> {
         let result = self.store.delete_role(namespace, name).await;
-        self.invalidate_role(name).await;
+        self.after(Write::DeleteRole { namespace, name }, None)
+            .await;
         result
     }
 

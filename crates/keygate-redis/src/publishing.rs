@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
 use keygate::role::{Role, RoleNamespace};
-use keygate::store::{KeyFilter, Page, PageRequest};
+use keygate::store::{KeyFilter, Page, PageRequest, Write, Written};
 use keygate::{KeyId, KeyRecord, KeyStore, StoreError};
 use keygate_moka::Invalidation;
 
@@ -151,6 +151,36 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     }
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
         self.inner.list_roles().await
+    }
+    /// The change and its event through the inner store (one transaction there, where
+    /// it can), then the same announcement as the change's own method makes.
+    async fn write(&self, change: Write<'_>, event: &AuditEvent) -> Result<Written, StoreError> {
+        let written = self.inner.write(change, event).await?;
+        let announced = match (change, &written) {
+            (Write::Insert(record), _) => vec![Invalidation::Key(record.hash)],
+            (Write::Update(record), _) => vec![
+                Invalidation::Key(record.hash),
+                Invalidation::Id(record.id.clone()),
+            ],
+            (Write::Revoke { .. }, Written::Revoked(record)) => {
+                vec![Invalidation::Key(record.hash)]
+            }
+            (Write::Revoke { id, .. }, _) => vec![Invalidation::Id(id.clone())],
+            (Write::Rotate { old, new, .. }, _) => vec![
+                Invalidation::Key(old.hash),
+                Invalidation::Id(old.id.clone()),
+                Invalidation::Key(new.hash),
+            ],
+            (Write::PutRole(role), _) => vec![Invalidation::Role(role.name().to_owned())],
+            (Write::DeleteRole { name, .. }, Written::RoleDeleted(true)) => {
+                vec![Invalidation::Role((*name).to_owned())]
+            }
+            (Write::DeleteRole { .. }, _) => Vec::new(),
+        };
+        if !announced.is_empty() {
+            self.announce(&announced).await;
+        }
+        Ok(written)
     }
     async fn deactivate_owner(
         &self,

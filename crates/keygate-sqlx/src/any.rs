@@ -165,6 +165,13 @@ impl KeyStore for AnyStore {
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         each!(self, s => s.append_audit(event).await)
     }
+    async fn write(
+        &self,
+        change: keygate::store::Write<'_>,
+        event: &AuditEvent,
+    ) -> Result<keygate::store::Written, StoreError> {
+        each!(self, s => s.write(change, event).await)
+    }
     async fn list_audit(
         &self,
         filter: &AuditFilter,

@@ -63,6 +63,19 @@ async fn keys_survive_a_new_connection_and_migrating_again() {
 }
 
 #[tokio::test]
+async fn a_change_and_its_audit_event_are_one_transaction() {
+    with_postgres(
+        "postgres audit in the change's transaction",
+        |pg| async move {
+            let store = pg.store().await;
+            common::a_change_and_its_event_commit_together(&store).await;
+            store.pool().close().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn lookups_use_the_unique_hash_index() {
     with_postgres("postgres hash index", |pg| async move {
         let store = pg.store().await;

@@ -26,6 +26,11 @@ async fn in_memory_passes_the_conformance_suite() {
 }
 
 #[tokio::test]
+async fn a_change_and_its_audit_event_are_one_transaction() {
+    common::a_change_and_its_event_commit_together(&open("sqlite::memory:").await).await;
+}
+
+#[tokio::test]
 async fn a_file_passes_the_conformance_suite() {
     let files: std::sync::Mutex<Vec<TempDb>> = std::sync::Mutex::default();
     keygate::testing::conformance::run_all(|| {

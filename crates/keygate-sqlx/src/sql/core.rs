@@ -21,10 +21,10 @@ use chrono::{DateTime, Utc};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
 use keygate::role::{Role, RoleNamespace};
-use keygate::store::{KeyFilter, Page, PageRequest};
+use keygate::store::{KeyFilter, Page, PageRequest, Write, Written};
 use keygate::{KeyId, KeyRecord, StoreError};
 
-use super::{Change, Columns, Dialect, Value};
+use super::{Change, Columns, Dialect, Sql, Value};
 use crate::codec::{self, version_column, RawAudit, RawKey};
 
 /// A key's columns with its owner's deactivation (personal keys only).
@@ -162,14 +162,23 @@ async fn why_not_written<D: Dialect>(tx: &mut D::Tx, id: &KeyId) -> StoreError {
     }
 }
 
-pub(crate) async fn insert<D: Dialect>(d: &D, record: &KeyRecord) -> Result<(), StoreError> {
+pub(crate) async fn insert<D: Dialect>(
+    d: &D,
+    record: &KeyRecord,
+    audit: Option<&AuditEvent>,
+) -> Result<(), StoreError> {
     let mut tx = d.begin().await?;
     insert_in::<D>(&mut tx, record).await?;
+    audit_in::<D>(&mut tx, audit).await?;
     d.announce(&mut tx, Change::Key(record.hash)).await?;
     D::commit(tx).await
 }
 
-pub(crate) async fn update<D: Dialect>(d: &D, record: &KeyRecord) -> Result<(), StoreError> {
+pub(crate) async fn update<D: Dialect>(
+    d: &D,
+    record: &KeyRecord,
+    audit: Option<&AuditEvent>,
+) -> Result<(), StoreError> {
     let k = RawKey::from_record(record)?;
     let next = version_column(
         record
@@ -206,6 +215,7 @@ pub(crate) async fn update<D: Dialect>(d: &D, record: &KeyRecord) -> Result<(), 
     let Some(row) = D::tx_fetch_optional(&mut tx, sql).await? else {
         return Err(why_not_written::<D>(&mut tx, &record.id).await);
     };
+    audit_in::<D>(&mut tx, audit).await?;
     d.announce(&mut tx, Change::Key(hash_from_row(&row)?))
         .await?;
     D::commit(tx).await
@@ -215,6 +225,7 @@ pub(crate) async fn revoke<D: Dialect>(
     d: &D,
     id: &KeyId,
     at: DateTime<Utc>,
+    audit: Option<&AuditEvent>,
 ) -> Result<KeyRecord, StoreError> {
     let mut tx = d.begin().await?;
     let mut sql = D::sql("UPDATE keygate_keys SET revoked_at = COALESCE(revoked_at, ");
@@ -226,6 +237,7 @@ pub(crate) async fn revoke<D: Dialect>(
         .await?
         .ok_or(StoreError::NotFound)?;
     let record = get_in::<D>(&mut tx, id).await?;
+    audit_in::<D>(&mut tx, audit).await?;
     d.announce(&mut tx, Change::Key(hash_from_row(&row)?))
         .await?;
     D::commit(tx).await?;
@@ -237,6 +249,7 @@ pub(crate) async fn rotate<D: Dialect>(
     old: &KeyRecord,
     grace_until: DateTime<Utc>,
     new: &KeyRecord,
+    audit: Option<&AuditEvent>,
 ) -> Result<(), StoreError> {
     let mut tx = d.begin().await?;
     let mut sql = D::sql("UPDATE keygate_keys SET replaced_by = ");
@@ -253,6 +266,7 @@ pub(crate) async fn rotate<D: Dialect>(
     };
     // A conflicting successor (id or hash) fails here; dropping `tx` undoes the mark.
     insert_in::<D>(&mut tx, new).await?;
+    audit_in::<D>(&mut tx, audit).await?;
     d.announce(&mut tx, Change::Key(hash_from_row(&row)?))
         .await?;
     d.announce(&mut tx, Change::Key(new.hash)).await?;
@@ -343,7 +357,11 @@ pub(crate) async fn get_role<D: Dialect>(
         .transpose()
 }
 
-pub(crate) async fn put_role<D: Dialect>(d: &D, role: &Role) -> Result<(), StoreError> {
+pub(crate) async fn put_role<D: Dialect>(
+    d: &D,
+    role: &Role,
+    audit: Option<&AuditEvent>,
+) -> Result<(), StoreError> {
     let (tenant, env) = namespace_columns(role.namespace());
     let mut tx = d.begin().await?;
     let mut sql =
@@ -362,6 +380,7 @@ pub(crate) async fn put_role<D: Dialect>(d: &D, role: &Role) -> Result<(), Store
              description = excluded.description",
         );
     D::tx_execute(&mut tx, sql).await?;
+    audit_in::<D>(&mut tx, audit).await?;
     d.announce(&mut tx, Change::Role(role.name())).await?;
     D::commit(tx).await
 }
@@ -370,6 +389,7 @@ pub(crate) async fn delete_role<D: Dialect>(
     d: &D,
     namespace: Option<&RoleNamespace>,
     name: &str,
+    audit: Option<&AuditEvent>,
 ) -> Result<bool, StoreError> {
     let (tenant, env) = namespace_columns(namespace);
     let mut tx = d.begin().await?;
@@ -381,6 +401,7 @@ pub(crate) async fn delete_role<D: Dialect>(
         .bind(name);
     let deleted = D::tx_execute(&mut tx, sql).await? > 0;
     if deleted {
+        audit_in::<D>(&mut tx, audit).await?;
         d.announce(&mut tx, Change::Role(name)).await?;
     }
     D::commit(tx).await?;
@@ -440,7 +461,59 @@ pub(crate) async fn owner_deactivated_at<D: Dialect>(
     }
 }
 
+/// [`KeyStore::write`](keygate::KeyStore::write): the change with `event` appended in
+/// its transaction.
+pub(crate) async fn write<D: Dialect>(
+    d: &D,
+    change: Write<'_>,
+    event: &AuditEvent,
+) -> Result<Written, StoreError> {
+    let audit = Some(event);
+    Ok(match change {
+        Write::Insert(record) => {
+            insert(d, record, audit).await?;
+            Written::Done
+        }
+        Write::Update(record) => {
+            update(d, record, audit).await?;
+            Written::Done
+        }
+        Write::Revoke { id, at } => Written::Revoked(Box::new(revoke(d, id, at, audit).await?)),
+        Write::Rotate {
+            old,
+            grace_until,
+            new,
+        } => {
+            rotate(d, old, grace_until, new, audit).await?;
+            Written::Done
+        }
+        Write::PutRole(role) => {
+            put_role(d, role, audit).await?;
+            Written::Done
+        }
+        Write::DeleteRole { namespace, name } => {
+            Written::RoleDeleted(delete_role(d, namespace, name, audit).await?)
+        }
+    })
+}
+
 pub(crate) async fn append_audit<D: Dialect>(d: &D, event: &AuditEvent) -> Result<(), StoreError> {
+    d.execute(audit_insert::<D>(event)).await?;
+    Ok(())
+}
+
+/// Appends `event`, if any, in the transaction of the change it records.
+async fn audit_in<D: Dialect>(
+    tx: &mut D::Tx,
+    event: Option<&AuditEvent>,
+) -> Result<(), StoreError> {
+    if let Some(event) = event {
+        D::tx_execute(tx, audit_insert::<D>(event)).await?;
+    }
+    Ok(())
+}
+
+fn audit_insert<D: Dialect>(event: &AuditEvent) -> Sql {
     let e = RawAudit::from_event(event);
     let mut sql = D::sql(
         "INSERT INTO keygate_audit (id, at, tenant, actor, action, target, role, \
@@ -460,8 +533,7 @@ pub(crate) async fn append_audit<D: Dialect>(d: &D, event: &AuditEvent) -> Resul
         e.count.into(),
     ])
     .push(")");
-    d.execute(sql).await?;
-    Ok(())
+    sql
 }
 
 fn audit_from_row(row: &impl Columns) -> Result<AuditEvent, StoreError> {

@@ -236,14 +236,14 @@ macro_rules! key_store {
             async fn insert(&self, record: &keygate::KeyRecord) -> Result<(), keygate::StoreError> {
                 $crate::sql::bounded(
                     $crate::sql::Dialect::query_timeout(self),
-                    $crate::sql::core::insert(self, record),
+                    $crate::sql::core::insert(self, record, None),
                 )
                 .await
             }
             async fn update(&self, record: &keygate::KeyRecord) -> Result<(), keygate::StoreError> {
                 $crate::sql::bounded(
                     $crate::sql::Dialect::query_timeout(self),
-                    $crate::sql::core::update(self, record),
+                    $crate::sql::core::update(self, record, None),
                 )
                 .await
             }
@@ -254,7 +254,7 @@ macro_rules! key_store {
             ) -> Result<keygate::KeyRecord, keygate::StoreError> {
                 $crate::sql::bounded(
                     $crate::sql::Dialect::query_timeout(self),
-                    $crate::sql::core::revoke(self, id, at),
+                    $crate::sql::core::revoke(self, id, at, None),
                 )
                 .await
             }
@@ -266,7 +266,7 @@ macro_rules! key_store {
             ) -> Result<(), keygate::StoreError> {
                 $crate::sql::bounded(
                     $crate::sql::Dialect::query_timeout(self),
-                    $crate::sql::core::rotate(self, old, grace_until, new),
+                    $crate::sql::core::rotate(self, old, grace_until, new, None),
                 )
                 .await
             }
@@ -300,7 +300,7 @@ macro_rules! key_store {
             ) -> Result<bool, keygate::StoreError> {
                 $crate::sql::bounded(
                     $crate::sql::Dialect::query_timeout(self),
-                    $crate::sql::core::delete_role(self, namespace, name),
+                    $crate::sql::core::delete_role(self, namespace, name, None),
                 )
                 .await
             }
@@ -310,7 +310,7 @@ macro_rules! key_store {
             ) -> Result<(), keygate::StoreError> {
                 $crate::sql::bounded(
                     $crate::sql::Dialect::query_timeout(self),
-                    $crate::sql::core::put_role(self, role),
+                    $crate::sql::core::put_role(self, role, None),
                 )
                 .await
             }
@@ -365,6 +365,18 @@ macro_rules! key_store {
                 $crate::sql::bounded(
                     $crate::sql::Dialect::query_timeout(self),
                     $crate::sql::Dialect::record_usage(self, usage),
+                )
+                .await
+            }
+            /// The change and its audit event in one transaction.
+            async fn write(
+                &self,
+                change: keygate::store::Write<'_>,
+                event: &keygate::audit::AuditEvent,
+            ) -> Result<keygate::store::Written, keygate::StoreError> {
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::write(self, change, event),
                 )
                 .await
             }

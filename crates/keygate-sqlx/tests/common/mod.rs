@@ -23,6 +23,46 @@ pub fn key(name: &str) -> (String, KeyRecord) {
     (secret.expose().to_owned(), record)
 }
 
+/// A change and its audit event commit together or not at all: an event that cannot
+/// be written (its id is taken) undoes the insert, rotation or revoke it records.
+pub async fn a_change_and_its_event_commit_together(store: &impl keygate::KeyStore) {
+    use keygate::audit::{AuditEvent, Outcome};
+    use keygate::store::Write;
+    let taken = AuditEvent::new("seed", Outcome::Success).with_tenant("acme");
+    store.append_audit(&taken).await.expect("an audit event");
+
+    let (_, lone) = key("never stored");
+    let refused = store.write(Write::Insert(&lone), &taken).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(
+        store.get(&lone.id).await.expect("a read").is_none(),
+        "the insert was undone"
+    );
+
+    let (_, kept) = key("kept");
+    store.insert(&kept).await.expect("an insert");
+    let (_, successor) = key("successor");
+    let now = chrono::Utc::now();
+    let rotation = Write::Rotate {
+        old: &kept,
+        grace_until: now,
+        new: &successor,
+    };
+    assert!(store.write(rotation, &taken).await.is_err());
+    let revocation = Write::Revoke {
+        id: &kept.id,
+        at: now,
+    };
+    assert!(store.write(revocation, &taken).await.is_err());
+    let after = store.get(&kept.id).await.expect("a read").expect("the key");
+    assert!(
+        after.rotation.is_none() && after.revoked_at.is_none(),
+        "{after:?}"
+    );
+    assert!(store.get(&successor.id).await.expect("a read").is_none());
+    assert_eq!(after.version, kept.version, "nothing was written");
+}
+
 /// A SQLite file in the temp directory, removed (with its WAL files) on drop.
 #[derive(Debug)]
 pub struct TempDb {

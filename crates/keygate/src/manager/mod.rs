@@ -27,7 +27,7 @@ use crate::record::{KeyKind, KeyRecord};
 use crate::role::{Role, RoleNamespace};
 use crate::scope_set::ScopeSet;
 use crate::secret::ApiKeySecret;
-use crate::store::{KeyFilter, KeyStore, Page, PageRequest, StoreError};
+use crate::store::{KeyFilter, KeyStore, Page, PageRequest, StoreError, Write, Written};
 use policy::{authorize, Action, Subject};
 
 /// How often an update that lost a race to a concurrent write is tried again (each time
@@ -239,14 +239,8 @@ impl KeyManager {
     /// Creates a key. The plaintext is in the result, once.
     pub async fn create(&self, actor: &Actor, new: NewKey) -> Result<CreatedKey, ManageError> {
         let result = self.create_inner(actor, new).await;
-        self.audit_result(
-            actor,
-            "key.create",
-            &result
-                .as_ref()
-                .map(|c| (c.record.tenant.clone(), c.record.id.clone())),
-        )
-        .await;
+        self.audit_failure(actor, "key.create", result.as_ref().err())
+            .await;
         result
     }
 
@@ -327,7 +321,11 @@ impl KeyManager {
                 )));
             }
         }
-        self.inner.store.insert(&record).await?;
+        let event = self.success_event(actor, "key.create", &record.tenant, &record.id);
+        self.inner
+            .store
+            .write(Write::Insert(&record), &event)
+            .await?;
         Ok(CreatedKey { key, record })
     }
 
@@ -433,12 +431,8 @@ impl KeyManager {
         update: KeyUpdate,
     ) -> Result<KeyRecord, ManageError> {
         let result = self.update_inner(actor, id, update).await;
-        self.audit_result(
-            actor,
-            "key.update",
-            &result.as_ref().map(|r| (r.tenant.clone(), r.id.clone())),
-        )
-        .await;
+        self.audit_failure(actor, "key.update", result.as_ref().err())
+            .await;
         result
     }
 
@@ -470,8 +464,9 @@ impl KeyManager {
                     },
                 },
             )?;
-            match self.inner.store.update(&after).await {
-                Ok(()) => {
+            let event = self.success_event(actor, "key.update", &after.tenant, &after.id);
+            match self.inner.store.write(Write::Update(&after), &event).await {
+                Ok(_) => {
                     let mut stored = after;
                     stored.version += 1;
                     return Ok(stored);
@@ -551,14 +546,8 @@ impl KeyManager {
         grace: Option<Duration>,
     ) -> Result<CreatedKey, ManageError> {
         let result = self.rotate_inner(actor, id, grace).await;
-        self.audit_result(
-            actor,
-            "key.rotate",
-            &result
-                .as_ref()
-                .map(|c| (c.record.tenant.clone(), id.clone())),
-        )
-        .await;
+        self.audit_failure(actor, "key.rotate", result.as_ref().err())
+            .await;
         result
     }
 
@@ -620,8 +609,14 @@ impl KeyManager {
             .principal()
             .map(|p| p.key_id().clone())
             .or_else(|| old.created_by.clone());
-        match self.inner.store.rotate(&old, now + grace, &new).await {
-            Ok(()) => Ok(CreatedKey { key, record: new }),
+        let event = self.success_event(actor, "key.rotate", &new.tenant, id);
+        let rotation = Write::Rotate {
+            old: &old,
+            grace_until: now + grace,
+            new: &new,
+        };
+        match self.inner.store.write(rotation, &event).await {
+            Ok(_) => Ok(CreatedKey { key, record: new }),
             Err(StoreError::Revoked) => Err(not_rotatable()),
             Err(StoreError::VersionConflict) => Err(ManageError::Store(StoreError::Conflict(
                 "the key changed or was rotated meanwhile: read it again".into(),
@@ -633,12 +628,8 @@ impl KeyManager {
     /// Revokes a key now and for good (revoking a revoked key changes nothing).
     pub async fn revoke(&self, actor: &Actor, id: &KeyId) -> Result<KeyRecord, ManageError> {
         let result = self.revoke_inner(actor, id).await;
-        self.audit_result(
-            actor,
-            "key.revoke",
-            &result.as_ref().map(|r| (r.tenant.clone(), r.id.clone())),
-        )
-        .await;
+        self.audit_failure(actor, "key.revoke", result.as_ref().err())
+            .await;
         result
     }
 
@@ -652,10 +643,20 @@ impl KeyManager {
                 scopes: &scopes,
             }),
         )?;
+        let event = self.success_event(actor, "key.revoke", &record.tenant, &record.id);
         if record.revoked_at.is_some() {
+            // Nothing changes; the request is recorded all the same.
+            self.append(event).await;
             return Ok(record);
         }
-        Ok(self.inner.store.revoke(id, self.inner.clock.now()).await?)
+        let revocation = Write::Revoke {
+            id,
+            at: self.inner.clock.now(),
+        };
+        match self.inner.store.write(revocation, &event).await? {
+            Written::Revoked(record) => Ok(*record),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Deactivates `owner` of the actor's tenant (or `tenant` for the system actor): a
@@ -709,13 +710,16 @@ impl KeyManager {
         loop {
             let batch = self.inner.store.list(&filter, &page).await?;
             for record in batch.items.iter().filter(|r| r.kind == KeyKind::Personal) {
-                self.inner.store.revoke(&record.id, now).await?;
                 let event = self
                     .event(actor, "key.revoke", Outcome::Success)
                     .with_target(record.id.clone())
                     .with_tenant(tenant.clone())
                     .with_reason(format!("owner {owner} deactivated"));
-                self.append(event).await;
+                let revocation = Write::Revoke {
+                    id: &record.id,
+                    at: now,
+                };
+                self.inner.store.write(revocation, &event).await?;
                 revoked.push(record.id.clone());
             }
             match batch.next_cursor {
@@ -834,8 +838,8 @@ impl KeyManager {
     /// See [`KeyManager::put_role`] for the policy.
     pub async fn create_role(&self, actor: &Actor, role: Role) -> Result<Role, ManageError> {
         let name = role.name().to_owned();
-        let result = self.write_role(actor, role, true).await;
-        self.audit_role(actor, "role.create", &name, result.as_ref().map(|(r, _)| r))
+        let result = self.write_role(actor, role, "role.create").await;
+        self.audit_role_failure(actor, "role.create", &name, result.as_ref().err())
             .await;
         result.map(|(role, _)| role)
     }
@@ -865,18 +869,20 @@ impl KeyManager {
     /// ```
     pub async fn put_role(&self, actor: &Actor, role: Role) -> Result<(Role, bool), ManageError> {
         let name = role.name().to_owned();
-        let result = self.write_role(actor, role, false).await;
-        self.audit_role(actor, "role.put", &name, result.as_ref().map(|(r, _)| r))
+        let result = self.write_role(actor, role, "role.put").await;
+        self.audit_role_failure(actor, "role.put", &name, result.as_ref().err())
             .await;
         result
     }
 
+    /// Defines or replaces a role (`action` `role.create`: only defines).
     async fn write_role(
         &self,
         actor: &Actor,
         role: Role,
-        create_only: bool,
+        action: &str,
     ) -> Result<(Role, bool), ManageError> {
+        let create_only = action == "role.create";
         new_key::check_description(role.description.as_deref())?;
         new_key::check_no_key("name", [role.name()])?;
         new_key::check_no_key("description", role.description.as_deref())?;
@@ -905,7 +911,11 @@ impl KeyManager {
                 role.name()
             )));
         }
-        self.inner.store.put_role(&role).await?;
+        let event = self.role_event(actor, action, &role);
+        self.inner
+            .store
+            .write(Write::PutRole(&role), &event)
+            .await?;
         Ok((role, !exists))
     }
 
@@ -926,7 +936,7 @@ impl KeyManager {
         force: bool,
     ) -> Result<Role, ManageError> {
         let result = self.delete_role_inner(actor, namespace, name, force).await;
-        self.audit_role(actor, "role.delete", name, result.as_ref())
+        self.audit_role_failure(actor, "role.delete", name, result.as_ref().err())
             .await;
         result
     }
@@ -977,15 +987,16 @@ impl KeyManager {
                 )));
             }
         }
-        if !self
-            .inner
-            .store
-            .delete_role(namespace.as_ref(), name)
-            .await?
-        {
-            return Err(ManageError::NotFound);
+        let event = self.role_event(actor, "role.delete", &role);
+        let deletion = Write::DeleteRole {
+            namespace: namespace.as_ref(),
+            name,
+        };
+        match self.inner.store.write(deletion, &event).await? {
+            Written::RoleDeleted(true) => Ok(role),
+            Written::RoleDeleted(false) => Err(ManageError::NotFound),
+            other => Err(unexpected(&other)),
         }
-        Ok(role)
     }
 
     /// How many non-revoked keys hold the role `name` of `namespace` (any tenant's
@@ -1012,32 +1023,34 @@ impl KeyManager {
         }
     }
 
-    /// Audits a role operation: the role's name, and its tenant (the actor's, for a
-    /// refusal).
-    async fn audit_role(
+    /// The event recording a successful role write (made with it, in one transaction
+    /// where the store can): the role's name, namespace and tenant.
+    fn role_event(&self, actor: &Actor, action: &str, role: &Role) -> AuditEvent {
+        let mut event = self.event(actor, action, Outcome::Success);
+        if let (None, Some(tenant)) = (&event.tenant, role.tenant()) {
+            event = event.with_tenant(tenant);
+        }
+        if let Some(ns) = role.namespace() {
+            event = event.with_reason(format!("namespace {ns}"));
+        }
+        event.with_role(role.name())
+    }
+
+    /// Audits a refused role operation (a success is recorded with its write).
+    async fn audit_role_failure(
         &self,
         actor: &Actor,
         action: &str,
         name: &str,
-        result: Result<&Role, &ManageError>,
+        error: Option<&ManageError>,
     ) {
-        let mut event = match result {
-            Ok(role) => {
-                let mut e = self.event(actor, action, Outcome::Success);
-                if let (None, Some(tenant)) = (&e.tenant, role.tenant()) {
-                    e = e.with_tenant(tenant);
-                }
-                if let Some(ns) = role.namespace() {
-                    e = e.with_reason(format!("namespace {ns}"));
-                }
-                e
-            }
-            Err(err) => self
+        if let Some(err) = error {
+            let event = self
                 .event(actor, action, Outcome::Failure)
-                .with_reason(err.to_string()),
-        };
-        event = event.with_role(name);
-        self.append(event).await;
+                .with_reason(err.to_string())
+                .with_role(name);
+            self.append(event).await;
+        }
     }
 
     /// Audit events the actor may see (its tenant's; all for the system actor).
@@ -1064,29 +1077,36 @@ impl KeyManager {
         event
     }
 
-    async fn audit_result(
+    /// The event recording a successful change of key `target` of `tenant` (made with
+    /// it, in one transaction where the store can).
+    fn success_event(
         &self,
         actor: &Actor,
         action: &str,
-        result: &Result<(String, KeyId), &ManageError>,
-    ) {
-        let event = match result {
-            Ok((tenant, target)) => {
-                let mut e = self
-                    .event(actor, action, Outcome::Success)
-                    .with_target(target.clone());
-                if e.tenant.is_none() && !tenant.is_empty() {
-                    e = e.with_tenant(tenant.clone());
-                }
-                e
-            }
+        tenant: &str,
+        target: &KeyId,
+    ) -> AuditEvent {
+        let mut event = self
+            .event(actor, action, Outcome::Success)
+            .with_target(target.clone());
+        if event.tenant.is_none() && !tenant.is_empty() {
+            event = event.with_tenant(tenant.to_owned());
+        }
+        event
+    }
+
+    /// Audits a refused key operation (a success is recorded with its write).
+    async fn audit_failure(&self, actor: &Actor, action: &str, error: Option<&ManageError>) {
+        match error {
             // Not-found lookups are not changes; everything else refused is recorded.
-            Err(ManageError::NotFound) => return,
-            Err(err) => self
-                .event(actor, action, Outcome::Failure)
-                .with_reason(err.to_string()),
-        };
-        self.append(event).await;
+            None | Some(ManageError::NotFound) => {}
+            Some(err) => {
+                let event = self
+                    .event(actor, action, Outcome::Failure)
+                    .with_reason(err.to_string());
+                self.append(event).await;
+            }
+        }
     }
 
     async fn append(&self, event: AuditEvent) {
@@ -1100,6 +1120,13 @@ impl KeyManager {
 /// same request could not have avoided by being written differently.
 fn revoked_cannot_change() -> ManageError {
     ManageError::Conflict("a revoked key cannot be changed".to_owned())
+}
+
+/// A store's write answered with another kind of result than its change returns.
+fn unexpected(written: &Written) -> ManageError {
+    ManageError::Store(StoreError::unavailable(format!(
+        "the store answered a write with {written:?}"
+    )))
 }
 
 fn not_rotatable() -> ManageError {

@@ -1,6 +1,7 @@
 //! Where keys live: the [`KeyStore`] trait and the in-memory store.
 
 mod memory;
+mod write;
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use memory::MemoryStore;
+pub use write::{write_then_append, Write, Written};
 
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::hash::KeyHash;
@@ -338,6 +340,14 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError>;
     /// Appends an audit event.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Makes `change` and appends `event`, the audit event that records it: both or
+    /// neither where the store can make them one transaction (the SQL stores do, so
+    /// a crash never leaves a committed change without its event); if the change
+    /// fails, the event is not written. The default makes the change, then appends
+    /// ([`write_then_append`]). The manager writes every key and role change this way.
+    async fn write(&self, change: Write<'_>, event: &AuditEvent) -> Result<Written, StoreError> {
+        write_then_append(self, change, event).await
+    }
     /// Audit events matching `filter`, oldest first, paged.
     async fn list_audit(
         &self,
@@ -393,6 +403,9 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
     }
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
         (**self).put_role(role).await
+    }
+    async fn write(&self, change: Write<'_>, event: &AuditEvent) -> Result<Written, StoreError> {
+        (**self).write(change, event).await
     }
     async fn delete_role(
         &self,

@@ -53,6 +53,7 @@ where
     list_crosses_tenants_and_filters_role(&make().await).await;
     usage_keeps_the_latest_time(&make().await).await;
     audit_appends_filters_and_pages(&make().await).await;
+    writes_come_with_their_audit_events(&make().await).await;
 }
 
 /// A fixed instant with whole seconds, so every backend round-trips it exactly.
@@ -1165,4 +1166,112 @@ async fn audit_appends_filters_and_pages(store: &impl KeyStore) {
         .await
         .unwrap_or_else(|e| panic!("audit: {e}"));
     assert!(got.items.is_empty(), "audit: tenant filter");
+}
+
+/// `write` makes each change with its audit event, and a change that fails (a stale
+/// version, a duplicate key, a missing role) writes no event.
+async fn writes_come_with_their_audit_events(store: &impl KeyStore) {
+    use crate::store::{Write, Written};
+    let event = |action: &str, n: i64| {
+        AuditEvent::new(action, Outcome::Success)
+            .at(t(n))
+            .with_tenant("acme")
+    };
+    let count = || async {
+        store
+            .list_audit(&AuditFilter::default(), &PageRequest::first(100))
+            .await
+            .expect("the audit log")
+            .items
+            .len()
+    };
+    let r = record("sk_live_written", "acme", 1);
+    let wrote = store
+        .write(Write::Insert(&r), &event("key.create", 1))
+        .await
+        .expect("an insert");
+    assert_eq!(wrote, Written::Done);
+    assert_eq!(count().await, 1);
+    let refused = store
+        .write(Write::Insert(&r), &event("key.create", 2))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(count().await, 1, "a refused insert writes no event");
+
+    let mut changed = store.get(&r.id).await.expect("a read").expect("the key");
+    changed.name = "renamed".into();
+    store
+        .write(Write::Update(&changed), &event("key.update", 3))
+        .await
+        .expect("an update");
+    let stale = store
+        .write(Write::Update(&changed), &event("key.update", 4))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict)),
+        "{stale:?}"
+    );
+    assert_eq!(count().await, 2, "a stale update writes no event");
+
+    let successor = record("sk_live_successor", "acme", 5);
+    let current = store.get(&r.id).await.expect("a read").expect("the key");
+    store
+        .write(
+            Write::Rotate {
+                old: &current,
+                grace_until: t(100),
+                new: &successor,
+            },
+            &event("key.rotate", 5),
+        )
+        .await
+        .expect("a rotation");
+    let revoked = store
+        .write(
+            Write::Revoke {
+                id: &r.id,
+                at: t(6),
+            },
+            &event("key.revoke", 6),
+        )
+        .await
+        .expect("a revoke");
+    assert!(
+        matches!(&revoked, Written::Revoked(record) if record.revoked_at == Some(t(6))),
+        "{revoked:?}"
+    );
+    assert_eq!(count().await, 4);
+
+    let role = Role::new("auditor", ScopeSet::parse(["read"]).expect("valid scopes"))
+        .expect("a role name");
+    store
+        .write(Write::PutRole(&role), &event("role.put", 7))
+        .await
+        .expect("a role");
+    let deleted = store
+        .write(
+            Write::DeleteRole {
+                namespace: None,
+                name: "auditor",
+            },
+            &event("role.delete", 8),
+        )
+        .await
+        .expect("a deletion");
+    assert_eq!(deleted, Written::RoleDeleted(true));
+    let missing = store
+        .write(
+            Write::DeleteRole {
+                namespace: None,
+                name: "auditor",
+            },
+            &event("role.delete", 9),
+        )
+        .await
+        .expect("a deletion of nothing");
+    assert_eq!(missing, Written::RoleDeleted(false));
+    assert_eq!(count().await, 6, "deleting nothing writes no event");
 }

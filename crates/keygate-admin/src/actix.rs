@@ -108,7 +108,8 @@ async fn handle(
     to_response(response)
 }
 
-fn to_response(answer: AdminResponse) -> HttpResponse {
+/// An [`AdminResponse`] (or a dashboard page) as the framework's response.
+pub(crate) fn to_response(answer: AdminResponse) -> HttpResponse {
     let mut response = HttpResponse::build(
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     );

@@ -111,7 +111,8 @@ async fn handle(
     to_response(admin.handle(op, request).await)
 }
 
-fn to_response(answer: AdminResponse) -> Response {
+/// An [`AdminResponse`] (or a dashboard page) as the framework's response.
+pub(crate) fn to_response(answer: AdminResponse) -> Response {
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

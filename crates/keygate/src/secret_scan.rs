@@ -157,4 +157,42 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A key of any prefix and environment, anywhere in any text, is found, and
+        /// redacting leaves no 12 characters of its secret body.
+        #[test]
+        fn a_key_in_any_text_is_found_and_redacted(
+            prefix in "[a-z][a-z0-9_]{0,10}[a-z0-9]|[a-z]",
+            env in "[a-z]{2,8}",
+            before in "\\PC{0,40}",
+            open in "[ \"'=:/?&(\\[]",
+            close in "[ \"'&.,;)\\]]",
+            after in "\\PC{0,40}",
+        ) {
+            // Anything around it, but not glued to a word (a key glued to letters
+            // before it, `xsk_live_…`, is another prefix, and its checksum fails).
+            let key = key(&prefix, &env);
+            let text = format!("{before}{open}{key}{close}{after}");
+            proptest::prop_assert!(holds_key(&text), "{text:?}");
+            let redacted = redact_keys(&text);
+            let body = key.rsplit('_').next().expect("a body");
+            for i in 0..=body.len() - 12 {
+                proptest::prop_assert!(!redacted.contains(&body[i..i + 12]), "{redacted:?}");
+            }
+        }
+
+        /// Something shaped like a key but not issued (a random body: its checksum
+        /// matches by chance once in 62^6) is not a key, but is still redacted.
+        #[test]
+        fn a_key_shape_without_its_checksum_is_redacted_not_refused(
+            body in "[0-9A-Za-z]{36}",
+        ) {
+            let text = format!("token sk_live_{body} here");
+            proptest::prop_assert!(!holds_key(&text), "{text}");
+            proptest::prop_assert_eq!(redact_keys(&text), format!("token {REDACTED} here"));
+        }
+    }
 }

@@ -1,10 +1,10 @@
 //! The dashboard for actix-web: one scope under the mount path.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
-use super::{Dashboard, DashboardRequest, DashboardResponse};
+use super::{Dashboard, DashboardRequest};
 
 /// Registers the dashboard (its mount path and everything under it). Register it
 /// *outside* keygate's `ApiKeyAuth` middleware: the dashboard signs in with a key
@@ -60,15 +60,5 @@ async fn handle(dashboard: Dashboard, req: HttpRequest, mut payload: web::Payloa
         client_ip: req.peer_addr().map(|a| a.ip()),
         body: &body,
     };
-    to_response(dashboard.handle(request).await)
-}
-
-fn to_response(answer: DashboardResponse) -> HttpResponse {
-    let mut response = HttpResponse::build(
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    for (name, value) in answer.headers {
-        response.append_header((name, value));
-    }
-    response.body(answer.body)
+    crate::actix::to_response(dashboard.handle(request).await.into())
 }

@@ -4,13 +4,13 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
 use http_body_util::{BodyExt, Limited};
 
-use super::{Dashboard, DashboardRequest, DashboardResponse};
+use super::{Dashboard, DashboardRequest};
 
 /// The dashboard's routes (`/dashboard` and everything under it). Merge it into your
 /// app *outside* keygate's key layer: the dashboard signs in with a key itself and
@@ -67,19 +67,5 @@ async fn handle(State(dashboard): State<Dashboard>, req: Request) -> Response {
         client_ip,
         body: &bytes,
     };
-    to_response(dashboard.handle(request).await)
-}
-
-fn to_response(answer: DashboardResponse) -> Response {
-    let mut response = Response::new(Body::from(answer.body));
-    *response.status_mut() =
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in answer.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response
-                .headers_mut()
-                .append(header::HeaderName::from_static(name), value);
-        }
-    }
-    response
+    crate::axum::to_response(dashboard.handle(request).await.into())
 }

@@ -52,6 +52,18 @@ pub struct DashboardResponse {
     pub body: Vec<u8>,
 }
 
+/// One response type for the framework adapters to translate: a page is answered as
+/// an admin API response is.
+impl From<DashboardResponse> for crate::handler::AdminResponse {
+    fn from(page: DashboardResponse) -> Self {
+        Self {
+            status: page.status,
+            headers: page.headers,
+            body: page.body,
+        }
+    }
+}
+
 impl DashboardResponse {
     pub(crate) fn html(status: u16, markup: maud::Markup) -> Self {
         Self {

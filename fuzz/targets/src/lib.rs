@@ -13,6 +13,7 @@ pub mod limits;
 pub mod request_parts;
 pub mod require_scope_args;
 pub mod scopes;
+pub mod secret_scan;
 
 // The `#[require_scope]` argument parser, compiled from the proc-macro crate's source:
 // a proc-macro crate cannot export ordinary functions. `requirement.rs` names
@@ -36,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("limits", limits::run),
     ("admin_json", admin_json::run),
     ("require_scope_args", require_scope_args::run),
+    ("secret_scan", secret_scan::run),
 ];
 
 /// The input as text, or `None` when it is not UTF-8 (most parsers take `&str`).

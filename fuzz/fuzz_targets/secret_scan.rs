@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keygate_fuzz_targets::secret_scan::run(data));

@@ -283,6 +283,11 @@ pub fn admin_cases() -> Vec<AdminCase> {
         case("audit log", "GET", "/v1/audit-logs?action=key.revoke", Admin, Send::Empty, 200)
             .check("/data/0/action", json!("key.revoke"))
             .check("/data/0/outcome", json!("success")),
+        case("audit log: successes only", "GET", "/v1/audit-logs?action=key.revoke&outcome=success", Admin, Send::Empty, 200)
+            .check("/data/0/outcome", json!("success")),
+        case("audit log: refusals only, of an action that had none", "GET", "/v1/audit-logs?action=key.revoke&outcome=failure", Admin, Send::Empty, 200)
+            .check("/data", json!([])),
+        case("audit log: bad outcome", "GET", "/v1/audit-logs?outcome=maybe", Admin, Send::Empty, 400).code("bad_request"),
         case("audit log: bad time", "GET", "/v1/audit-logs?since=yesterday", Admin, Send::Empty, 400).code("bad_request"),
         case("audit log: reader lacks read:audit-logs", "GET", "/v1/audit-logs", Reader, Send::Empty, 403).code("forbidden"),
         case("openapi document is public", "GET", "/v1/openapi.json", Nobody, Send::Empty, 200).check("/info/title", json!("keygate admin API")),

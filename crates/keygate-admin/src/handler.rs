@@ -355,7 +355,9 @@ impl Admin {
             Operation::AuditLogs => {
                 let mut q = Query::parse(
                     req.query,
-                    &["limit", "cursor", "keyId", "action", "since", "until"],
+                    &[
+                        "limit", "cursor", "keyId", "action", "outcome", "since", "until",
+                    ],
                 )?;
                 let page = q.page()?;
                 let filter = AuditFilter {
@@ -371,6 +373,16 @@ impl Admin {
                     action: q.take("action"),
                     since: q.time("since")?,
                     until: q.time("until")?,
+                    outcome: match q.take("outcome").as_deref() {
+                        None => None,
+                        Some("success") => Some(keygate::audit::Outcome::Success),
+                        Some("failure") => Some(keygate::audit::Outcome::Failure),
+                        Some(_) => {
+                            return Err(
+                                ApiError::bad_request("outcome must be success or failure").into()
+                            )
+                        }
+                    },
                 };
                 let events = manager.audit_log(&actor, filter, &page).await?;
                 Ok(AdminResponse::json(

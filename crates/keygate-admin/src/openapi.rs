@@ -226,6 +226,11 @@ fn query_params(op: Operation) -> Vec<Value> {
                 json!({"type": "string"}),
             ));
             params.push(query(
+                "outcome",
+                "Only successes or only refusals",
+                json!({"type": "string", "enum": ["success", "failure"]}),
+            ));
+            params.push(query(
                 "since",
                 "Only events at or after this time",
                 json!({"type": "string", "format": "date-time"}),

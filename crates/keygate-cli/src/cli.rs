@@ -336,7 +336,9 @@ impl clap::builder::TypedValueParser for NoKeyArgument {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  keygate audit --key key_4f8a2b9c1d3e5f70 --action key.revoke")]
+#[command(
+    after_help = "Example:\n  keygate audit --key key_4f8a2b9c1d3e5f70 --action key.revoke --outcome failure"
+)]
 pub(crate) struct AuditArgs {
     /// Only events about this key.
     #[arg(long)]
@@ -344,6 +346,9 @@ pub(crate) struct AuditArgs {
     /// Only this action, e.g. key.revoke.
     #[arg(long)]
     pub(crate) action: Option<String>,
+    /// Only successes or only refusals.
+    #[arg(long, value_parser = ["success", "failure"])]
+    pub(crate) outcome: Option<String>,
     /// At most this many events.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) limit: u32,

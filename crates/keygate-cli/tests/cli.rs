@@ -167,6 +167,14 @@ fn key_lifecycle() {
         actions,
         vec!["key.create", "key.rotate", "key.revoke", "key.verify"]
     );
+    let refused = db.json(&["audit", "--key", &id, "--outcome", "failure"]);
+    let refused: Vec<&str> = refused
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(refused, vec!["key.verify"], "only the refusal");
 }
 
 #[test]

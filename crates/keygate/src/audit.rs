@@ -159,6 +159,8 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
     /// Only events before this time.
     pub until: Option<DateTime<Utc>>,
+    /// Only successes, or only refusals.
+    pub outcome: Option<Outcome>,
 }
 
 impl AuditFilter {
@@ -174,5 +176,6 @@ impl AuditFilter {
             && self.action.as_ref().is_none_or(|a| &event.action == a)
             && self.since.is_none_or(|s| event.at >= s)
             && self.until.is_none_or(|u| event.at < u)
+            && self.outcome.is_none_or(|o| event.outcome == o)
     }
 }

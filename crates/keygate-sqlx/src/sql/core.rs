@@ -584,6 +584,9 @@ pub(crate) async fn list_audit<D: Dialect>(
     if let Some(until) = filter.until {
         sql.push(" AND at < ").bind(until);
     }
+    if let Some(outcome) = filter.outcome {
+        sql.push(" AND outcome = ").bind(outcome.as_str());
+    }
     if let Some((at, id)) = after {
         sql.push(" AND (at, id) > (")
             .bind(at)

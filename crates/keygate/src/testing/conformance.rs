@@ -1157,6 +1157,31 @@ async fn audit_appends_filters_and_pages(store: &impl KeyStore) {
         .await
         .unwrap_or_else(|e| panic!("audit: {e}"));
     assert_eq!(got.items.len(), 2, "audit: action + time filter");
+    let refusals = AuditFilter {
+        outcome: Some(Outcome::Failure),
+        ..AuditFilter::default()
+    };
+    let got = store
+        .list_audit(&refusals, &PageRequest::first(10))
+        .await
+        .unwrap_or_else(|e| panic!("audit: {e}"));
+    assert_eq!(
+        got.items.len(),
+        4,
+        "audit: outcome filter keeps the refusals"
+    );
+    let successes = AuditFilter {
+        outcome: Some(Outcome::Success),
+        ..AuditFilter::default()
+    };
+    let got = store
+        .list_audit(&successes, &PageRequest::first(10))
+        .await
+        .unwrap_or_else(|e| panic!("audit: {e}"));
+    assert!(
+        got.items.is_empty(),
+        "audit: outcome filter drops the refusals"
+    );
     let other_tenant = AuditFilter {
         tenant: Some("globex".into()),
         ..AuditFilter::default()

@@ -250,7 +250,7 @@ async fn walk(framework: &str, base: &str, admin_key: &str, clock: &ManualClock,
         &label("create expiring"),
         create(
             "expiring",
-            json!({"expiresAt": (clock.now_for_test() + Duration::hours(1)).to_rfc3339()}),
+            json!({"expiresAt": (keygate::clock::Clock::now(clock) + Duration::hours(1)).to_rfc3339()}),
         )
         .await
         .expect("create"),
@@ -681,17 +681,6 @@ impl keygate::request::RequestParts for Bearer {
     }
     fn query(&self) -> Option<&str> {
         None
-    }
-}
-
-/// A clock's reading (the trait method is named `now` too).
-trait NowForTest {
-    fn now_for_test(&self) -> chrono::DateTime<Utc>;
-}
-
-impl NowForTest for ManualClock {
-    fn now_for_test(&self) -> chrono::DateTime<Utc> {
-        keygate::clock::Clock::now(self)
     }
 }
 

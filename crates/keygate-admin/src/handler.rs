@@ -373,16 +373,14 @@ impl Admin {
                     action: q.take("action"),
                     since: q.time("since")?,
                     until: q.time("until")?,
-                    outcome: match q.take("outcome").as_deref() {
-                        None => None,
-                        Some("success") => Some(keygate::audit::Outcome::Success),
-                        Some("failure") => Some(keygate::audit::Outcome::Failure),
-                        Some(_) => {
-                            return Err(
-                                ApiError::bad_request("outcome must be success or failure").into()
-                            )
-                        }
-                    },
+                    outcome: q
+                        .take("outcome")
+                        .map(|o| {
+                            keygate::audit::Outcome::parse(&o).ok_or_else(|| {
+                                ApiError::bad_request("outcome must be success or failure")
+                            })
+                        })
+                        .transpose()?,
                 };
                 let events = manager.audit_log(&actor, filter, &page).await?;
                 Ok(AdminResponse::json(

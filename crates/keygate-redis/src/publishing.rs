@@ -58,6 +58,42 @@ impl<S> PublishingStore<S> {
 }
 
 impl<S: KeyStore> PublishingStore<S> {
+    /// Makes `change` in the inner store (no audit event), then announces it.
+    async fn apply(&self, change: Write<'_>) -> Result<Written, StoreError> {
+        let written = change.apply(&self.inner).await?;
+        self.announce_written(change, &written).await;
+        Ok(written)
+    }
+
+    /// Announces what a change made elsewhere stale: the key by hash (a negative entry
+    /// for a new hash may be cached elsewhere too) and by id, or the role by name.
+    async fn announce_written(&self, change: Write<'_>, written: &Written) {
+        let announced = match (change, written) {
+            (Write::Insert(record), _) => vec![Invalidation::Key(record.hash)],
+            (Write::Update(record), _) => vec![
+                Invalidation::Key(record.hash),
+                Invalidation::Id(record.id.clone()),
+            ],
+            (Write::Revoke { .. }, Written::Revoked(record)) => {
+                vec![Invalidation::Key(record.hash)]
+            }
+            (Write::Revoke { id, .. }, _) => vec![Invalidation::Id(id.clone())],
+            (Write::Rotate { old, new, .. }, _) => vec![
+                Invalidation::Key(old.hash),
+                Invalidation::Id(old.id.clone()),
+                Invalidation::Key(new.hash),
+            ],
+            (Write::PutRole(role), _) => vec![Invalidation::Role(role.name().to_owned())],
+            (Write::DeleteRole { name, .. }, Written::RoleDeleted(true)) => {
+                vec![Invalidation::Role((*name).to_owned())]
+            }
+            (Write::DeleteRole { .. }, _) => Vec::new(),
+        };
+        if !announced.is_empty() {
+            self.announce(&announced).await;
+        }
+    }
+
     /// Announces the owner's personal keys; everything if they cannot be listed.
     async fn announce_owner(&self, tenant: &str, owner: &str) {
         match Invalidation::owner_keys(&self.inner, tenant, owner).await {
@@ -82,24 +118,18 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
         self.inner.get(id).await
     }
     async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        self.inner.insert(record).await?;
-        // A negative entry for this hash may exist elsewhere.
-        self.announce(&[Invalidation::Key(record.hash)]).await;
-        Ok(())
+        self.apply(Write::Insert(record)).await.map(drop)
     }
     async fn update(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        self.inner.update(record).await?;
-        self.announce(&[
-            Invalidation::Key(record.hash),
-            Invalidation::Id(record.id.clone()),
-        ])
-        .await;
-        Ok(())
+        self.apply(Write::Update(record)).await.map(drop)
     }
     async fn revoke(&self, id: &KeyId, at: DateTime<Utc>) -> Result<KeyRecord, StoreError> {
-        let record = self.inner.revoke(id, at).await?;
-        self.announce(&[Invalidation::Key(record.hash)]).await;
-        Ok(record)
+        match self.apply(Write::Revoke { id, at }).await? {
+            Written::Revoked(record) => Ok(*record),
+            other => Err(StoreError::unavailable(format!(
+                "a revoke answered {other:?}"
+            ))),
+        }
     }
     async fn rotate(
         &self,
@@ -107,15 +137,12 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
         grace_until: DateTime<Utc>,
         new: &KeyRecord,
     ) -> Result<(), StoreError> {
-        self.inner.rotate(old, grace_until, new).await?;
-        self.announce(&[
-            Invalidation::Key(old.hash),
-            Invalidation::Id(old.id.clone()),
-            // A negative entry for the successor may exist elsewhere.
-            Invalidation::Key(new.hash),
-        ])
-        .await;
-        Ok(())
+        let rotation = Write::Rotate {
+            old,
+            grace_until,
+            new,
+        };
+        self.apply(rotation).await.map(drop)
     }
     async fn list(
         &self,
@@ -133,21 +160,15 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
         self.inner.get_role(tenant, env, name).await
     }
     async fn put_role(&self, role: &Role) -> Result<(), StoreError> {
-        self.inner.put_role(role).await?;
-        self.announce(&[Invalidation::Role(role.name().to_owned())])
-            .await;
-        Ok(())
+        self.apply(Write::PutRole(role)).await.map(drop)
     }
     async fn delete_role(
         &self,
         namespace: Option<&RoleNamespace>,
         name: &str,
     ) -> Result<bool, StoreError> {
-        let deleted = self.inner.delete_role(namespace, name).await?;
-        if deleted {
-            self.announce(&[Invalidation::Role(name.to_owned())]).await;
-        }
-        Ok(deleted)
+        let written = self.apply(Write::DeleteRole { namespace, name }).await?;
+        Ok(written == Written::RoleDeleted(true))
     }
     async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
         self.inner.list_roles().await
@@ -156,30 +177,7 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     /// it can), then the same announcement as the change's own method makes.
     async fn write(&self, change: Write<'_>, event: &AuditEvent) -> Result<Written, StoreError> {
         let written = self.inner.write(change, event).await?;
-        let announced = match (change, &written) {
-            (Write::Insert(record), _) => vec![Invalidation::Key(record.hash)],
-            (Write::Update(record), _) => vec![
-                Invalidation::Key(record.hash),
-                Invalidation::Id(record.id.clone()),
-            ],
-            (Write::Revoke { .. }, Written::Revoked(record)) => {
-                vec![Invalidation::Key(record.hash)]
-            }
-            (Write::Revoke { id, .. }, _) => vec![Invalidation::Id(id.clone())],
-            (Write::Rotate { old, new, .. }, _) => vec![
-                Invalidation::Key(old.hash),
-                Invalidation::Id(old.id.clone()),
-                Invalidation::Key(new.hash),
-            ],
-            (Write::PutRole(role), _) => vec![Invalidation::Role(role.name().to_owned())],
-            (Write::DeleteRole { name, .. }, Written::RoleDeleted(true)) => {
-                vec![Invalidation::Role((*name).to_owned())]
-            }
-            (Write::DeleteRole { .. }, _) => Vec::new(),
-        };
-        if !announced.is_empty() {
-            self.announce(&announced).await;
-        }
+        self.announce_written(change, &written).await;
         Ok(written)
     }
     async fn deactivate_owner(

@@ -203,11 +203,8 @@ impl RawAudit {
     }
 
     pub(crate) fn into_event(self) -> Result<AuditEvent, StoreError> {
-        let outcome = match self.outcome.as_str() {
-            "success" => Outcome::Success,
-            "failure" => Outcome::Failure,
-            other => return Err(corrupt("outcome", other)),
-        };
+        let outcome =
+            Outcome::parse(&self.outcome).ok_or_else(|| corrupt("outcome", &self.outcome))?;
         let mut e = AuditEvent::new(self.action, outcome).at(self.at);
         e.id = self.id;
         e.tenant = self.tenant;

@@ -26,6 +26,19 @@ impl Outcome {
             Self::Failure => "failure",
         }
     }
+
+    /// The outcome [`as_str`](Self::as_str) spells `text`, if any.
+    ///
+    /// ```
+    /// use keygate::audit::Outcome;
+    /// assert_eq!(Outcome::parse("failure"), Some(Outcome::Failure));
+    /// assert_eq!(Outcome::parse("maybe"), None);
+    /// ```
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Success, Self::Failure]
+            .into_iter()
+            .find(|o| o.as_str() == text)
+    }
 }
 
 /// One audit event: who did what to which key, when, from where, and how it went.

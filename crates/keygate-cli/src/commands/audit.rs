@@ -17,12 +17,11 @@ pub(crate) async fn run(store: &Store, out: &Output, args: AuditArgs) -> Result<
     let filter = AuditFilter {
         key: args.key.as_deref().map(key_id).transpose()?,
         action: args.action,
-        outcome: match args.outcome.as_deref() {
-            Some("success") => Some(keygate::audit::Outcome::Success),
-            // clap admits only success and failure.
-            Some(_) => Some(keygate::audit::Outcome::Failure),
-            None => None,
-        },
+        // clap admits only the two spellings `Outcome::parse` reads.
+        outcome: args
+            .outcome
+            .as_deref()
+            .and_then(keygate::audit::Outcome::parse),
         ..AuditFilter::default()
     };
     let page = store

@@ -41,8 +41,9 @@ pub fn binary(name: &str) -> PathBuf {
             let out = cmd.output().map_err(|e| format!("cargo build: {e}"))?;
             if !out.status.success() {
                 return Err(format!(
-                    "cargo build failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
+                    "cargo build failed ({}):\n{}",
+                    out.status,
+                    build_failure(&String::from_utf8_lossy(&out.stderr))
                 ));
             }
             target_dir()
@@ -52,6 +53,33 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+/// What a failed build said, short enough that a CI log keeps the cause: every line
+/// naming an error, then the last lines.
+fn build_failure(stderr: &str) -> String {
+    // A linker's command line runs to kilobytes: keep each line's start.
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("Compiling "))
+        .map(|l| l.get(..300).unwrap_or(l))
+        .collect();
+    let mut said: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            [
+                "error", "fatal", "no space", "killed", "signal", "collect2", "ld:",
+            ]
+            .iter()
+            .any(|w| l.contains(w))
+        })
+        .take(40)
+        .collect();
+    said.push("-- last lines --");
+    said.extend(lines.iter().rev().take(30).rev().copied());
+    said.join("\n")
 }
 
 /// `target/<profile>`: this test binary lives in `target/<profile>/deps`.

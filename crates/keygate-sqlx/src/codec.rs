@@ -80,6 +80,7 @@ pub(crate) struct RawKey {
     pub(crate) metadata: String,
     pub(crate) created_by: Option<String>,
     pub(crate) version: i64,
+    pub(crate) disabled_at: Option<DateTime<Utc>>,
     /// Read from `keygate_owners`, never written with the key.
     pub(crate) owner_deactivated_at: Option<DateTime<Utc>>,
 }
@@ -120,6 +121,7 @@ impl RawKey {
             metadata: to_json("metadata", &r.metadata)?,
             created_by: r.created_by.as_ref().map(ToString::to_string),
             version: version_column(r.version)?,
+            disabled_at: r.disabled_at,
             owner_deactivated_at: None,
         })
     }
@@ -146,6 +148,7 @@ impl RawKey {
         r.created_at = self.created_at;
         r.expires_at = self.expires_at;
         r.revoked_at = self.revoked_at;
+        r.disabled_at = self.disabled_at;
         r.last_used_at = self.last_used_at;
         r.rotation = match (self.replaced_by, self.grace_until) {
             (Some(by), Some(grace_until)) => Some(Rotation {

@@ -32,6 +32,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "role namespaces",
         include_str!("../migrations/sqlite/0003_role_namespaces.sql"),
     ),
+    (
+        4,
+        "disabled keys",
+        include_str!("../migrations/sqlite/0004_disabled_keys.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -50,6 +55,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         3,
         "role namespaces",
         include_str!("../migrations/postgres/0003_role_namespaces.sql"),
+    ),
+    (
+        4,
+        "disabled keys",
+        include_str!("../migrations/postgres/0004_disabled_keys.sql"),
     ),
 ];
 

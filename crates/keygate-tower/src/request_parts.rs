@@ -222,6 +222,33 @@ mod tests {
     }
 
     #[test]
+    fn marks_every_value_of_a_credential_header_sensitive() {
+        let mut req = Request::builder()
+            .header("authorization", "Bearer k")
+            .header("other", "x")
+            .header("authorization", "Bearer k")
+            .body(())
+            .expect("a valid request");
+        let gate = gate(false);
+        mark_sensitive(
+            &mut req,
+            &SourceHeaders::of(&gate),
+            FoundIn::default().with(0),
+        );
+        let marks: Vec<bool> = req
+            .headers()
+            .get_all("authorization")
+            .iter()
+            .map(HeaderValue::is_sensitive)
+            .collect();
+        assert_eq!(marks, [true, true]);
+        assert!(!req
+            .headers()
+            .get("other")
+            .is_some_and(HeaderValue::is_sensitive));
+    }
+
+    #[test]
     fn explicit_client_ip_wins() {
         let mut req = Request::new(());
         assert_eq!(client_ip(&req), None);

@@ -26,6 +26,10 @@ pub enum AuthError {
     /// Past its expiry.
     #[error("the API key has expired")]
     ExpiredKey,
+    /// Disabled by an operator (until enabled again). Renderers that hide why a key
+    /// was refused (the flat one) render it as any other invalid key.
+    #[error("the API key is disabled")]
+    DisabledKey,
     /// Two different credentials in one request.
     #[error("more than one API key was provided")]
     ConflictingKeys,
@@ -99,7 +103,7 @@ impl AuthError {
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         match self {
-            Self::MissingKey | Self::InvalidKey(_) | Self::ExpiredKey => 401,
+            Self::MissingKey | Self::InvalidKey(_) | Self::ExpiredKey | Self::DisabledKey => 401,
             Self::ConflictingKeys => 400,
             Self::InsufficientScope { .. } | Self::IpNotAllowed | Self::ReferrerNotAllowed => 403,
             Self::RateLimited { .. } => 429,
@@ -113,6 +117,7 @@ impl AuthError {
             Self::MissingKey => "missing_api_key",
             Self::InvalidKey(_) => "invalid_api_key",
             Self::ExpiredKey => "expired_api_key",
+            Self::DisabledKey => "key_disabled",
             Self::ConflictingKeys => "conflicting_api_keys",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::IpNotAllowed => "ip_not_allowed",
@@ -137,6 +142,10 @@ impl AuthError {
             ),
             Self::ExpiredKey => Some(
                 r#"Bearer error="invalid_token", error_description="The API key has expired""#
+                    .to_owned(),
+            ),
+            Self::DisabledKey => Some(
+                r#"Bearer error="invalid_token", error_description="The API key is disabled""#
                     .to_owned(),
             ),
             Self::ConflictingKeys => Some(
@@ -170,7 +179,9 @@ impl AuthError {
     /// ```
     pub fn generic_www_authenticate(&self) -> Option<String> {
         match self {
-            Self::ExpiredKey => Self::InvalidKey(InvalidKeyReason::Unknown).www_authenticate(),
+            Self::ExpiredKey | Self::DisabledKey => {
+                Self::InvalidKey(InvalidKeyReason::Unknown).www_authenticate()
+            }
             other => other.www_authenticate(),
         }
     }
@@ -216,6 +227,14 @@ mod tests {
                 "expired_api_key",
                 Some(
                     r#"Bearer error="invalid_token", error_description="The API key has expired""#,
+                ),
+            ),
+            (
+                AuthError::DisabledKey,
+                401,
+                "key_disabled",
+                Some(
+                    r#"Bearer error="invalid_token", error_description="The API key is disabled""#,
                 ),
             ),
             (

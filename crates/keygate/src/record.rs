@@ -106,6 +106,11 @@ pub struct KeyRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// When the key was revoked. Revocation is permanent.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the key was disabled: refused (401 `key_disabled`) until it is enabled
+    /// again. Unlike revocation this is undone by
+    /// [`KeyManager::enable`](crate::KeyManager::enable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<DateTime<Utc>>,
     /// Last successful verification (recorded in batches).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Set when the key was rotated.
@@ -162,6 +167,7 @@ impl KeyRecord {
             created_at: Utc::now(),
             expires_at: None,
             revoked_at: None,
+            disabled_at: None,
             last_used_at: None,
             rotation: None,
             allowed_ips: Vec::new(),
@@ -236,6 +242,8 @@ impl KeyRecord {
             .is_some_and(|r| reached(&r.grace_until))
         {
             KeyStatus::Rotated
+        } else if self.disabled_at.is_some() {
+            KeyStatus::Disabled
         } else if self.rotation.is_some() {
             KeyStatus::RotationGrace
         } else {
@@ -253,6 +261,8 @@ impl KeyRecord {
             KeyStatus::Expired
         } else if self.rotation.as_ref().is_some_and(|r| now >= r.grace_until) {
             KeyStatus::Rotated
+        } else if self.disabled_at.is_some() {
+            KeyStatus::Disabled
         } else if self.rotation.is_some() {
             KeyStatus::RotationGrace
         } else {
@@ -277,6 +287,8 @@ pub enum KeyStatus {
     Revoked,
     /// A personal key whose owner was deactivated.
     OwnerDeactivated,
+    /// Disabled: refused until enabled again.
+    Disabled,
 }
 
 impl KeyStatus {
@@ -318,5 +330,38 @@ mod tests {
         );
         assert!(!KeyStatus::Revoked.is_usable());
         assert!(KeyStatus::RotationGrace.is_usable());
+    }
+
+    #[test]
+    fn disabled_beats_grace_and_active_but_not_the_permanent_states() {
+        let now = Utc::now();
+        let micros = now.timestamp_micros();
+        let mut r = KeyRecord::new(KeyHasher::Sha256.hash("k"), "h", "sk", "live", "n", "t");
+        r.disabled_at = Some(now);
+        let both = |r: &KeyRecord| {
+            assert_eq!(r.status_at(now), r.status_at_micros(micros));
+            r.status_at(now)
+        };
+        assert_eq!(both(&r), KeyStatus::Disabled);
+        assert!(!KeyStatus::Disabled.is_usable());
+        r.rotation = Some(Rotation {
+            replaced_by: KeyId::generate(),
+            grace_until: now + Duration::hours(1),
+        });
+        assert_eq!(both(&r), KeyStatus::Disabled, "a disabled key in grace");
+        r.rotation = Some(Rotation {
+            replaced_by: KeyId::generate(),
+            grace_until: now,
+        });
+        assert_eq!(both(&r), KeyStatus::Rotated);
+        r.expires_at = Some(now);
+        assert_eq!(both(&r), KeyStatus::Expired);
+        r.revoked_at = Some(now);
+        assert_eq!(both(&r), KeyStatus::Revoked);
+        r.revoked_at = None;
+        r.expires_at = None;
+        r.rotation = None;
+        r.disabled_at = None;
+        assert_eq!(both(&r), KeyStatus::Active, "enabled again");
     }
 }

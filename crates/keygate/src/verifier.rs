@@ -657,6 +657,7 @@ impl Verifier {
             KeyStatus::Rotated => return Err(invalid(InvalidKeyReason::Rotated)),
             KeyStatus::OwnerDeactivated => return Err(invalid(InvalidKeyReason::OwnerDeactivated)),
             KeyStatus::Expired => return Err(AuthError::ExpiredKey),
+            KeyStatus::Disabled => return Err(AuthError::DisabledKey),
         }
         self.check_context(record, client_ip, referrer)
     }

@@ -31,7 +31,7 @@ use crate::codec::{self, version_column, RawAudit, RawKey};
 const SELECT_KEY: &str = "SELECT k.id, k.hash, k.hint, k.prefix, k.env, k.name, \
     k.description, k.tenant, k.owner, k.kind, k.role, k.scopes, k.created_at, k.expires_at, \
     k.revoked_at, k.last_used_at, k.replaced_by, k.grace_until, k.allowed_ips, \
-    k.allowed_referrers, k.rate_limit, k.metadata, k.created_by, k.version, \
+    k.allowed_referrers, k.rate_limit, k.metadata, k.created_by, k.version, k.disabled_at, \
     o.deactivated_at AS owner_deactivated_at \
     FROM keygate_keys AS k LEFT JOIN keygate_owners AS o \
     ON k.kind = 'personal' AND o.tenant = k.tenant AND o.owner = k.owner";
@@ -40,9 +40,9 @@ const SELECT_KEY: &str = "SELECT k.id, k.hash, k.hint, k.prefix, k.env, k.name, 
 const INSERT_KEY: &str = "INSERT INTO keygate_keys (id, hash, hint, prefix, env, name, \
     description, tenant, owner, kind, role, scopes, created_at, expires_at, revoked_at, \
     last_used_at, replaced_by, grace_until, allowed_ips, allowed_referrers, rate_limit, \
-    metadata, created_by, version) VALUES (";
+    metadata, created_by, version, disabled_at) VALUES (";
 
-fn key_values(k: RawKey) -> [Value; 24] {
+fn key_values(k: RawKey) -> [Value; 25] {
     [
         k.id.into(),
         k.hash.into(),
@@ -68,6 +68,7 @@ fn key_values(k: RawKey) -> [Value; 24] {
         k.metadata.into(),
         k.created_by.into(),
         k.version.into(),
+        k.disabled_at.into(),
     ]
 }
 
@@ -102,6 +103,7 @@ fn key_from_row(row: &impl Columns) -> Result<KeyRecord, StoreError> {
         metadata: text("metadata")?,
         created_by: row.text("created_by")?,
         version: required(row.int("version")?, "version")?,
+        disabled_at: row.time("disabled_at")?,
         owner_deactivated_at: row.time("owner_deactivated_at")?,
     }
     .into_record()
@@ -205,6 +207,8 @@ pub(crate) async fn update<D: Dialect>(
         .bind(k.rate_limit)
         .push(", metadata = ")
         .bind(k.metadata)
+        .push(", disabled_at = ")
+        .bind(k.disabled_at)
         .push(", version = ")
         .bind(next)
         .push(" WHERE id = ")

@@ -595,3 +595,161 @@ async fn a_key_can_always_revoke_itself() {
     let (me, id) = key_actor(&f, "live", &["read"]).await;
     assert!(f.manager.revoke(&me, &id).await.is_ok());
 }
+
+// Disable / enable (usage issue, item 5): the same rights as editing a key.
+#[tokio::test]
+async fn disabling_needs_the_rights_of_an_edit_and_is_audited() {
+    let f = fixture();
+    let admin = admin_key(&f, "live").await;
+    let (weaker, _) = key_actor(&f, "live", &["read:api-keys", "write:api-keys"]).await;
+    let (test_key, _) = key_actor(&f, "test", &["*"]).await;
+    let (reader, _) = key_actor(&f, "live", &["read:api-keys"]).await;
+    // A weaker key, a test key and a read-only key cannot switch off the admin key.
+    let mut forbidden = 0;
+    for (who, actor) in [
+        ("weaker", &weaker),
+        ("test", &test_key),
+        ("reader", &reader),
+    ] {
+        let res = f.manager.disable(actor, &admin.record.id).await;
+        assert!(is_forbidden(&res) || is_not_found(&res), "{who}: {res:?}");
+        forbidden += usize::from(is_forbidden(&res));
+    }
+    assert!(
+        forbidden >= 2,
+        "the weaker and the read-only key are refused"
+    );
+    assert!(f.verify(admin.key.expose()).await.is_ok());
+    // Another tenant's key does not even see it.
+    let other = f
+        .create(
+            &Actor::system(),
+            NewKey::named("other")
+                .tenant("globex")
+                .scopes(scopes(&["*"])),
+        )
+        .await;
+    let other = Actor::key(f.principal(other.key.expose()).await);
+    assert!(is_not_found(
+        &f.manager.disable(&other, &admin.record.id).await
+    ));
+
+    // A key covered by the weaker one: disabled (401 key_disabled), enabled again.
+    let victim = f
+        .create(
+            &Actor::system(),
+            NewKey::named("victim")
+                .tenant("acme")
+                .scopes(scopes(&["read:api-keys"])),
+        )
+        .await;
+    let disabled = f.manager.disable(&weaker, &victim.record.id).await;
+    assert!(disabled.is_ok_and(|r| r.disabled_at.is_some()));
+    assert_eq!(
+        f.verify(victim.key.expose()).await,
+        Err(AuthError::DisabledKey)
+    );
+    // Twice is no error and changes nothing.
+    let again = f.manager.disable(&weaker, &victim.record.id).await;
+    assert!(again.is_ok_and(|r| r.disabled_at.is_some()));
+    // A disabled key cannot be rotated into a working one.
+    let rotated = f
+        .manager
+        .rotate(&Actor::system(), &victim.record.id, None)
+        .await;
+    assert!(rotated.is_err(), "got {rotated:?}");
+    let enabled = f.manager.enable(&weaker, &victim.record.id).await;
+    assert!(enabled.is_ok_and(|r| r.disabled_at.is_none()));
+    assert!(f.verify(victim.key.expose()).await.is_ok());
+
+    // Every attempt is in the audit log, the refused ones as failures.
+    let events = f
+        .manager
+        .audit_log(
+            &Actor::system(),
+            AuditFilter::default(),
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .items;
+    let count = |action: &str, outcome: Outcome| {
+        events
+            .iter()
+            .filter(|e| e.action == action && e.outcome == outcome)
+            .count()
+    };
+    assert_eq!(count("key.disable", Outcome::Success), 2);
+    assert_eq!(count("key.enable", Outcome::Success), 1);
+    // Refusals are recorded (a key that cannot even see the target is not-found: no
+    // change, no event).
+    assert_eq!(count("key.disable", Outcome::Failure), forbidden);
+}
+
+#[tokio::test]
+async fn a_revoked_key_cannot_be_enabled_or_disabled() {
+    let f = fixture();
+    let created = f
+        .create(&Actor::system(), NewKey::named("gone").tenant("acme"))
+        .await;
+    let id = created.record.id.clone();
+    f.manager
+        .disable(&Actor::system(), &id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.manager
+        .revoke(&Actor::system(), &id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for res in [
+        f.manager.enable(&Actor::system(), &id).await,
+        f.manager.disable(&Actor::system(), &id).await,
+    ] {
+        assert!(matches!(res, Err(ManageError::Conflict(_))), "got {res:?}");
+    }
+    assert_eq!(
+        f.verify(created.key.expose()).await,
+        Err(AuthError::InvalidKey(InvalidKeyReason::Revoked))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_enables_never_undo_a_revoke() {
+    for round in 0..20 {
+        let f = fixture();
+        let created = f
+            .create(&Actor::system(), NewKey::named("victim").tenant("acme"))
+            .await;
+        let id = created.record.id.clone();
+        let mut tasks = Vec::new();
+        for i in 0..3 {
+            let (manager, id) = (f.manager.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                for j in 0..5 {
+                    let _ = if (i + j) % 2 == 0 {
+                        manager.disable(&Actor::system(), &id).await
+                    } else {
+                        manager.enable(&Actor::system(), &id).await
+                    };
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        let revoke = f.manager.revoke(&Actor::system(), &id).await;
+        assert!(revoke.is_ok(), "round {round}: {revoke:?}");
+        for t in tasks {
+            t.await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        let stored = f
+            .manager
+            .get(&Actor::system(), &id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(stored.revoked_at.is_some(), "round {round}: undone");
+        assert_eq!(
+            f.verify(created.key.expose()).await,
+            Err(AuthError::InvalidKey(InvalidKeyReason::Revoked)),
+            "round {round}"
+        );
+    }
+}

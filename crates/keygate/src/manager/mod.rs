@@ -442,11 +442,88 @@ impl KeyManager {
         id: &KeyId,
         update: KeyUpdate,
     ) -> Result<KeyRecord, ManageError> {
+        let new_scopes = update.scopes.is_some() || update.role.is_some();
+        self.change(actor, id, "key.update", new_scopes, |before| {
+            self.apply_update(before, &update).map(Some)
+        })
+        .await
+    }
+
+    /// Disables a key: it is refused (401 `key_disabled`) until
+    /// [`KeyManager::enable`]d, and keeps everything else (its id, settings, usage).
+    /// Needs the same rights as editing the key; a revoked key cannot be disabled or
+    /// enabled. Disabling a disabled key changes nothing (and is recorded all the same).
+    ///
+    /// ```
+    /// use keygate::{Actor, KeyManager, MemoryStore, NewKey};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = KeyManager::builder(MemoryStore::new()).build();
+    /// let created = manager.create(&Actor::System, NewKey::new("ci", "acme")).await?;
+    /// let disabled = manager.disable(&Actor::System, &created.record.id).await?;
+    /// assert!(disabled.disabled_at.is_some());
+    /// let enabled = manager.enable(&Actor::System, &created.record.id).await?;
+    /// assert!(enabled.disabled_at.is_none());
+    /// # Ok::<(), keygate::ManageError>(()) }).unwrap();
+    /// ```
+    pub async fn disable(&self, actor: &Actor, id: &KeyId) -> Result<KeyRecord, ManageError> {
+        self.set_disabled(actor, id, true).await
+    }
+
+    /// Enables a disabled key again (enabling an enabled key changes nothing).
+    pub async fn enable(&self, actor: &Actor, id: &KeyId) -> Result<KeyRecord, ManageError> {
+        self.set_disabled(actor, id, false).await
+    }
+
+    async fn set_disabled(
+        &self,
+        actor: &Actor,
+        id: &KeyId,
+        disabled: bool,
+    ) -> Result<KeyRecord, ManageError> {
+        let action = if disabled {
+            "key.disable"
+        } else {
+            "key.enable"
+        };
+        let now = self.inner.clock.now();
+        let result = self
+            .change(actor, id, action, false, |before| {
+                if before.revoked_at.is_some() {
+                    return Err(revoked_cannot_change());
+                }
+                if before.disabled_at.is_some() == disabled {
+                    return Ok(None);
+                }
+                let mut after = before.clone();
+                after.disabled_at = disabled.then_some(now);
+                Ok(Some(after))
+            })
+            .await;
+        self.audit_failure(actor, action, result.as_ref().err())
+            .await;
+        result
+    }
+
+    /// One change of a key's stored settings under the management policy: read,
+    /// `apply` (`None`: nothing to change), authorize the before and after, then write
+    /// over the version read with its `action` event. A write that raced another change
+    /// is re-read and re-checked, never written over it; a key revoked meanwhile stays
+    /// revoked and the change is refused.
+    async fn change(
+        &self,
+        actor: &Actor,
+        id: &KeyId,
+        action: &str,
+        new_scopes: bool,
+        apply: impl Fn(&KeyRecord) -> Result<Option<KeyRecord>, ManageError>,
+    ) -> Result<KeyRecord, ManageError> {
         for _ in 0..UPDATE_ATTEMPTS {
             let before = self.get(actor, id).await?;
-            let after = self.apply_update(&before, &update)?;
+            let changed = apply(&before)?;
+            let unchanged = changed.is_none();
+            let after = changed.unwrap_or_else(|| before.clone());
             let before_scopes = self.effective_scopes(&before).await?;
-            let after_scopes = if update.scopes.is_some() || update.role.is_some() {
+            let after_scopes = if new_scopes {
                 self.effective_scopes_of_new(&after).await?
             } else {
                 before_scopes.clone()
@@ -464,7 +541,12 @@ impl KeyManager {
                     },
                 },
             )?;
-            let event = self.success_event(actor, "key.update", &after.tenant, &after.id);
+            let event = self.success_event(actor, action, &after.tenant, &after.id);
+            if unchanged {
+                // Nothing changes; the request is recorded all the same.
+                self.append(event).await;
+                return Ok(before);
+            }
             match self.inner.store.write(Write::Update(&after), &event).await {
                 Ok(_) => {
                     let mut stored = after;

@@ -80,6 +80,8 @@ mod tests {
             unauthorized
         );
         assert_eq!(body(&AuthError::ExpiredKey), unauthorized);
+        // A disabled key is no hint either: the caller cannot tell it from a revoked one.
+        assert_eq!(body(&AuthError::DisabledKey), unauthorized);
         assert_eq!(
             body(&AuthError::IpNotAllowed),
             r#"{"error":"Forbidden","message":"You do not have permission to perform this action."}"#

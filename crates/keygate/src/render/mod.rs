@@ -245,6 +245,7 @@ mod tests {
         let flat = SharedRenderer::default();
         for error in [
             AuthError::ExpiredKey,
+            AuthError::DisabledKey,
             AuthError::InvalidKey(InvalidKeyReason::Revoked),
             AuthError::InvalidKey(InvalidKeyReason::Unknown),
         ] {
@@ -283,6 +284,25 @@ mod tests {
             assert_eq!(
                 challenge_of(renderer, &AuthError::ExpiredKey).as_deref(),
                 Some(expired)
+            );
+        }
+    }
+
+    #[test]
+    fn renderers_that_name_the_code_tell_a_disabled_key() {
+        let disabled =
+            r#"Bearer error="invalid_token", error_description="The API key is disabled""#;
+        for renderer in [
+            SharedRenderer::new(NestedRenderer::new().specific_codes()),
+            SharedRenderer::new(ProblemRenderer::new()),
+        ] {
+            let response = renderer.response(&AuthError::DisabledKey);
+            assert_eq!(response.status, 401);
+            let body = String::from_utf8(response.body).expect("UTF-8");
+            assert!(body.to_lowercase().contains("disabled"), "{body}");
+            assert_eq!(
+                challenge_of(renderer, &AuthError::DisabledKey).as_deref(),
+                Some(disabled)
             );
         }
     }

@@ -82,6 +82,11 @@ impl ErrorRenderer for NestedRenderer {
                 "Expired API key",
                 "The API key provided has expired".to_owned(),
             ),
+            AuthError::DisabledKey => (
+                "unauthorized",
+                "Disabled API key",
+                "The API key provided is disabled".to_owned(),
+            ),
             AuthError::ConflictingKeys => (
                 "bad_request",
                 "Conflicting API keys",

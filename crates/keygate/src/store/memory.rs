@@ -229,6 +229,7 @@ impl KeyStore for MemoryStore {
             .clone_from(&record.allowed_referrers);
         existing.rate_limit = record.rate_limit;
         existing.metadata.clone_from(&record.metadata);
+        existing.disabled_at = record.disabled_at;
         existing.version = record.version + 1;
         Ok(())
     }

@@ -35,6 +35,7 @@ where
     unknown_hash_is_none(&make().await).await;
     duplicate_id_or_hash_conflicts(&make().await).await;
     update_round_trips_every_setting(&make().await).await;
+    disabling_is_a_conditional_setting(&make().await).await;
     update_of_missing_key_is_not_found(&make().await).await;
     update_is_conditional_on_the_version(&make().await).await;
     revocation_is_monotonic(&make().await).await;
@@ -84,6 +85,7 @@ fn full_record() -> KeyRecord {
     r.scopes = ScopeSet::parse(["read:scans", "write", "admin"]).expect("valid scopes");
     r.expires_at = Some(t(86_400));
     r.revoked_at = Some(t(500));
+    r.disabled_at = Some(t(450));
     r.last_used_at = Some(t(400));
     r.rotation = Some(Rotation {
         replaced_by: KeyId::generate(),
@@ -180,6 +182,7 @@ fn with_settings_of(mut onto: KeyRecord, from: &KeyRecord) -> KeyRecord {
     onto.allowed_referrers.clone_from(&from.allowed_referrers);
     onto.rate_limit = from.rate_limit;
     onto.metadata.clone_from(&from.metadata);
+    onto.disabled_at = from.disabled_at;
     onto
 }
 
@@ -273,6 +276,60 @@ async fn update_is_conditional_on_the_version(store: &impl KeyStore) {
         get_or_panic(store, &r.id, case).await.version,
         r.version + 2,
         "{case}: each write bumps the version"
+    );
+}
+
+async fn disabling_is_a_conditional_setting(store: &impl KeyStore) {
+    let case = "disabling";
+    let r = record("sk_live_disable", "acme", 0);
+    store
+        .insert(&r)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    let mut disabled = r.clone();
+    disabled.disabled_at = Some(t(10));
+    store
+        .update(&disabled)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: disable: {e}"));
+    let got = get_or_panic(store, &r.id, case).await;
+    assert_eq!(got.disabled_at, Some(t(10)), "{case}: stored");
+    let found = store
+        .find_by_hash(&r.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(
+        found.and_then(|f| f.disabled_at),
+        Some(t(10)),
+        "{case}: find_by_hash sees it"
+    );
+    // An enable written from the read before the disable is stale: it must not undo it.
+    let res = store.update(&r).await;
+    assert!(
+        matches!(res, Err(StoreError::VersionConflict)),
+        "{case}: a stale enable must fail, got {res:?}"
+    );
+    let mut enabled = got.clone();
+    enabled.disabled_at = None;
+    store
+        .update(&enabled)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: enable: {e}"));
+    assert_eq!(
+        get_or_panic(store, &r.id, case).await.disabled_at,
+        None,
+        "{case}: enabled again"
+    );
+    // A revoked key stays revoked: an enable over it is refused.
+    store
+        .revoke(&r.id, t(20))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: revoke: {e}"));
+    let current = get_or_panic(store, &r.id, case).await;
+    let res = store.update(&current).await;
+    assert!(
+        matches!(res, Err(StoreError::Revoked)),
+        "{case}: a revoked key cannot be changed, got {res:?}"
     );
 }
 

@@ -153,6 +153,32 @@ async fn revoked_key() {
 }
 
 #[tokio::test]
+async fn a_disabled_key_is_refused_until_enabled_even_when_warm() {
+    let f = fixture();
+    let (key, stored) = f.key("live", |_| {}).await;
+    assert!(f.verify(&key).await.is_ok(), "warm");
+    let mut record = f
+        .store
+        .get(&stored.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("stored"));
+    record.disabled_at = Some(f.clock.now());
+    f.store
+        .update(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome(f.verify(&key).await), Err(AuthError::DisabledKey));
+    record.version += 1;
+    record.disabled_at = None;
+    f.store
+        .update(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(f.verify(&key).await.is_ok(), "enabled again");
+}
+
+#[tokio::test]
 async fn expiry_boundary() {
     let f = fixture();
     let expires = f.clock.now() + Duration::days(30);
@@ -818,6 +844,7 @@ async fn the_hot_path_answers_only_as_the_full_path_would() {
     let now = f.clock.now();
     let (valid, _) = f.key("live", |_| {}).await;
     let (revoked, _) = f.key("live", |r| r.revoked_at = Some(now)).await;
+    let (disabled, _) = f.key("live", |r| r.disabled_at = Some(now)).await;
     let (expired, _) = f
         .key("live", |r| r.expires_at = Some(now + Duration::seconds(1)))
         .await;
@@ -882,6 +909,7 @@ async fn the_hot_path_answers_only_as_the_full_path_would() {
         ),
         (&restricted, None, None, true),
         (&revoked, None, None, true),
+        (&disabled, None, None, true),
         (&expired, None, None, true),
         (unknown.expose(), None, None, true),
         (wrong_env.expose(), None, None, false),

@@ -267,6 +267,20 @@ pub fn admin_cases() -> Vec<AdminCase> {
         case("rotate", "POST", "/v1/api-keys/{rotate}/rotate", Admin, Send::Json(r#"{"gracePeriod":"1h"}"#), 201).check("/name", json!("rotate me")),
         case("rotate: twice", "POST", "/v1/api-keys/{rotate}/rotate", Admin, Send::Empty, 409).code("conflict"),
         case("rotated key shows its grace", "GET", "/v1/api-keys/{rotate}", Admin, Send::Empty, 200).check("/status", json!("rotation_grace")),
+        case("disable: reader lacks write:api-keys", "POST", "/v1/api-keys/{target}/disable", Reader, Send::Empty, 403).code("forbidden"),
+        case("disable: another tenant's key", "POST", "/v1/api-keys/{foreign}/disable", Admin, Send::Empty, 404).code("not_found"),
+        case("disable: unknown id", "POST", "/v1/api-keys/key_doesnotexist/disable", Admin, Send::Empty, 404).code("not_found"),
+        case("disable", "POST", "/v1/api-keys/{target}/disable", Limited, Send::Empty, 200)
+            .check("/status", json!("disabled"))
+            .check("/name", json!("renamed")),
+        case("disable: twice changes nothing", "POST", "/v1/api-keys/{target}/disable", Limited, Send::Empty, 200).check("/status", json!("disabled")),
+        case("disabled key shows it", "GET", "/v1/api-keys/{target}", Reader, Send::Empty, 200).check("/status", json!("disabled")),
+        case("enable", "POST", "/v1/api-keys/{target}/enable", Limited, Send::Empty, 200)
+            .check("/status", json!("active"))
+            .check("/disabledAt", Value::Null),
+        case("audit log: disable and enable recorded", "GET", "/v1/audit-logs?action=key.enable", Admin, Send::Empty, 200)
+            .check("/data/0/action", json!("key.enable"))
+            .check("/data/0/outcome", json!("success")),
         case("revoke: reader lacks delete:api-keys", "DELETE", "/v1/api-keys/{revoke}", Reader, Send::Empty, 403).code("forbidden"),
         case("revoke", "DELETE", "/v1/api-keys/{revoke}", Admin, Send::Empty, 200).check("/status", json!("revoked")),
         case("revoke: another tenant's key", "DELETE", "/v1/api-keys/{foreign}", Admin, Send::Empty, 404).code("not_found"),

@@ -180,6 +180,12 @@ pub fn cases() -> Vec<Case> {
             unauthorized(INVALID_TOKEN),
         ),
         get(
+            "disabled key: no hint under the flat renderer",
+            "/hello",
+            bearer(Disabled),
+            unauthorized(INVALID_TOKEN),
+        ),
+        get(
             "rotated past grace",
             "/hello",
             bearer(RotatedOut),

@@ -19,6 +19,8 @@ pub enum KeyName {
     Reader,
     /// Revoked.
     Revoked,
+    /// Disabled (may be enabled again).
+    Disabled,
     /// Expired an hour ago.
     Expired,
     /// Rotated, past its grace period.
@@ -74,6 +76,12 @@ impl Fixture {
                 "live",
                 &["*"],
                 Box::new(move |r| r.revoked_at = Some(now)),
+            ),
+            (
+                KeyName::Disabled,
+                "live",
+                &["*"],
+                Box::new(move |r| r.disabled_at = Some(now)),
             ),
             (
                 KeyName::Expired,

@@ -314,6 +314,15 @@ impl Admin {
                 let record = manager.revoke(&actor, &id).await?;
                 Ok(AdminResponse::json(200, &KeyView::new(&record, now)))
             }
+            Operation::DisableKey | Operation::EnableKey => {
+                let id = live_key(manager, &actor, req.path_param).await?.id;
+                let record = if operation == Operation::DisableKey {
+                    manager.disable(&actor, &id).await?
+                } else {
+                    manager.enable(&actor, &id).await?
+                };
+                Ok(AdminResponse::json(200, &KeyView::new(&record, now)))
+            }
             Operation::RotateKey => {
                 let id = live_key(manager, &actor, req.path_param).await?.id;
                 let body: RotateKeyRequest = parse_body(&req, false)?;

@@ -165,7 +165,9 @@ fn schemas_of(op: Operation) -> (Option<&'static str>, u16, &'static str) {
     match op {
         Operation::CreateKey => (Some("CreateKeyRequest"), 201, "CreatedKeyView"),
         Operation::ListKeys => (None, 200, "KeyList"),
-        Operation::GetKey | Operation::RevokeKey => (None, 200, "KeyView"),
+        Operation::GetKey | Operation::RevokeKey | Operation::DisableKey | Operation::EnableKey => {
+            (None, 200, "KeyView")
+        }
         Operation::UpdateKey => (Some("UpdateKeyRequest"), 200, "KeyView"),
         Operation::RotateKey => (Some("RotateKeyRequest"), 201, "CreatedKeyView"),
         Operation::Me => (None, 200, "MeView"),
@@ -340,7 +342,11 @@ fn refusals(route: &Route) -> Vec<Refusal> {
     }
     if matches!(
         route.operation,
-        Operation::UpdateKey | Operation::RotateKey | Operation::RevokeKey
+        Operation::UpdateKey
+            | Operation::RotateKey
+            | Operation::RevokeKey
+            | Operation::DisableKey
+            | Operation::EnableKey
     ) {
         out.push(Refusal::new(
             409,
@@ -430,6 +436,8 @@ fn key_links() -> Value {
         "UpdateKey": by_id("UpdateKey", "Change the key just made"),
         "RotateKey": by_id("RotateKey", "Rotate the key just made"),
         "RevokeKey": by_id("RevokeKey", "Revoke the key just made"),
+        "DisableKey": by_id("DisableKey", "Disable the key just made"),
+        "EnableKey": by_id("EnableKey", "Enable the key just made again"),
     })
 }
 
@@ -543,7 +551,7 @@ pub(crate) fn document(renderer: &SharedRenderer, sources: &[CredentialSource]) 
     doc["info"] = json!({
         "title": "keygate admin API",
         "version": env!("CARGO_PKG_VERSION"),
-        "description": "Create, list, update, rotate and revoke API keys; inspect the calling key; read the audit log. \
+        "description": "Create, list, update, rotate, disable, enable and revoke API keys; inspect the calling key; read the audit log. \
             401/403/429/503 bodies are those of the service's error renderer (AuthError); the admin API's own \
             errors are AdminError.",
     });

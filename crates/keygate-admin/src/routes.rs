@@ -17,6 +17,10 @@ pub enum Operation {
     RevokeKey,
     /// `POST /v1/api-keys/{id}/rotate`
     RotateKey,
+    /// `POST /v1/api-keys/{id}/disable`
+    DisableKey,
+    /// `POST /v1/api-keys/{id}/enable`
+    EnableKey,
     /// `GET /v1/auth/me`
     Me,
     /// `GET /v1/auth/verify`
@@ -102,6 +106,22 @@ pub const ROUTES: &[Route] = &[
         scope: Some("write:api-keys"),
         manages_keys: true,
         summary: "Rotate an API key (the old key keeps working for a grace period)",
+    },
+    Route {
+        operation: Operation::DisableKey,
+        method: "POST",
+        path: "/v1/api-keys/{id}/disable",
+        scope: Some("write:api-keys"),
+        manages_keys: true,
+        summary: "Disable an API key: refused (401 key_disabled) until enabled again",
+    },
+    Route {
+        operation: Operation::EnableKey,
+        method: "POST",
+        path: "/v1/api-keys/{id}/enable",
+        scope: Some("write:api-keys"),
+        manages_keys: true,
+        summary: "Enable a disabled API key again",
     },
     Route {
         operation: Operation::Me,

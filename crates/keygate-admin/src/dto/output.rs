@@ -55,8 +55,8 @@ pub struct KeyView {
     pub scopes: Vec<String>,
     /// Rate limit override (null: the environment default).
     pub rate_limit: Option<RateLimitView>,
-    /// `active`, `rotation_grace`, `rotated`, `expired`, `revoked` or
-    /// `owner_deactivated`.
+    /// `active`, `rotation_grace`, `rotated`, `expired`, `revoked`,
+    /// `owner_deactivated` or `disabled`.
     pub status: String,
     /// Created.
     pub created_at: DateTime<Utc>,
@@ -64,6 +64,8 @@ pub struct KeyView {
     pub expires_at: Option<DateTime<Utc>>,
     /// Revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Disabled (null: enabled).
+    pub disabled_at: Option<DateTime<Utc>>,
     /// Last successful use (recorded in batches, may lag a few seconds).
     pub last_used_at: Option<DateTime<Utc>>,
     /// The replacement key, when rotated.
@@ -104,6 +106,7 @@ impl KeyView {
             created_at: record.created_at,
             expires_at: record.expires_at,
             revoked_at: record.revoked_at,
+            disabled_at: record.disabled_at,
             last_used_at: record.last_used_at,
             replaced_by: record.rotation.as_ref().map(|r| r.replaced_by.to_string()),
             grace_until: record.rotation.as_ref().map(|r| r.grace_until),

@@ -23,7 +23,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Create, list, show, update, rotate and revoke keys.
+    /// Create, list, show, update, rotate, disable, enable and revoke keys.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Create and list roles (named scope sets).
@@ -59,6 +59,12 @@ pub(crate) enum KeysCommand {
     /// Revoke a key now and for good.
     #[command(after_help = "Example:\n  keygate keys revoke key_4f8a2b9c1d3e5f70")]
     Revoke(IdArg),
+    /// Disable a key: refused (401 key_disabled) until enabled again.
+    #[command(after_help = "Example:\n  keygate keys disable key_4f8a2b9c1d3e5f70")]
+    Disable(IdArg),
+    /// Enable a disabled key again.
+    #[command(after_help = "Example:\n  keygate keys enable key_4f8a2b9c1d3e5f70")]
+    Enable(IdArg),
     /// Deactivate an owner: their personal keys are revoked and refused, and no new
     /// personal key can be issued for them until reactivated.
     #[command(

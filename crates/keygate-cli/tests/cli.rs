@@ -81,6 +81,11 @@ impl Drop for Db {
     }
 }
 
+/// The id of a created or rotated key.
+fn new_key_id(v: &Value) -> String {
+    text(v, "id")
+}
+
 fn text(v: &Value, field: &str) -> String {
     v[field]
         .as_str()
@@ -119,6 +124,20 @@ fn key_lifecycle() {
         "the old key works during the grace period"
     );
     assert_eq!(db.verify_code(&new_key), 0);
+
+    // Disabled: refused with its own code, and working again once enabled.
+    let disabled = db.json(&["keys", "disable", &new_key_id(&rotated)]);
+    assert_eq!(text(&disabled, "status"), "disabled");
+    let refused = db.verify(&new_key, &["--json"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let refused: Value = serde_json::from_slice(&refused.stdout).expect("a JSON body");
+    assert_eq!(
+        refused,
+        serde_json::json!({"valid": false, "code": "key_disabled"})
+    );
+    let enabled = db.json(&["keys", "enable", &new_key_id(&rotated)]);
+    assert_eq!(text(&enabled, "status"), "active");
+    assert_eq!(db.verify_code(&new_key), 0, "enabled again");
 
     let revoked = db.json(&["keys", "revoke", &id]);
     assert_eq!(text(&revoked, "status"), "revoked");
@@ -404,6 +423,8 @@ fn every_command_help_shows_an_example() {
         &["keys", "update"],
         &["keys", "rotate"],
         &["keys", "revoke"],
+        &["keys", "disable"],
+        &["keys", "enable"],
         &["keys", "deactivate-owner"],
         &["keys", "reactivate-owner"],
         &["roles", "create"],

@@ -43,9 +43,33 @@ pub(crate) async fn run(
             });
             Ok(ExitCode::SUCCESS)
         }
+        KeysCommand::Disable(args) => set_disabled(store, out, &args.id, true).await,
+        KeysCommand::Enable(args) => set_disabled(store, out, &args.id, false).await,
         KeysCommand::DeactivateOwner(args) => deactivate(store, out, args).await,
         KeysCommand::ReactivateOwner(args) => reactivate(store, out, args).await,
     }
+}
+
+/// `keys disable` and `keys enable`.
+async fn set_disabled(
+    store: &Store,
+    out: &Output,
+    id: &str,
+    disable: bool,
+) -> Result<ExitCode, Failure> {
+    let manager = store.manager("sk", "live")?;
+    let key = key_id(id)?;
+    let record = if disable {
+        manager.disable(&Actor::system(), &key).await
+    } else {
+        manager.enable(&Actor::system(), &key).await
+    }
+    .map_err(about_key(id))?;
+    out.show(&KeyView::new(&record, chrono::Utc::now()), || {
+        let done = if disable { "disabled" } else { "enabled" };
+        format!("{done} {} ({})", record.id, record.name)
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn create(store: &Store, out: &Output, args: CreateArgs) -> Result<ExitCode, Failure> {
@@ -201,6 +225,7 @@ fn show_record(out: &Output, record: &KeyRecord) {
             vec!["expires".into(), when(view.expires_at)],
             vec!["last used".into(), when(view.last_used_at)],
             vec!["revoked".into(), when(view.revoked_at)],
+            vec!["disabled".into(), when(view.disabled_at)],
             vec!["grace until".into(), when(view.grace_until)],
         ];
         table(&["FIELD", "VALUE"], &rows)

@@ -1,7 +1,8 @@
 //! The dashboard mounted in an actix-web app (beside the admin API behind
 //! `ApiKeyAuth`), over HTTP on 127.0.0.1:0: sign-in, the tenant boundary, CSRF, a key
-//! created and shown once. The browser suite (`dashboard_browser.rs`) covers the pages
-//! in depth on axum; both mounts call the same framework-free `Dashboard::handle`.
+//! created and shown once, then disabled and enabled again. The browser suite
+//! (`dashboard_browser.rs`) covers the pages in depth on axum; both mounts call the same
+//! framework-free `Dashboard::handle`.
 
 use actix_web::{web, App, HttpServer};
 use keygate::{Actor, KeyGate, MemoryStore, NewKey, ScopeSet};
@@ -145,6 +146,76 @@ async fn the_dashboard_mounts_in_actix() {
         .await
         .expect("html");
     assert!(html.contains(">actix-made<") && !html.contains("forged"));
+
+    // Disable the new key from its page: refused over HTTP until enabled again.
+    let made_id = shown_at
+        .split('/')
+        .rev()
+        .nth(1)
+        .expect("the key's id in the reveal URL")
+        .to_owned();
+    let secret = first
+        .split("sk_live_")
+        .nth(1)
+        .map(|rest| {
+            let body: String = rest
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            format!("sk_live_{body}")
+        })
+        .expect("the key on its reveal page");
+    let verify = || {
+        http.get(format!("{base}/v1/auth/verify"))
+            .bearer_auth(&secret)
+            .send()
+    };
+    assert_eq!(verify().await.expect("verify").status(), 200);
+    let detail = get(&format!("/dashboard/keys/{made_id}"))
+        .await
+        .expect("detail")
+        .text()
+        .await
+        .expect("html");
+    assert!(detail.contains("/disable\""), "a disable form: {detail}");
+    let post = |path: String, body: String| {
+        form(body)(
+            http.post(format!("{base}{path}"))
+                .header("cookie", cookie.clone()),
+        )
+        .send()
+    };
+    let forged = post(format!("/dashboard/keys/{made_id}/disable"), String::new())
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), 403, "no CSRF token, nothing disabled");
+    assert_eq!(verify().await.expect("verify").status(), 200);
+    let disabled = post(
+        format!("/dashboard/keys/{made_id}/disable"),
+        format!("csrf={}", token_in(&detail)),
+    )
+    .await
+    .expect("post");
+    assert_eq!(disabled.status(), 303);
+    let after = get(disabled.headers()["location"].to_str().expect("ascii"))
+        .await
+        .expect("detail")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        after.contains("The key was disabled.") && after.contains("badge disabled"),
+        "{after}"
+    );
+    assert_eq!(verify().await.expect("verify").status(), 401);
+    let enabled = post(
+        format!("/dashboard/keys/{made_id}/enable"),
+        format!("csrf={}", token_in(&after)),
+    )
+    .await
+    .expect("post");
+    assert_eq!(enabled.status(), 303);
+    assert_eq!(verify().await.expect("verify").status(), 200);
 
     handle.stop(false).await;
 }

@@ -96,6 +96,8 @@ fn done_notice(query: Option<&str>) -> Option<Notice> {
         "saved" => "Changes saved.",
         "unchanged" => "Nothing changed.",
         "revoked" => "The key was revoked.",
+        "disabled" => "The key was disabled.",
+        "enabled" => "The key was enabled.",
         "role_created" => "Role created.",
         "role_saved" => "Role saved.",
         "role_deleted" => "Role deleted.",
@@ -256,6 +258,8 @@ pub(super) async fn handle(dashboard: &Dashboard, req: DashboardRequest<'_>) -> 
         (true, ["keys", id, "rotate"]) => rotate_key(&ctx, id, &form).await,
         (false, ["keys", id, "revoke"]) => confirm_revoke(&ctx, id, None).await,
         (true, ["keys", id, "revoke"]) => revoke_key(&ctx, id).await,
+        (true, ["keys", id, "disable"]) => set_disabled(&ctx, id, true).await,
+        (true, ["keys", id, "enable"]) => set_disabled(&ctx, id, false).await,
         (false, ["roles"]) => list_roles(&ctx, &Form::default(), None).await,
         (true, ["roles"]) => create_role(&ctx, form).await,
         (false, ["roles", name]) => role_page(&ctx, name).await,
@@ -273,7 +277,7 @@ fn known_fields(segments: &[&str]) -> Option<&'static [&'static str]> {
         ["keys"] => key_form::CREATE_FIELDS,
         ["keys", _] => key_detail::EDIT_FIELDS,
         ["keys", _, "rotate"] => &["csrf", "grace_period"],
-        ["keys", _, "revoke"] => &["csrf"],
+        ["keys", _, "revoke" | "disable" | "enable"] => &["csrf"],
         ["roles"] => roles_page::ROLE_FIELDS,
         ["roles", _] => &["csrf", "description", "scopes", "resource_scopes"],
         ["roles", _, "delete"] => &["csrf", "force"],
@@ -641,6 +645,30 @@ async fn confirm_revoke(
             )
         }
         Err(failure) => error_page(ctx.dashboard, failure.status, &failure.message),
+    }
+}
+
+async fn set_disabled(ctx: &Ctx<'_>, id: &str, disable: bool) -> DashboardResponse {
+    let (operation, done) = if disable {
+        (Operation::DisableKey, "disabled")
+    } else {
+        (Operation::EnableKey, "enabled")
+    };
+    match ctx
+        .caller()
+        .call::<KeyView>(operation, Some(id), None, None)
+        .await
+    {
+        Ok(view) => DashboardResponse::redirect(ctx.url(&format!("/keys/{}?done={done}", view.id))),
+        Err(failure) => {
+            key_detail(
+                ctx,
+                id,
+                None,
+                Some((failure.status, Notice::Error(failure.message))),
+            )
+            .await
+        }
     }
 }
 

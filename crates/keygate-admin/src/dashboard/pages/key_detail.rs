@@ -68,6 +68,9 @@ pub(crate) fn render(
                     @if let Some(revoked) = view.revoked_at {
                         dt { "Revoked" } dd { (when(Some(revoked), "")) }
                     }
+                    @if let Some(disabled) = view.disabled_at {
+                        dt { "Disabled" } dd { (when(Some(disabled), "")) }
+                    }
                     @if let Some(next) = &view.replaced_by {
                         dt { "Replaced by" } dd {
                             a href=(chrome.url(&format!("/keys/{next}"))) { code { (next) } }
@@ -103,6 +106,23 @@ pub(crate) fn render(
                             p.hint #grace-hint { "How long the old key keeps working: 30m, 24h, 7d, or 0 to end it now. Empty: 24h." }
                         }
                         div.buttons { button type="submit" { "Rotate key" } }
+                    }
+                }
+                section.card aria-labelledby="switch-h" {
+                    @if view.disabled_at.is_some() {
+                        h2 #switch-h { "Enable" }
+                        p { "The key is disabled: every request with it is refused until it is enabled again." }
+                        form method="post" action=(chrome.url(&format!("/keys/{}/enable", view.id))) {
+                            (chrome.csrf_field())
+                            div.buttons { button type="submit" { "Enable “" (view.name) "”" } }
+                        }
+                    } @else {
+                        h2 #switch-h { "Disable" }
+                        p { "Disabling refuses every request with this key until you enable it again; unlike revoking, it can be undone." }
+                        form method="post" action=(chrome.url(&format!("/keys/{}/disable", view.id))) {
+                            (chrome.csrf_field())
+                            div.buttons { button type="submit" { "Disable “" (view.name) "”" } }
+                        }
                     }
                 }
                 section.card.danger aria-labelledby="revoke-h" {

@@ -25,6 +25,7 @@ pub(crate) const STATUSES: &[(&str, &str)] = &[
     ("expired", "Expired"),
     ("revoked", "Revoked"),
     ("owner_deactivated", "Owner deactivated"),
+    ("disabled", "Disabled"),
 ];
 
 pub(crate) const SORTS: &[(&str, &str)] = &[

@@ -166,6 +166,7 @@ pub(crate) fn status_badge(status: &str) -> Markup {
         "expired" => "Expired",
         "revoked" => "Revoked",
         "owner_deactivated" => "Owner deactivated",
+        "disabled" => "Disabled",
         other => other,
     };
     html! { span class={ "badge " (status) } { (label) } }

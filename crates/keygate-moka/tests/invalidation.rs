@@ -54,6 +54,35 @@ async fn a_revoke_through_the_cache_applies_at_once() {
 }
 
 #[tokio::test]
+async fn a_disable_and_an_enable_through_the_manager_apply_at_once() {
+    let (_, cache, plain, record) = seeded().await;
+    let gate = KeyGate::builder(cache.clone()).build();
+    let manager = gate.manager();
+    let system = keygate::Actor::system();
+    assert!(
+        gate.verify(VerifyRequest::key(&plain)).await.is_ok(),
+        "warm"
+    );
+    manager
+        .disable(&system, &record.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = gate.verify(VerifyRequest::key(&plain)).await;
+    assert!(
+        matches!(refused, Err(AuthError::DisabledKey)),
+        "{refused:?}"
+    );
+    manager
+        .enable(&system, &record.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        gate.verify(VerifyRequest::key(&plain)).await.is_ok(),
+        "enabled"
+    );
+}
+
+#[tokio::test]
 async fn invalidate_by_hash_id_and_all() {
     let (store, cache, _, record) = seeded().await;
     let look = || async {

@@ -374,6 +374,18 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         self.store.record_usage(usage).await
     }
+    async fn record_verifications(
+        &self,
+        counts: &[keygate::analytics::VerificationCount],
+    ) -> Result<(), StoreError> {
+        self.store.record_verifications(counts).await
+    }
+    async fn verification_counts(
+        &self,
+        filter: &keygate::analytics::VerificationFilter,
+    ) -> Result<Vec<keygate::analytics::VerificationCount>, StoreError> {
+        self.store.verification_counts(filter).await
+    }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.store.append_audit(event).await

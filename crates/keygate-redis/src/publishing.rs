@@ -205,6 +205,18 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         self.inner.record_usage(usage).await
     }
+    async fn record_verifications(
+        &self,
+        counts: &[keygate::analytics::VerificationCount],
+    ) -> Result<(), StoreError> {
+        self.inner.record_verifications(counts).await
+    }
+    async fn verification_counts(
+        &self,
+        filter: &keygate::analytics::VerificationFilter,
+    ) -> Result<Vec<keygate::analytics::VerificationCount>, StoreError> {
+        self.inner.verification_counts(filter).await
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.inner.append_audit(event).await
     }

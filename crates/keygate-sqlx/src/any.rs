@@ -162,6 +162,18 @@ impl KeyStore for AnyStore {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         each!(self, s => s.record_usage(usage).await)
     }
+    async fn record_verifications(
+        &self,
+        counts: &[keygate::analytics::VerificationCount],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.record_verifications(counts).await)
+    }
+    async fn verification_counts(
+        &self,
+        filter: &keygate::analytics::VerificationFilter,
+    ) -> Result<Vec<keygate::analytics::VerificationCount>, StoreError> {
+        each!(self, s => s.verification_counts(filter).await)
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         each!(self, s => s.append_audit(event).await)
     }

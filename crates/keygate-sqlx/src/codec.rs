@@ -25,7 +25,7 @@ fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreErro
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
-fn key_id(what: &str, text: &str) -> Result<KeyId, StoreError> {
+pub(crate) fn key_id(what: &str, text: &str) -> Result<KeyId, StoreError> {
     KeyId::parse(text).ok_or_else(|| corrupt(what, format!("not a key id: {text:?}")))
 }
 

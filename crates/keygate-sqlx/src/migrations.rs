@@ -37,6 +37,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "disabled keys",
         include_str!("../migrations/sqlite/0004_disabled_keys.sql"),
     ),
+    (
+        5,
+        "verification counts",
+        include_str!("../migrations/sqlite/0005_verification_counts.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -60,6 +65,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         4,
         "disabled keys",
         include_str!("../migrations/postgres/0004_disabled_keys.sql"),
+    ),
+    (
+        5,
+        "verification counts",
+        include_str!("../migrations/postgres/0005_verification_counts.sql"),
     ),
 ];
 

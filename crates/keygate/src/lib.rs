@@ -32,12 +32,13 @@
 //! ([`Verifier`], [`VerifyRequest`]). The rest lives in a module named for what it
 //! holds: [`rate_limit`] (limiters, the failure throttle, `X-RateLimit-*` headers),
 //! [`render`] (error bodies), [`request`] (finding the key in a request, for adapters),
-//! [`store`] (filters, pages, cursors), [`manager`], [`audit`], [`clock`], [`hash`],
+//! [`store`] (filters, pages, cursors), [`manager`], [`audit`], [`analytics`], [`clock`], [`hash`],
 //! [`key_format`], [`record`], [`role`], [`scope`], [`usage`], [`verifier`], [`error`]
 //! and [`duration`].
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod analytics;
 pub mod audit;
 mod authenticate;
 mod base62;

@@ -1,7 +1,7 @@
 //! Who made the request: what a verified key resolves to.
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -150,6 +150,8 @@ pub(crate) struct PrincipalMemo {
     principal: OnceLock<Principal>,
     /// Unix seconds of the latest use handed to the usage recorder (0: none).
     noted_secs: AtomicI64,
+    /// Successful verifications of this record not yet taken by the usage recorder.
+    uses: AtomicU64,
 }
 
 impl PrincipalMemo {
@@ -168,6 +170,22 @@ impl PrincipalMemo {
     pub(crate) fn note_use(&self, at_secs: i64) -> bool {
         self.noted_secs.load(Ordering::Relaxed) < at_secs
             && self.noted_secs.fetch_max(at_secs, Ordering::Relaxed) < at_secs
+    }
+
+    /// Counts one successful verification (one atomic add: the hot path's whole cost
+    /// of analytics).
+    pub(crate) fn count_use(&self) {
+        self.uses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The uses counted and not yet taken.
+    pub(crate) fn uses(&self) -> u64 {
+        self.uses.load(Ordering::Relaxed)
+    }
+
+    /// The uses counted since the last call, and zero from now.
+    pub(crate) fn take_uses(&self) -> u64 {
+        self.uses.swap(0, Ordering::Relaxed)
     }
 }
 

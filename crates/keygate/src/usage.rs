@@ -1,11 +1,13 @@
-//! Last-used tracking off the hot path: verifications note a time in memory; a batch
-//! is written to the store by [`UsageRecorder::flush`].
+//! Last-used tracking and verification counts off the hot path: verifications note a
+//! time and count in memory; a batch is written to the store by [`UsageRecorder::flush`].
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 
+use crate::analytics::{Granularity, VerificationCount, VerificationOutcome};
+use crate::error::AuthError;
 use crate::id::KeyId;
 use crate::record::KeyRecord;
 use crate::store::{KeyStore, StoreError};
@@ -36,12 +38,25 @@ pub struct UsageRecorder {
     /// Every key seen, with its latest time and whether that time is unwritten. Entries
     /// stay after a flush, so noting a known key never allocates.
     pending: Mutex<HashMap<KeyId, Noted, foldhash::fast::RandomState>>,
+    /// Verification counts not yet written, by minute, key and outcome.
+    counts: Mutex<HashMap<CountKey, Counted, foldhash::fast::RandomState>>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Noted {
     at: DateTime<Utc>,
     unwritten: bool,
+    /// The shared record whose successes are counted in it (taken at each flush).
+    record: Option<Arc<KeyRecord>>,
+}
+
+type CountKey = (DateTime<Utc>, Option<KeyId>, VerificationOutcome);
+
+#[derive(Debug, Clone)]
+struct Counted {
+    tenant: Option<String>,
+    env: Option<String>,
+    count: u64,
 }
 
 /// Past this many known keys, a flush forgets the written ones.
@@ -64,23 +79,113 @@ impl UsageRecorder {
                     Noted {
                         at,
                         unwritten: true,
+                        record: None,
                     },
                 );
             }
         }
     }
 
-    /// Notes a verification of the shared `record` at `at`: free when the record's
-    /// use in this second was already noted (the hot path), else [`note`]. Last-used
-    /// times are kept to the second.
+    /// Notes a successful verification of the shared `record` at `at`: one atomic add
+    /// (its count) when the record's use in this second was already noted (the hot
+    /// path), else also [`note`]. Last-used times are kept to the second.
     ///
     /// [`note`]: UsageRecorder::note
-    pub(crate) fn note_record(&self, record: &KeyRecord, at_micros: i64) {
+    pub(crate) fn note_record(&self, record: &Arc<KeyRecord>, at_micros: i64) {
+        record.resolved.count_use();
         if record.resolved.note_use(at_micros.div_euclid(1_000_000)) {
             if let Some(at) = DateTime::from_timestamp_micros(at_micros) {
                 self.note(&record.id, at);
+                self.keep_counting(record);
             }
         }
+    }
+
+    /// Makes the key's entry hold `record`, whose successes each flush takes; the uses
+    /// counted in a record it held before (replaced by a cache reload) are taken first.
+    fn keep_counting(&self, record: &Arc<KeyRecord>) {
+        let replaced = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(noted) = pending.get_mut(&record.id) else {
+                return;
+            };
+            match &noted.record {
+                Some(held) if Arc::ptr_eq(held, record) => return,
+                _ => noted
+                    .record
+                    .replace(Arc::clone(record))
+                    .map(|old| (old, noted.at)),
+            }
+        };
+        if let Some((old, at)) = replaced {
+            self.count_successes(&old, at);
+        }
+    }
+
+    /// Adds the successes counted in `record` to the minute of `at`.
+    fn count_successes(&self, record: &KeyRecord, at: DateTime<Utc>) {
+        let uses = record.resolved.take_uses();
+        if uses > 0 {
+            self.add(
+                (
+                    Granularity::Minute.start_of(at),
+                    Some(record.id.clone()),
+                    VerificationOutcome::Valid,
+                ),
+                Some(record),
+                uses,
+            );
+        }
+    }
+
+    /// Counts a refusal of a well-formed key at `at` (`record`: the stored key, `None`
+    /// for an unknown one). Refusals not about a key (malformed, missing, store down)
+    /// are not counted.
+    pub(crate) fn count_refusal(
+        &self,
+        record: Option<&KeyRecord>,
+        error: &AuthError,
+        at: DateTime<Utc>,
+    ) {
+        if let Some(outcome) = VerificationOutcome::of(error) {
+            let key = (
+                Granularity::Minute.start_of(at),
+                record.map(|r| r.id.clone()),
+                outcome,
+            );
+            self.add(key, record, 1);
+        }
+    }
+
+    fn add(&self, key: CountKey, record: Option<&KeyRecord>, n: u64) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let counted = counts.entry(key).or_insert_with(|| Counted {
+            tenant: record.map(|r| r.tenant.clone()),
+            env: record.map(|r| r.env.clone()),
+            count: 0,
+        });
+        counted.count = counted.count.saturating_add(n);
+    }
+
+    /// Verification counts not yet written (successes still in their records
+    /// included).
+    pub fn pending_verifications(&self) -> u64 {
+        let in_records: u64 = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter_map(|n| n.record.as_ref())
+            .map(|r| r.resolved.uses())
+            .sum();
+        let counted: u64 = self
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|c| c.count)
+            .sum();
+        in_records + counted
     }
 
     /// How many keys have unwritten times.
@@ -93,13 +198,74 @@ impl UsageRecorder {
             .count()
     }
 
-    /// Writes every noted time to `store` in one batch. On failure the times are kept
-    /// for the next flush (newer notes win).
+    /// Writes every noted time to `store` in one batch, then every verification count
+    /// in another. On failure both are kept for the next flush (newer notes win, counts
+    /// add up).
     pub async fn flush(&self, store: &dyn KeyStore) -> Result<usize, StoreError> {
+        self.take_held_successes();
+        let written = self.flush_times(store).await;
+        let counted = self.flush_counts(store).await;
+        let written = written?;
+        counted?;
+        Ok(written)
+    }
+
+    /// Moves the successes counted in the held records into the counts.
+    fn take_held_successes(&self) {
+        let held: Vec<(Arc<KeyRecord>, DateTime<Utc>)> = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter_map(|n| n.record.as_ref().map(|r| (Arc::clone(r), n.at)))
+            .collect();
+        for (record, at) in &held {
+            self.count_successes(record, *at);
+        }
+    }
+
+    /// Writes the verification counts.
+    async fn flush_counts(&self, store: &dyn KeyStore) -> Result<(), StoreError> {
+        let taken: Vec<(CountKey, Counted)> = self
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .collect();
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<VerificationCount> = taken
+            .iter()
+            .map(|((at, key_id, outcome), c)| VerificationCount {
+                key_id: key_id.clone(),
+                tenant: c.tenant.clone(),
+                env: c.env.clone(),
+                at: *at,
+                outcome: *outcome,
+                count: c.count,
+            })
+            .collect();
+        if let Err(e) = store.record_verifications(&batch).await {
+            let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+            for (key, c) in taken {
+                let n = c.count;
+                let kept = counts.entry(key).or_insert(Counted { count: 0, ..c });
+                kept.count = kept.count.saturating_add(n);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn flush_times(&self, store: &dyn KeyStore) -> Result<usize, StoreError> {
         let batch: Vec<(KeyId, DateTime<Utc>)> = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             if pending.len() > KEEP_KNOWN {
-                pending.retain(|_, n| n.unwritten);
+                // A key whose record holds uncounted successes stays (counted next time).
+                pending.retain(|_, n| {
+                    n.unwritten || n.record.as_ref().is_some_and(|r| r.resolved.uses() > 0)
+                });
             }
             pending
                 .iter_mut()
@@ -121,6 +287,7 @@ impl UsageRecorder {
                     let noted = pending.entry(key).or_insert(Noted {
                         at,
                         unwritten: true,
+                        record: None,
                     });
                     noted.unwritten = true;
                     noted.at = noted.at.max(at);
@@ -136,6 +303,88 @@ mod tests {
     use super::*;
     use crate::hash::KeyHasher;
     use crate::{KeyRecord, MemoryStore};
+
+    #[tokio::test]
+    async fn counts_successes_and_refusals_and_keeps_them_through_a_failed_flush() {
+        use crate::analytics::{VerificationFilter, VerificationOutcome};
+        let store = MemoryStore::new();
+        let recorder = UsageRecorder::default();
+        let record = Arc::new(KeyRecord::new(
+            KeyHasher::Sha256.hash("k"),
+            "h",
+            "sk",
+            "live",
+            "n",
+            "acme",
+        ));
+        let micros = 1_800_000_000_000_000;
+        // Three uses in one second, two in the next: five successes.
+        for at in [
+            micros,
+            micros + 10,
+            micros + 20,
+            micros + 1_000_000,
+            micros + 1_000_001,
+        ] {
+            recorder.note_record(&record, at);
+        }
+        let at = DateTime::from_timestamp_micros(micros).expect("a time");
+        recorder.count_refusal(Some(&record), &AuthError::ExpiredKey, at);
+        recorder.count_refusal(
+            None,
+            &AuthError::InvalidKey(crate::error::InvalidKeyReason::Unknown),
+            at,
+        );
+        recorder.count_refusal(None, &AuthError::MissingKey, at);
+        assert_eq!(recorder.pending_verifications(), 7);
+
+        // A cache reload hands out a new record of the same key: its uses count too,
+        // and the old record's are not lost.
+        let reloaded = Arc::new((*record).clone());
+        recorder.note_record(&reloaded, micros + 2_000_000);
+        assert_eq!(recorder.pending_verifications(), 8);
+
+        store.set_unavailable(true);
+        assert!(recorder.flush(&store).await.is_err());
+        assert_eq!(
+            recorder.pending_verifications(),
+            8,
+            "kept for the next flush"
+        );
+        store.set_unavailable(false);
+        assert!(recorder.flush(&store).await.is_ok());
+        assert_eq!(recorder.pending_verifications(), 0);
+        let rows = store
+            .verification_counts(&VerificationFilter::between(
+                at - chrono::Duration::minutes(1),
+                at + chrono::Duration::minutes(1),
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let of = |outcome| -> u64 {
+            rows.iter()
+                .filter(|c| c.outcome == outcome)
+                .map(|c| c.count)
+                .sum()
+        };
+        assert_eq!(of(VerificationOutcome::Valid), 6, "{rows:?}");
+        assert_eq!(of(VerificationOutcome::Expired), 1);
+        assert_eq!(of(VerificationOutcome::Unknown), 1);
+        assert!(rows
+            .iter()
+            .filter(|c| c.outcome == VerificationOutcome::Valid)
+            .all(|c| c.key_id.as_ref() == Some(&record.id) && c.tenant.as_deref() == Some("acme")));
+        // Nothing is written twice.
+        assert!(recorder.flush(&store).await.is_ok());
+        let again = store
+            .verification_counts(&VerificationFilter::between(
+                at - chrono::Duration::minutes(1),
+                at + chrono::Duration::minutes(1),
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again, rows);
+    }
 
     #[tokio::test]
     async fn keeps_latest_and_survives_a_failed_flush() {

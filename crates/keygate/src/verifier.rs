@@ -495,6 +495,7 @@ impl Verifier {
             .map_err(|e| store_down(&e))?;
         let Some(record) = record else {
             let err = invalid(InvalidKeyReason::Unknown);
+            inner.usage.count_refusal(None, &err, inner.clock.now());
             self.audit_failure(None, &request, &err).await;
             return Err(err);
         };
@@ -504,13 +505,21 @@ impl Verifier {
         if let Err(err) =
             self.check_state_and_context(&record, request.client_ip, now, || request.referrer)
         {
+            inner.usage.count_refusal(Some(&record), &err, now);
             self.audit_failure(Some(&record), &request, &err).await;
             return Err(err);
         }
 
         // 5. Rate limit, before any further store call.
         let rate_limit = match &inner.rate_limits {
-            Some(limits) => limits.check(&record, now).await.map_err(limiter_error)?,
+            Some(limits) => match limits.check(&record, now).await {
+                Ok(status) => status,
+                Err(err) => {
+                    let err = limiter_error(err);
+                    inner.usage.count_refusal(Some(&record), &err, now);
+                    return Err(err);
+                }
+            },
             None => None,
         };
 
@@ -584,7 +593,13 @@ impl Verifier {
         let rate_limit = match &inner.rate_limits {
             Some(limits) => match limits.check_sync(&record, now)? {
                 Ok(status) => status,
-                Err(err) => return Some(Err(limiter_error(err))),
+                Err(err) => {
+                    let err = limiter_error(err);
+                    if let Some(at) = chrono::DateTime::from_timestamp_micros(now) {
+                        inner.usage.count_refusal(Some(&record), &err, at);
+                    }
+                    return Some(Err(err));
+                }
             },
             None => None,
         };

@@ -149,6 +149,18 @@ impl KeyStore for CountingStore {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         self.memory.record_usage(usage).await
     }
+    async fn record_verifications(
+        &self,
+        counts: &[keygate::analytics::VerificationCount],
+    ) -> Result<(), StoreError> {
+        self.memory.record_verifications(counts).await
+    }
+    async fn verification_counts(
+        &self,
+        filter: &keygate::analytics::VerificationFilter,
+    ) -> Result<Vec<keygate::analytics::VerificationCount>, StoreError> {
+        self.memory.verification_counts(filter).await
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.memory.append_audit(event).await
     }

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use keygate::analytics::{Granularity, VerificationCount, VerificationFilter, VerificationOutcome};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
 use keygate::role::{Role, RoleNamespace};
@@ -606,6 +607,87 @@ pub(crate) async fn list_audit<D: Dialect>(
         .map(audit_from_row)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(codec::page_of(items, limit, |e| (e.at, e.id.clone())))
+}
+
+/// Adds each count to its minute row (`ON CONFLICT … DO UPDATE`: concurrent writers
+/// from several instances add up), all in one transaction.
+pub(crate) async fn record_verifications<D: Dialect>(
+    d: &D,
+    counts: &[VerificationCount],
+) -> Result<(), StoreError> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let mut tx = d.begin().await?;
+    for c in counts {
+        let count = i64::try_from(c.count)
+            .map_err(|_| StoreError::Corrupt(format!("count {} out of range", c.count)))?;
+        let mut sql = D::sql(
+            "INSERT INTO keygate_verifications (minute, key_id, outcome, tenant, env, count) \
+             VALUES (",
+        );
+        sql.bind_list([
+            Granularity::Minute.start_of(c.at).into(),
+            c.key_id
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string)
+                .into(),
+            c.outcome.as_str().into(),
+            c.tenant.clone().unwrap_or_default().into(),
+            c.env.clone().unwrap_or_default().into(),
+            count.into(),
+        ])
+        .push(
+            ") ON CONFLICT (minute, key_id, outcome) DO UPDATE SET \
+             count = keygate_verifications.count + excluded.count",
+        );
+        D::tx_execute(&mut tx, sql).await?;
+    }
+    D::commit(tx).await
+}
+
+pub(crate) async fn verification_counts<D: Dialect>(
+    d: &D,
+    filter: &VerificationFilter,
+) -> Result<Vec<VerificationCount>, StoreError> {
+    let mut sql = D::sql(
+        "SELECT minute, key_id, outcome, tenant, env, count FROM keygate_verifications \
+         WHERE minute >= ",
+    );
+    sql.bind(filter.from).push(" AND minute < ").bind(filter.to);
+    if let Some(key) = &filter.key_id {
+        sql.push(" AND key_id = ").bind(key.as_str());
+    }
+    if let Some(tenant) = &filter.tenant {
+        sql.push(" AND tenant = ").bind(tenant.as_str());
+    }
+    if let Some(env) = &filter.env {
+        sql.push(" AND env = ").bind(env.as_str());
+    }
+    sql.push(" ORDER BY minute, key_id, outcome");
+    d.fetch_all(sql)
+        .await?
+        .iter()
+        .map(verification_from_row)
+        .collect()
+}
+
+fn verification_from_row(row: &impl Columns) -> Result<VerificationCount, StoreError> {
+    let text = |c: &str| required(row.text(c)?, c);
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    let outcome = text("outcome")?;
+    let count = required(row.int("count")?, "count")?;
+    Ok(VerificationCount {
+        key_id: some(text("key_id")?)
+            .map(|id| codec::key_id("key_id", &id))
+            .transpose()?,
+        tenant: some(text("tenant")?),
+        env: some(text("env")?),
+        at: required(row.time("minute")?, "minute")?,
+        outcome: VerificationOutcome::parse(&outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("outcome: unknown {outcome:?}")))?,
+        count: u64::try_from(count).map_err(|_| StoreError::Corrupt(format!("count: {count}")))?,
+    })
 }
 
 pub(crate) async fn prune_audit<D: Dialect>(

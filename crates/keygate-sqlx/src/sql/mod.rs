@@ -368,6 +368,26 @@ macro_rules! key_store {
                 )
                 .await
             }
+            async fn record_verifications(
+                &self,
+                counts: &[keygate::analytics::VerificationCount],
+            ) -> Result<(), keygate::StoreError> {
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::record_verifications(self, counts),
+                )
+                .await
+            }
+            async fn verification_counts(
+                &self,
+                filter: &keygate::analytics::VerificationFilter,
+            ) -> Result<Vec<keygate::analytics::VerificationCount>, keygate::StoreError> {
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::verification_counts(self, filter),
+                )
+                .await
+            }
             /// The change and its audit event in one transaction.
             async fn write(
                 &self,

@@ -458,12 +458,13 @@ impl KeyManager {
     /// use keygate::{Actor, KeyManager, MemoryStore, NewKey};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let manager = KeyManager::builder(MemoryStore::new()).build();
-    /// let created = manager.create(&Actor::System, NewKey::new("ci", "acme")).await?;
-    /// let disabled = manager.disable(&Actor::System, &created.record.id).await?;
+    /// let system = Actor::system();
+    /// let created = manager.create(&system, NewKey::named("ci").tenant("acme")).await?;
+    /// let disabled = manager.disable(&system, &created.record.id).await?;
     /// assert!(disabled.disabled_at.is_some());
-    /// let enabled = manager.enable(&Actor::System, &created.record.id).await?;
+    /// let enabled = manager.enable(&system, &created.record.id).await?;
     /// assert!(enabled.disabled_at.is_none());
-    /// # Ok::<(), keygate::ManageError>(()) }).unwrap();
+    /// # Ok::<(), keygate::manager::ManageError>(()) }).unwrap();
     /// ```
     pub async fn disable(&self, actor: &Actor, id: &KeyId) -> Result<KeyRecord, ManageError> {
         self.set_disabled(actor, id, true).await

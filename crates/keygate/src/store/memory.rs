@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{decode_cursor, encode_cursor, KeyFilter, KeyStore, Page, PageRequest, StoreError};
+use crate::analytics::{Granularity, VerificationCount, VerificationFilter, VerificationOutcome};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::hash::{KeyHash, PrehashedBuilder};
 use crate::id::KeyId;
@@ -41,6 +42,8 @@ struct State {
     /// Deactivated owners: `(tenant, owner)` -> when.
     owners: HashMap<(String, String), DateTime<Utc>>,
     audit: Vec<AuditEvent>,
+    /// Verification counts by (minute, key, outcome).
+    verifications: BTreeMap<(DateTime<Utc>, Option<KeyId>, VerificationOutcome), VerificationCount>,
 }
 
 impl State {
@@ -379,6 +382,36 @@ impl KeyStore for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn record_verifications(&self, counts: &[VerificationCount]) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        for count in counts {
+            let minute = Granularity::Minute.start_of(count.at);
+            let row = state
+                .verifications
+                .entry((minute, count.key_id.clone(), count.outcome))
+                .or_insert_with(|| VerificationCount {
+                    at: minute,
+                    count: 0,
+                    ..count.clone()
+                });
+            row.count = row.count.saturating_add(count.count);
+        }
+        Ok(())
+    }
+
+    async fn verification_counts(
+        &self,
+        filter: &VerificationFilter,
+    ) -> Result<Vec<VerificationCount>, StoreError> {
+        Ok(self
+            .read()?
+            .verifications
+            .values()
+            .filter(|c| filter.admits(c))
+            .cloned()
+            .collect())
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {

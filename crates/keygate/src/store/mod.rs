@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 pub use memory::MemoryStore;
 pub use write::{write_then_append, Write, Written};
 
+use crate::analytics::{VerificationCount, VerificationFilter};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::hash::KeyHash;
 use crate::id::KeyId;
@@ -338,6 +339,14 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Records last-used times in one batch; a time never moves a key's
     /// `last_used_at` backwards; unknown ids are ignored.
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError>;
+    /// Adds verification counts in one batch: each row's count is added to the stored
+    /// row of the same key, minute (`at`, truncated to the minute) and outcome.
+    async fn record_verifications(&self, counts: &[VerificationCount]) -> Result<(), StoreError>;
+    /// The stored minute rows `filter` admits, oldest first.
+    async fn verification_counts(
+        &self,
+        filter: &VerificationFilter,
+    ) -> Result<Vec<VerificationCount>, StoreError>;
     /// Appends an audit event.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// Makes `change` and appends `event`, the audit event that records it: both or
@@ -437,6 +446,15 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
     }
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         (**self).record_usage(usage).await
+    }
+    async fn record_verifications(&self, counts: &[VerificationCount]) -> Result<(), StoreError> {
+        (**self).record_verifications(counts).await
+    }
+    async fn verification_counts(
+        &self,
+        filter: &VerificationFilter,
+    ) -> Result<Vec<VerificationCount>, StoreError> {
+        (**self).verification_counts(filter).await
     }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         (**self).append_audit(event).await

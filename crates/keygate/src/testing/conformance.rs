@@ -36,6 +36,7 @@ where
     duplicate_id_or_hash_conflicts(&make().await).await;
     update_round_trips_every_setting(&make().await).await;
     disabling_is_a_conditional_setting(&make().await).await;
+    verification_counts_add_up_and_filter(&make().await).await;
     update_of_missing_key_is_not_found(&make().await).await;
     update_is_conditional_on_the_version(&make().await).await;
     revocation_is_monotonic(&make().await).await;
@@ -330,6 +331,79 @@ async fn disabling_is_a_conditional_setting(store: &impl KeyStore) {
     assert!(
         matches!(res, Err(StoreError::Revoked)),
         "{case}: a revoked key cannot be changed, got {res:?}"
+    );
+}
+
+async fn verification_counts_add_up_and_filter(store: &impl KeyStore) {
+    use crate::analytics::{VerificationCount, VerificationFilter, VerificationOutcome};
+    let case = "verification_counts";
+    let key = KeyId::generate();
+    let other = KeyId::generate();
+    let row = |key: Option<&KeyId>, tenant: &str, secs: i64, outcome, count| VerificationCount {
+        key_id: key.cloned(),
+        tenant: key.map(|_| tenant.to_owned()),
+        env: key.map(|_| "live".to_owned()),
+        at: t(secs),
+        outcome,
+        count,
+    };
+    let batch = [
+        // Two rows of one minute (seconds 60 and 90): added up.
+        row(Some(&key), "acme", 60, VerificationOutcome::Valid, 3),
+        row(Some(&key), "acme", 90, VerificationOutcome::Valid, 4),
+        row(Some(&key), "acme", 60, VerificationOutcome::RateLimited, 1),
+        row(Some(&other), "globex", 60, VerificationOutcome::Valid, 9),
+        row(None, "", 120, VerificationOutcome::Unknown, 2),
+    ];
+    store
+        .record_verifications(&batch)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: record: {e}"));
+    // A second flush adds to the stored rows.
+    store
+        .record_verifications(&batch[..1])
+        .await
+        .unwrap_or_else(|e| panic!("{case}: record again: {e}"));
+    store
+        .record_verifications(&[])
+        .await
+        .unwrap_or_else(|e| panic!("{case}: an empty batch: {e}"));
+    let read = |filter: VerificationFilter| async move {
+        store
+            .verification_counts(&filter)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: read: {e}"))
+    };
+    let all = read(VerificationFilter::between(t(0), t(600))).await;
+    let total: u64 = all.iter().map(|c| c.count).sum();
+    assert_eq!(total, 3 + 4 + 1 + 9 + 2 + 3, "{case}: {all:?}");
+    let mine = read(VerificationFilter {
+        key_id: Some(key.clone()),
+        ..VerificationFilter::between(t(0), t(600))
+    })
+    .await;
+    let valid: Vec<(DateTime<Utc>, u64)> = mine
+        .iter()
+        .filter(|c| c.outcome == VerificationOutcome::Valid)
+        .map(|c| (c.at, c.count))
+        .collect();
+    assert_eq!(valid, vec![(t(60), 10)], "{case}: one minute row, added up");
+    assert!(mine
+        .iter()
+        .all(|c| c.tenant.as_deref() == Some("acme") && c.env.as_deref() == Some("live")));
+    let globex = read(VerificationFilter {
+        tenant: Some("globex".into()),
+        ..VerificationFilter::between(t(0), t(600))
+    })
+    .await;
+    assert_eq!(globex.len(), 1, "{case}: {globex:?}");
+    assert_eq!(globex[0].key_id.as_ref(), Some(&other));
+    let unknown: Vec<&VerificationCount> = all.iter().filter(|c| c.key_id.is_none()).collect();
+    assert_eq!(unknown.len(), 1, "{case}: unknown keys have no id");
+    assert_eq!((unknown[0].tenant.as_deref(), unknown[0].count), (None, 2));
+    assert!(
+        read(VerificationFilter::between(t(60), t(120))).await.len() == 3,
+        "{case}: from inclusive, to exclusive"
     );
 }
 

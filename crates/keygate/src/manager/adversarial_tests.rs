@@ -753,3 +753,97 @@ async fn concurrent_enables_never_undo_a_revoke() {
         );
     }
 }
+
+// Verification analytics (usage issue, item 6): a key reads its own tenant's and
+// environment's counts only.
+#[tokio::test]
+async fn analytics_stay_inside_the_tenant_and_environment() {
+    use crate::analytics::{
+        Granularity, VerificationCount, VerificationFilter, VerificationOutcome,
+    };
+    let f = fixture();
+    let now = f.clock.now();
+    let live = admin_key(&f, "live").await;
+    let (live_actor, _) = key_actor(&f, "live", &["read:analytics"]).await;
+    let (test_actor, _) = key_actor(&f, "test", &["*"]).await;
+    let foreign = f
+        .create(
+            &Actor::system(),
+            NewKey::named("foreign")
+                .tenant("globex")
+                .scopes(scopes(&["*"])),
+        )
+        .await;
+    let row = |record: Option<&KeyRecord>, outcome, count| VerificationCount {
+        key_id: record.map(|r| r.id.clone()),
+        tenant: record.map(|r| r.tenant.clone()),
+        env: record.map(|r| r.env.clone()),
+        at: now,
+        outcome,
+        count,
+    };
+    f.store
+        .record_verifications(&[
+            row(Some(&live.record), VerificationOutcome::Valid, 5),
+            row(Some(&foreign.record), VerificationOutcome::Valid, 7),
+            row(None, VerificationOutcome::Unknown, 11),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let day = VerificationFilter::between(now - Duration::hours(1), now + Duration::hours(1));
+    let total = |rows: &[VerificationCount]| rows.iter().map(|c| c.count).sum::<u64>();
+
+    let mine = f
+        .manager
+        .verification_counts(&live_actor, day.clone(), Granularity::Hour)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(total(&mine), 5, "its tenant's live key only: {mine:?}");
+    // Naming another tenant changes nothing; naming its key is not found.
+    let named = VerificationFilter {
+        tenant: Some("globex".into()),
+        ..day.clone()
+    };
+    let still_mine = f
+        .manager
+        .verification_counts(&live_actor, named, Granularity::Hour)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(total(&still_mine), 5);
+    let theirs = VerificationFilter {
+        key_id: Some(foreign.record.id.clone()),
+        ..day.clone()
+    };
+    assert!(is_not_found(
+        &f.manager
+            .verification_counts(&live_actor, theirs, Granularity::Hour)
+            .await
+    ));
+    // A test key sees no live counts.
+    let test_view = f
+        .manager
+        .verification_counts(&test_actor, day.clone(), Granularity::Hour)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(total(&test_view), 0);
+    // The operator sees everything, unknown keys too.
+    let all = f
+        .manager
+        .verification_counts(&Actor::system(), day.clone(), Granularity::Day)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(total(&all), 23);
+    // Garbage ranges are refused with a reason.
+    let backwards = VerificationFilter::between(now, now - Duration::hours(1));
+    let too_long = VerificationFilter::between(now - Duration::days(2), now);
+    for (filter, granularity) in [
+        (backwards, Granularity::Hour),
+        (too_long, Granularity::Minute),
+    ] {
+        let res = f
+            .manager
+            .verification_counts(&Actor::system(), filter, granularity)
+            .await;
+        assert!(matches!(res, Err(ManageError::Invalid(_))), "got {res:?}");
+    }
+}

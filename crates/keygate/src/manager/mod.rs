@@ -18,6 +18,7 @@ pub use new_key::{parse_ip_rule, NewKey};
 pub use policy::OWNER_ADMIN_SCOPE;
 pub use update::KeyUpdate;
 
+use crate::analytics::{rollup, Granularity, VerificationCount, VerificationFilter};
 use crate::audit::{AuditEvent, AuditFilter, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::hash::KeyHasher;
@@ -28,7 +29,7 @@ use crate::role::{Role, RoleNamespace};
 use crate::scope_set::ScopeSet;
 use crate::secret::ApiKeySecret;
 use crate::store::{KeyFilter, KeyStore, Page, PageRequest, StoreError, Write, Written};
-use policy::{authorize, Action, Subject};
+use policy::{analytics_filter, authorize, Action, Subject};
 
 /// How often an update that lost a race to a concurrent write is tried again (each time
 /// on a fresh read, re-checked by the policy).
@@ -1134,6 +1135,54 @@ impl KeyManager {
                 .with_role(name);
             self.append(event).await;
         }
+    }
+
+    /// Verification counts the actor may read, summed into buckets of `granularity`:
+    /// its own tenant's and environment's (every tenant's, and unknown keys', for the
+    /// system actor). A key id the actor cannot see is not found. The range must be
+    /// non-empty and at most a day of minutes, 31 days of hours or 366 days of days.
+    ///
+    /// ```
+    /// use keygate::{Actor, KeyManager, MemoryStore};
+    /// use keygate::analytics::{Granularity, VerificationFilter};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = KeyManager::builder(MemoryStore::new()).build();
+    /// let now = chrono::Utc::now();
+    /// let day = VerificationFilter::between(now - chrono::Duration::days(1), now);
+    /// let counts = manager.verification_counts(&Actor::system(), day, Granularity::Hour).await?;
+    /// assert!(counts.is_empty());
+    /// # Ok::<(), keygate::manager::ManageError>(()) }).unwrap();
+    /// ```
+    pub async fn verification_counts(
+        &self,
+        actor: &Actor,
+        filter: VerificationFilter,
+        granularity: Granularity,
+    ) -> Result<Vec<VerificationCount>, ManageError> {
+        let longest = match granularity {
+            Granularity::Minute => Duration::days(1),
+            Granularity::Hour => Duration::days(31),
+            Granularity::Day => Duration::days(366),
+        };
+        if filter.to <= filter.from {
+            return Err(ManageError::invalid(
+                "the range is empty: from must be before to",
+            ));
+        }
+        if filter.to - filter.from > longest {
+            return Err(ManageError::invalid(format!(
+                "at most {} days of {} buckets at a time",
+                longest.num_days(),
+                granularity.as_str()
+            )));
+        }
+        if let Some(id) = &filter.key_id {
+            // Not found unless the actor may see the key.
+            self.get(actor, id).await?;
+        }
+        let filter = analytics_filter(actor, filter);
+        let rows = self.inner.store.verification_counts(&filter).await?;
+        Ok(rollup(rows, granularity))
     }
 
     /// Audit events the actor may see (its tenant's; all for the system actor).

@@ -104,6 +104,20 @@ pub(crate) fn listing_filter(actor: &Actor, mut filter: KeyFilter) -> KeyFilter 
     filter
 }
 
+/// Which verification counts `actor` may read when it asks for `filter`: a key actor
+/// reads only its own tenant's and environment's (those of unknown keys are no key's);
+/// the system actor's filter stands.
+pub(crate) fn analytics_filter(
+    actor: &Actor,
+    mut filter: crate::analytics::VerificationFilter,
+) -> crate::analytics::VerificationFilter {
+    if let Some(p) = actor.principal() {
+        filter.tenant = Some(p.tenant().to_owned());
+        filter.env = Some(p.env().to_owned());
+    }
+    filter
+}
+
 /// Whether `actor` may do `action`. The only place management permissions are decided.
 pub(crate) fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), ManageError> {
     let Some(p) = actor.principal() else {

@@ -95,6 +95,27 @@ impl AdminFixture {
             )
             .await
             .expect("globex role");
+        // Verification counts of acme's target key and of globex's key (analytics).
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:15:00Z")
+            .expect("a time")
+            .with_timezone(&chrono::Utc);
+        let counted = |i: usize, outcome, count| keygate::analytics::VerificationCount {
+            key_id: Some(keys[i].record.id.clone()),
+            tenant: Some(keys[i].record.tenant.clone()),
+            env: Some(keys[i].record.env.clone()),
+            at,
+            outcome,
+            count,
+        };
+        keygate::KeyStore::record_verifications(
+            &store,
+            &[
+                counted(3, keygate::analytics::VerificationOutcome::Valid, 5),
+                counted(6, keygate::analytics::VerificationOutcome::Valid, 7),
+            ],
+        )
+        .await
+        .expect("seed counts");
         // One configuration for both: the gate's nested renderer answers the admin
         // API's 401/403 too, so the table reads one error shape.
         let gate = KeyGate::builder(store.clone())
@@ -304,6 +325,24 @@ pub fn admin_cases() -> Vec<AdminCase> {
         case("audit log: bad outcome", "GET", "/v1/audit-logs?outcome=maybe", Admin, Send::Empty, 400).code("bad_request"),
         case("audit log: bad time", "GET", "/v1/audit-logs?since=yesterday", Admin, Send::Empty, 400).code("bad_request"),
         case("audit log: reader lacks read:audit-logs", "GET", "/v1/audit-logs", Reader, Send::Empty, 403).code("forbidden"),
+        case("analytics: reader lacks read:analytics", "GET", "/v1/analytics/verifications", Reader, Send::Empty, 403).code("forbidden"),
+        case("analytics: its tenant's keys by hour", "GET", "/v1/analytics/verifications?from=2026-11-30T00:00:00Z&to=2026-12-01T00:00:00Z", Admin, Send::Empty, 200)
+            .check("/granularity", json!("hour"))
+            .check("/data/0/at", json!("2026-11-30T10:00:00Z"))
+            .check("/data/0/outcome", json!("valid"))
+            .check("/data/0/count", json!(5))
+            .check("/data/0/tenant", json!("acme"))
+            .absent("globex"),
+        case("analytics: one key by day", "GET", "/v1/analytics/verifications?keyId={target}&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z&granularity=day", Admin, Send::Empty, 200)
+            .check("/data/0/at", json!("2026-11-30T00:00:00Z"))
+            .check("/data/0/count", json!(5)),
+        case("analytics: naming another tenant reads one's own", "GET", "/v1/analytics/verifications?tenant=globex&from=2026-11-30T00:00:00Z&to=2026-12-01T00:00:00Z", Admin, Send::Empty, 200)
+            .check("/data/0/tenant", json!("acme"))
+            .absent("globex"),
+        case("analytics: another tenant's key", "GET", "/v1/analytics/verifications?keyId={foreign}", Admin, Send::Empty, 404).code("not_found"),
+        case("analytics: bad granularity", "GET", "/v1/analytics/verifications?granularity=week", Admin, Send::Empty, 400).code("bad_request"),
+        case("analytics: bad time", "GET", "/v1/analytics/verifications?from=yesterday", Admin, Send::Empty, 400).code("bad_request"),
+        case("analytics: too many minutes", "GET", "/v1/analytics/verifications?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z&granularity=minute", Admin, Send::Empty, 422).code("invalid_request"),
         case("openapi document is public", "GET", "/v1/openapi.json", Nobody, Send::Empty, 200).check("/info/title", json!("keygate admin API")),
         case("revoked key is gone from the by-id routes", "GET", "/v1/api-keys/{revoke}", Admin, Send::Empty, 404).code("not_found"),
         // Roles: a key defines roles of its own tenant and environment, within its scopes.

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use keygate::analytics::{Granularity, VerificationFilter};
 use keygate::audit::AuditFilter;
 use keygate::render::{NestedRenderer, SharedRenderer};
 use keygate::request::CredentialSource;
@@ -15,7 +16,7 @@ use crate::dto::input::parse_ips;
 use crate::dto::{
     ApiError, AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView,
     KeyList, KeyView, MeView, PutRoleRequest, RoleList, RoleView, RotateKeyRequest,
-    UpdateKeyRequest, UserView, VerifyView,
+    UpdateKeyRequest, UserView, VerificationAnalytics, VerificationCountView, VerifyView,
 };
 use crate::query::Query;
 use crate::routes::{route, Operation};
@@ -397,6 +398,47 @@ impl Admin {
                     &AuditList {
                         data: events.items.iter().map(AuditEventView::from).collect(),
                         next_cursor: events.next_cursor,
+                    },
+                ))
+            }
+            Operation::VerificationAnalytics => {
+                let mut q =
+                    Query::parse(req.query, &["keyId", "tenant", "from", "to", "granularity"])?;
+                let granularity = match q.take("granularity") {
+                    None => Granularity::Hour,
+                    Some(g) => Granularity::parse(&g).ok_or_else(|| {
+                        ApiError::bad_request("granularity must be minute, hour or day")
+                    })?,
+                };
+                let to = q.time("to")?.unwrap_or(now);
+                let from = q
+                    .time("from")?
+                    .unwrap_or_else(|| to - chrono::Duration::days(1));
+                let filter = VerificationFilter {
+                    key_id: q
+                        .take("keyId")
+                        .map(|k| {
+                            KeyId::parse(&k).ok_or_else(|| {
+                                ApiError::bad_request("keyId must be a key id, key_…")
+                            })
+                        })
+                        .transpose()?,
+                    // The policy keeps a key to its own tenant and environment.
+                    tenant: q.take("tenant"),
+                    env: None,
+                    from,
+                    to,
+                };
+                let counts = manager
+                    .verification_counts(&actor, filter, granularity)
+                    .await?;
+                Ok(AdminResponse::json(
+                    200,
+                    &VerificationAnalytics {
+                        granularity: granularity.as_str().to_owned(),
+                        from,
+                        to,
+                        data: counts.iter().map(VerificationCountView::from).collect(),
                     },
                 ))
             }

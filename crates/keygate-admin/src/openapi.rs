@@ -15,7 +15,8 @@ use utoipa::OpenApi;
 use crate::dto::{
     AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView, DurationInput,
     KeyList, KeyView, MeView, PutRoleRequest, RateLimitInput, RateLimitStateView, RateLimitView,
-    RoleList, RoleView, RotateKeyRequest, ScopesInput, UpdateKeyRequest, UserView, VerifyView,
+    RoleList, RoleView, RotateKeyRequest, ScopesInput, UpdateKeyRequest, UserView,
+    VerificationAnalytics, VerificationCountView, VerifyView,
 };
 use crate::routes::{Operation, Route, ROUTES};
 use crate::Admin;
@@ -50,6 +51,8 @@ const CURSOR_PATTERN: &str = "^-?[0-9]{1,18}\\.[A-Za-z0-9_-]{1,128}$";
     PutRoleRequest,
     RoleView,
     RoleList,
+    VerificationCountView,
+    VerificationAnalytics,
 )))]
 struct Schemas;
 
@@ -173,6 +176,7 @@ fn schemas_of(op: Operation) -> (Option<&'static str>, u16, &'static str) {
         Operation::Me => (None, 200, "MeView"),
         Operation::Verify => (None, 200, "VerifyView"),
         Operation::AuditLogs => (None, 200, "AuditList"),
+        Operation::VerificationAnalytics => (None, 200, "VerificationAnalytics"),
         Operation::ListRoles => (None, 200, "RoleList"),
         Operation::CreateRole => (Some("CreateRoleRequest"), 201, "RoleView"),
         Operation::GetRole | Operation::DeleteRole => (None, 200, "RoleView"),
@@ -244,6 +248,33 @@ fn query_params(op: Operation) -> Vec<Value> {
             ));
             params
         }
+        Operation::VerificationAnalytics => vec![
+            query(
+                "keyId",
+                "Only this key's verifications",
+                json!({"type": "string", "pattern": KEY_ID_PATTERN}),
+            ),
+            query(
+                "tenant",
+                "Only this tenant's keys (a key always reads its own tenant's)",
+                json!({"type": "string"}),
+            ),
+            query(
+                "from",
+                "From this time (inclusive; default: a day before to)",
+                json!({"type": "string", "format": "date-time"}),
+            ),
+            query(
+                "to",
+                "Until this time (exclusive; default: now)",
+                json!({"type": "string", "format": "date-time"}),
+            ),
+            query(
+                "granularity",
+                "Bucket size; a range holds at most a day of minutes, 31 days of hours or 366 days of days",
+                json!({"type": "string", "enum": ["minute", "hour", "day"], "default": "hour"}),
+            ),
+        ],
         Operation::DeleteRole => vec![query(
             "force",
             "Delete also while keys hold the role (they keep only their own scopes)",
@@ -366,6 +397,20 @@ fn refusals(route: &Route) -> Vec<Refusal> {
         }
         Operation::CreateRole => {
             out.push(Refusal::new(409, "A role of that name exists", false, true))
+        }
+        Operation::VerificationAnalytics => {
+            out.push(Refusal::new(
+                404,
+                "No such key visible to the caller",
+                false,
+                true,
+            ));
+            out.push(Refusal::new(
+                422,
+                "The range is empty or too long for the granularity",
+                false,
+                true,
+            ));
         }
         Operation::DeleteRole => out.push(Refusal::new(
             409,

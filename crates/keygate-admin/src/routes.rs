@@ -27,6 +27,8 @@ pub enum Operation {
     Verify,
     /// `GET /v1/audit-logs`
     AuditLogs,
+    /// `GET /v1/analytics/verifications`
+    VerificationAnalytics,
     /// `GET /v1/roles`
     ListRoles,
     /// `POST /v1/roles`
@@ -146,6 +148,15 @@ pub const ROUTES: &[Route] = &[
         scope: Some("read:audit-logs"),
         manages_keys: false,
         summary: "The tenant's audit log (paged, filterable)",
+    },
+    Route {
+        operation: Operation::VerificationAnalytics,
+        method: "GET",
+        path: "/v1/analytics/verifications",
+        scope: Some("read:analytics"),
+        manages_keys: false,
+        summary:
+            "Verifications of the tenant's keys by outcome over time (minute, hour or day buckets)",
     },
     Route {
         operation: Operation::ListRoles,

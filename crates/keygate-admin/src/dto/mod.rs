@@ -12,5 +12,6 @@ pub use input::{
 };
 pub use output::{
     AuditEventView, AuditList, CreatedKeyView, KeyList, KeyView, MeView, RateLimitStateView,
-    RateLimitView, RoleList, RoleView, UserView, VerifyView,
+    RateLimitView, RoleList, RoleView, UserView, VerificationAnalytics, VerificationCountView,
+    VerifyView,
 };

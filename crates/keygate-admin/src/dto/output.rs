@@ -316,3 +316,51 @@ pub struct RoleList {
     /// Roles, by name.
     pub data: Vec<RoleView>,
 }
+
+/// Verifications of one key (or of unknown keys) that ended one way in one time bucket.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationCountView {
+    /// The key (null: unknown keys, seen only by the operator).
+    pub key_id: Option<String>,
+    /// The key's tenant.
+    pub tenant: Option<String>,
+    /// The key's environment.
+    pub env: Option<String>,
+    /// The bucket's start.
+    pub at: DateTime<Utc>,
+    /// `valid`, `unknown`, `revoked`, `expired`, `disabled`, `forbidden` or
+    /// `rate_limited`.
+    pub outcome: String,
+    /// How many.
+    pub count: u64,
+}
+
+impl From<&keygate::analytics::VerificationCount> for VerificationCountView {
+    fn from(c: &keygate::analytics::VerificationCount) -> Self {
+        Self {
+            key_id: c.key_id.as_ref().map(ToString::to_string),
+            tenant: c.tenant.clone(),
+            env: c.env.clone(),
+            at: c.at,
+            outcome: c.outcome.as_str().to_owned(),
+            count: c.count,
+        }
+    }
+}
+
+/// Verification counts over a time range, in buckets of one granularity.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationAnalytics {
+    /// `minute`, `hour` or `day`.
+    pub granularity: String,
+    /// The range's start (inclusive).
+    pub from: DateTime<Utc>,
+    /// The range's end (exclusive).
+    pub to: DateTime<Utc>,
+    /// The buckets with any verification, oldest first.
+    pub data: Vec<VerificationCountView>,
+}

@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod adversarial;
+pub mod analytics;
 pub mod cases;
 pub mod fault_proxy;
 pub mod faults;

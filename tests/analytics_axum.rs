@@ -1,0 +1,13 @@
+//! Verification analytics end to end on a real axum server on 127.0.0.1:0.
+
+use keygate_http_tests::analytics::{run_analytics, AnalyticsFixture};
+use keygate_tower::ApiKeyLayer;
+
+#[tokio::test]
+async fn axum_verifications_are_counted_flushed_and_served() {
+    let fixture = AnalyticsFixture::new().await;
+    let app = keygate_admin::axum::router(fixture.admin.clone())
+        .layer(ApiKeyLayer::new(fixture.gate.clone()));
+    let base = keygate_http_tests::serve::axum(app).await;
+    run_analytics("axum", &base, &fixture).await;
+}

@@ -33,6 +33,8 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Show the audit log.
     Audit(AuditArgs),
+    /// Show how often a key was verified, by outcome, over time.
+    Usage(UsageArgs),
     /// Create or upgrade the store's tables.
     #[command(
         after_help = "Example:\n  KEYGATE_DATABASE_URL=postgres://app@db/keys keygate migrate"
@@ -358,6 +360,21 @@ pub(crate) struct AuditArgs {
     /// At most this many events.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) limit: u32,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  keygate usage key_4f8a2b9c1d3e5f70 --last 7d --granularity day"
+)]
+pub(crate) struct UsageArgs {
+    /// The key.
+    pub(crate) id: String,
+    /// How far back: 90m, 24h (the default), 7d, 2w.
+    #[arg(long, default_value = "24h")]
+    pub(crate) last: String,
+    /// Bucket size (a day of minutes, 31 days of hours or 366 days of days at most).
+    #[arg(long, default_value = "hour", value_parser = ["minute", "hour", "day"])]
+    pub(crate) granularity: String,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Roles(cmd) => commands::roles::run(&store, &out, cmd).await,
         Command::Verify(args) => commands::verify::run(&store, &out, args).await,
         Command::Audit(args) => commands::audit::run(&store, &out, args).await,
+        Command::Usage(args) => commands::usage::run(&store, &out, args).await,
         Command::Migrate => {
             out.message(&format!(
                 "store at {} is migrated ({})",

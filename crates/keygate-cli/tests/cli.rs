@@ -434,6 +434,7 @@ fn every_command_help_shows_an_example() {
         &["roles", "delete"],
         &["verify"],
         &["audit"],
+        &["usage"],
         &["migrate"],
         &["serve"],
     ] {

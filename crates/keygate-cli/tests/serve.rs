@@ -79,8 +79,51 @@ async fn serve_exposes_the_admin_api_over_the_store() {
         .map(|r| r.status().as_u16())
         .unwrap_or(0);
     assert_eq!(denied, 401);
-    let _ = child.kill();
-    let _ = child.wait();
+    // Ctrl-C: the server stops and flushes what it counted.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !interrupted {
+        let _ = child.kill();
+    }
+    let stopped = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert!(stopped.success(), "keygate serve stops cleanly on Ctrl-C");
+
+    // Its two verified requests are the key's usage.
+    let id = created["id"].as_str().expect("an id");
+    let usage = cli(&[
+        "usage",
+        id,
+        "--granularity",
+        "minute",
+        "--last",
+        "1h",
+        "--json",
+    ]);
+    assert!(
+        usage.status.success(),
+        "{}",
+        String::from_utf8_lossy(&usage.stderr)
+    );
+    let usage: serde_json::Value = serde_json::from_slice(&usage.stdout).expect("a JSON body");
+    let valid: u64 = usage
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["outcome"] == "valid")
+        .filter_map(|c| c["count"].as_u64())
+        .sum();
+    assert_eq!(valid, 2, "{usage}");
+    let text = cli(&["usage", id]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("valid"));
+    // Bad input: a clear error, exit 1.
+    let bad = cli(&["usage", id, "--last", "forever"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--last"));
+    let unknown = cli(&["usage", "key_doesnotexist"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no key key_doesnotexist"));
 
     // The key made over HTTP is in the same store the CLI reads.
     let listed = cli(&["keys", "list", "--tenant", "acme", "--json"]);

@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod keys;
 pub(crate) mod roles;
 pub(crate) mod serve;
+pub(crate) mod usage;
 pub(crate) mod verify;
 
 use keygate::{KeyId, RateLimitSpec, ScopeSet};

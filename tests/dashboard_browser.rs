@@ -319,6 +319,44 @@ async fn the_dashboard_in_a_real_browser() {
     // The new key works against a protected route.
     assert_eq!(protected_status(&base, &new_key).await, 200);
 
+    // Its use is counted and flushed; earlier hours are seeded, so its page draws a day.
+    for _ in 0..4 {
+        assert_eq!(protected_status(&base, &new_key).await, 200);
+    }
+    gate.verifier().flush_usage().await.expect("flush");
+    let new_id = keygate::KeyId::parse(
+        shown_at
+            .rsplit('/')
+            .nth(1)
+            .expect("the key's id in the reveal URL"),
+    )
+    .expect("a key id");
+    let now = clock.now();
+    let earlier: Vec<keygate::analytics::VerificationCount> = (1..20)
+        .flat_map(|hours_ago: i64| {
+            let at = now - chrono::Duration::hours(hours_ago);
+            let count = |outcome, count| keygate::analytics::VerificationCount {
+                key_id: Some(new_id.clone()),
+                tenant: Some("acme".into()),
+                env: Some("live".into()),
+                at,
+                outcome,
+                count,
+            };
+            let busy = u64::try_from(40 + (hours_ago * 37) % 90).expect("positive");
+            [
+                count(keygate::analytics::VerificationOutcome::Valid, busy),
+                count(
+                    keygate::analytics::VerificationOutcome::RateLimited,
+                    u64::try_from(hours_ago % 4).expect("positive"),
+                ),
+            ]
+        })
+        .collect();
+    keygate::KeyStore::record_verifications(&*store, &earlier)
+        .await
+        .expect("seed counts");
+
     // Its detail page: everything but the secret.
     click(&b, "main a.button").await;
     let html = source(&b).await;
@@ -327,6 +365,11 @@ async fn the_dashboard_in_a_real_browser() {
         "{html}"
     );
     assert!(!html.contains(&new_key));
+    assert!(
+        html.contains("Verifications, last 24 hours") && html.contains("role=\"img\""),
+        "a usage chart: {html}"
+    );
+    assert!(html.contains("Valid: "), "{html}");
     shot(&b, "04-key-detail").await;
 
     // Edit: a new name is saved through PATCH.

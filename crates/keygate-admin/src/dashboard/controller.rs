@@ -12,7 +12,9 @@ use super::pages::keys::{self as keys_page, KeyQuery, Listing};
 use super::pages::{self, key_detail, key_form, roles as roles_page, sign_in, Chrome, Nav, Notice};
 use super::session::{Lookup, Reveal};
 use super::{csrf, Dashboard, SESSION_COOKIE};
-use crate::dto::{AuditList, CreatedKeyView, KeyList, KeyView, RoleList, RoleView};
+use crate::dto::{
+    AuditList, CreatedKeyView, KeyList, KeyView, RoleList, RoleView, VerificationAnalytics,
+};
 use crate::routes::Operation;
 
 const STYLE: &str = include_str!("assets/style.css");
@@ -543,10 +545,31 @@ async fn key_detail(
         Some((status, notice)) => (status, Some(notice)),
         None => (200, done_notice(ctx.req.query)),
     };
+    let usage = key_usage(ctx, &view.id).await;
     DashboardResponse::html(
         status,
-        key_detail::render(&chrome, &view, &form, notice.as_ref()),
+        key_detail::render(&chrome, &view, &usage, &form, notice.as_ref()),
     )
+}
+
+/// The key's verifications of the last 24 hours by hour, through the admin API (so the
+/// signed-in key needs `read:analytics`); else why they are not shown.
+async fn key_usage(ctx: &Ctx<'_>, id: &str) -> Result<VerificationAnalytics, String> {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("keyId", id)
+        .append_pair("granularity", "hour")
+        .finish();
+    match ctx
+        .caller()
+        .call::<VerificationAnalytics>(Operation::VerificationAnalytics, None, Some(&query), None)
+        .await
+    {
+        Ok(data) => Ok(data),
+        Err(failure) if failure.status == 403 => {
+            Err("Usage is shown to keys with read:analytics; the last use is above.".to_owned())
+        }
+        Err(failure) => Err(format!("Usage could not be read: {}", failure.message)),
+    }
 }
 
 async fn update_key(ctx: &Ctx<'_>, id: &str, form: Form) -> DashboardResponse {

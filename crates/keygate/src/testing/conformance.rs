@@ -335,8 +335,13 @@ async fn disabling_is_a_conditional_setting(store: &impl KeyStore) {
 }
 
 async fn verification_counts_add_up_and_filter(store: &impl KeyStore) {
-    use crate::analytics::{VerificationCount, VerificationFilter, VerificationOutcome};
+    use crate::analytics::{
+        Granularity, VerificationCount, VerificationFilter, VerificationOutcome,
+    };
     let case = "verification_counts";
+    // Seconds after a whole minute (t(0) itself is not one).
+    let base = Granularity::Minute.start_of(t(0));
+    let t = |secs: i64| base + chrono::Duration::seconds(secs);
     let key = KeyId::generate();
     let other = KeyId::generate();
     let row = |key: Option<&KeyId>, tenant: &str, secs: i64, outcome, count| VerificationCount {

@@ -5,7 +5,7 @@ use maud::{html, Markup};
 use super::key_form::{access_fields, text_field};
 use super::{page, status_badge, when, Chrome, Notice};
 use crate::dashboard::form::Form;
-use crate::dto::{KeyView, RateLimitView};
+use crate::dto::{KeyView, RateLimitView, VerificationAnalytics};
 
 /// The fields of the edit form.
 pub(crate) const EDIT_FIELDS: &[&str] = &[
@@ -39,6 +39,7 @@ fn list(items: &[String], empty: &str) -> Markup {
 pub(crate) fn render(
     chrome: &Chrome<'_>,
     view: &KeyView,
+    usage: &Result<VerificationAnalytics, String>,
     edit: &Form,
     notice: Option<&Notice>,
 ) -> Markup {
@@ -81,7 +82,13 @@ pub(crate) fn render(
                         dt { "Created by" } dd { code { (by) } }
                     }
                 }
-                p.muted { "Usage charts come with usage analytics; until then, the last use is shown." }
+                section aria-labelledby="usage-h" {
+                    h2 #usage-h { "Verifications, last 24 hours" }
+                    @match usage {
+                        Ok(data) => (super::usage_chart::render(data)),
+                        Err(why) => p.muted { (why) },
+                    }
+                }
                 p { a href=(chrome.url(&format!("/audit?key={}", view.id))) { "Audit events of this key" } }
             }
             @if live {

@@ -7,6 +7,7 @@ pub(crate) mod key_form;
 pub(crate) mod keys;
 pub(crate) mod roles;
 pub(crate) mod sign_in;
+pub(crate) mod usage_chart;
 
 use chrono::{DateTime, Utc};
 use keygate::Principal;

@@ -331,7 +331,7 @@ async fn the_dashboard_in_a_real_browser() {
             .expect("the key's id in the reveal URL"),
     )
     .expect("a key id");
-    let now = clock.now();
+    let now = keygate::clock::Clock::now(&clock);
     let earlier: Vec<keygate::analytics::VerificationCount> = (1..20)
         .flat_map(|hours_ago: i64| {
             let at = now - chrono::Duration::hours(hours_ago);

@@ -124,6 +124,13 @@ fn key_lifecycle() {
         "the old key works during the grace period"
     );
     assert_eq!(db.verify_code(&new_key), 0);
+    // The old key's page says whether callers still send it (rotation telemetry).
+    let shown = db.run(&["keys", "show", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("rotation_grace") && shown.contains("uses in the last 24 h"),
+        "{shown}"
+    );
 
     // Disabled: refused with its own code, and working again once enabled.
     let disabled = db.json(&["keys", "disable", &new_key_id(&rotated)]);

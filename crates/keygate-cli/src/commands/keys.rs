@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use keygate::record::KeyKind;
+use keygate::analytics::{Granularity, VerificationFilter, VerificationOutcome};
+use keygate::record::{KeyKind, KeyStatus};
 use keygate::store::PageRequest;
 use keygate::{Actor, KeyRecord, KeyUpdate, NewKey};
 use keygate_admin::dto::{CreatedKeyView, KeyView};
@@ -22,12 +23,30 @@ pub(crate) async fn run(
         KeysCommand::Create(args) => create(store, out, *args).await,
         KeysCommand::List(args) => list(store, out, args).await,
         KeysCommand::Show(args) => {
-            let record = store
-                .manager("sk", "live")?
+            let manager = store.manager("sk", "live")?;
+            let record = manager
                 .get(&Actor::system(), &key_id(&args.id)?)
                 .await
                 .map_err(about_key(&args.id))?;
-            show_record(out, &record);
+            let in_grace = record.status_at(chrono::Utc::now()) == KeyStatus::RotationGrace;
+            if in_grace {
+                // Rotation telemetry: is the old key still sent?
+                let to = chrono::Utc::now();
+                let day = VerificationFilter {
+                    key_id: Some(record.id.clone()),
+                    ..VerificationFilter::between(to - chrono::Duration::days(1), to)
+                };
+                let uses: u64 = manager
+                    .verification_counts(&Actor::system(), day, Granularity::Day)
+                    .await?
+                    .iter()
+                    .filter(|c| c.outcome == VerificationOutcome::Valid)
+                    .map(|c| c.count)
+                    .sum();
+                show_record_with(out, &record, &[("uses in the last 24 h", uses.to_string())]);
+            } else {
+                show_record(out, &record);
+            }
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Update(args) => update(store, out, args).await,
@@ -197,9 +216,14 @@ fn searched(args: &ListArgs) -> String {
 }
 
 fn show_record(out: &Output, record: &KeyRecord) {
+    show_record_with(out, record, &[]);
+}
+
+/// [`show_record`] with `extra` rows in the text table (the JSON is the key's view).
+fn show_record_with(out: &Output, record: &KeyRecord, extra: &[(&str, String)]) {
     let view = KeyView::new(record, chrono::Utc::now());
     out.show(&view, || {
-        let rows = vec![
+        let mut rows = vec![
             vec!["id".into(), view.id.clone()],
             vec!["name".into(), view.name.clone()],
             vec!["hint".into(), view.hint.clone()],
@@ -228,6 +252,11 @@ fn show_record(out: &Output, record: &KeyRecord) {
             vec!["disabled".into(), when(view.disabled_at)],
             vec!["grace until".into(), when(view.grace_until)],
         ];
+        rows.extend(
+            extra
+                .iter()
+                .map(|(field, value)| vec![(*field).to_owned(), value.clone()]),
+        );
         table(&["FIELD", "VALUE"], &rows)
     });
 }

@@ -49,6 +49,9 @@ pub(crate) fn render(
         &format!("Key “{}”", view.name),
         notice,
         html! {
+            @if view.status == "rotation_grace" {
+                (cut_over(chrome, view, usage))
+            }
             div.card {
                 dl.facts {
                     dt { "Status" } dd { (status_badge(&view.status)) }
@@ -142,6 +145,38 @@ pub(crate) fn render(
     )
 }
 
+/// For a key replaced by rotation and still in its grace period: whether it is still
+/// used, so the operator knows when cutting over is safe.
+fn cut_over(
+    chrome: &Chrome<'_>,
+    view: &KeyView,
+    usage: &Result<VerificationAnalytics, String>,
+) -> Markup {
+    let uses = usage.as_ref().ok().map(|u| {
+        u.data
+            .iter()
+            .filter(|c| c.outcome == "valid")
+            .map(|c| c.count)
+            .sum::<u64>()
+    });
+    html! {
+        div.notice.warning role="status" {
+            p {
+                "This key was replaced"
+                @if let Some(next) = &view.replaced_by {
+                    " by " a href=(chrome.url(&format!("/keys/{next}"))) { code { (next) } }
+                }
+                "; it keeps working until " (when(view.grace_until, "")) ". "
+                @match uses {
+                    Some(0) => "It was not used in the last 24 hours: callers have moved to the new key.",
+                    Some(n) => { "It was used " strong { (n) } " times in the last 24 hours (last " (when(view.last_used_at, "never")) "): some callers still send it." }
+                    None => { "Last used " (when(view.last_used_at, "never")) "." }
+                }
+            }
+        }
+    }
+}
+
 /// The confirmation before a revoke, naming the key.
 pub(crate) fn confirm_revoke(
     chrome: &Chrome<'_>,
@@ -169,4 +204,81 @@ pub(crate) fn confirm_revoke(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+    use keygate::hash::KeyHasher;
+    use keygate::record::Rotation;
+    use keygate::{KeyId, KeyRecord, Principal, ScopeSet};
+
+    use super::*;
+    use crate::dashboard::pages::Nav;
+    use crate::dto::VerificationCountView;
+
+    fn page_of(record: &KeyRecord, uses: Option<u64>) -> String {
+        let now = Utc::now();
+        let who = Principal::from_record(record, ScopeSet::new());
+        let chrome = Chrome {
+            base: "/dashboard",
+            who: &who,
+            csrf: "token",
+            nav: Nav::Keys,
+        };
+        let view = KeyView::new(record, now);
+        let usage = uses.map_or_else(
+            || Err("no read:analytics".to_owned()),
+            |n| {
+                Ok(VerificationAnalytics {
+                    granularity: "hour".into(),
+                    from: now - Duration::hours(24),
+                    to: now,
+                    data: vec![VerificationCountView {
+                        key_id: Some(record.id.to_string()),
+                        tenant: Some("acme".into()),
+                        env: Some("live".into()),
+                        at: keygate::analytics::Granularity::Hour.start_of(now),
+                        outcome: "valid".into(),
+                        count: n,
+                    }],
+                })
+            },
+        );
+        render(&chrome, &view, &usage, &Form::default(), None).into_string()
+    }
+
+    #[test]
+    fn a_key_in_its_grace_period_says_whether_callers_still_send_it() {
+        let mut record = KeyRecord::new(
+            KeyHasher::Sha256.hash("k"),
+            "h",
+            "sk",
+            "live",
+            "old",
+            "acme",
+        );
+        let active = page_of(&record, Some(3));
+        assert!(!active.contains("This key was replaced"));
+        record.rotation = Some(Rotation {
+            replaced_by: KeyId::generate(),
+            grace_until: Utc::now() + Duration::hours(2),
+        });
+        let still_used = page_of(&record, Some(3));
+        assert!(
+            still_used.contains("This key was replaced")
+                && still_used.contains("<strong>3</strong> times in the last 24 hours"),
+            "{still_used}"
+        );
+        let quiet = page_of(&record, Some(0));
+        assert!(
+            quiet.contains("callers have moved to the new key"),
+            "{quiet}"
+        );
+        let unknown = page_of(&record, None);
+        assert!(
+            unknown.contains("UTC</time>. Last used <span class=\"muted\">never</span>."),
+            "without analytics, the last use: {unknown}"
+        );
+    }
 }

@@ -386,6 +386,12 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
     ) -> Result<Vec<keygate::analytics::VerificationCount>, StoreError> {
         self.store.verification_counts(filter).await
     }
+    async fn prune_verifications(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        self.store.prune_verifications(before).await
+    }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.store.append_audit(event).await

@@ -217,6 +217,12 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     ) -> Result<Vec<keygate::analytics::VerificationCount>, StoreError> {
         self.inner.verification_counts(filter).await
     }
+    async fn prune_verifications(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        self.inner.prune_verifications(before).await
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.inner.append_audit(event).await
     }

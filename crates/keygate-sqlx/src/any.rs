@@ -174,6 +174,12 @@ impl KeyStore for AnyStore {
     ) -> Result<Vec<keygate::analytics::VerificationCount>, StoreError> {
         each!(self, s => s.verification_counts(filter).await)
     }
+    async fn prune_verifications(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        each!(self, s => s.prune_verifications(before).await)
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         each!(self, s => s.append_audit(event).await)
     }

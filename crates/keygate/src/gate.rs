@@ -278,6 +278,12 @@ impl<T> KeyGateBuilder<T> {
         self.map_verifier(|b| b.audit_retention(retention))
     }
 
+    /// How long verification counts are kept (default 90 days; `None`: forever); see
+    /// [`VerifierBuilder::analytics_retention`].
+    pub fn analytics_retention(self, retention: Option<chrono::Duration>) -> Self {
+        self.map_verifier(|b| b.analytics_retention(retention))
+    }
+
     /// Read `Authorization: Bearer <key>`.
     pub fn bearer(mut self) -> Self {
         self.sources.push(CredentialSource::Bearer);

@@ -101,10 +101,12 @@ struct Inner {
     audit_failures: bool,
     failure_audit: FailureAudit,
     audit_retention: Option<chrono::Duration>,
+    analytics_retention: Option<chrono::Duration>,
     last_prune: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
-/// How often [`Verifier::flush_usage`] prunes the audit log, at most.
+/// How often [`Verifier::flush_usage`] prunes the audit log and verification counts,
+/// at most.
 const PRUNE_EVERY: chrono::Duration = chrono::Duration::hours(1);
 
 impl std::fmt::Debug for Verifier {
@@ -135,6 +137,7 @@ pub struct VerifierBuilder {
     audit_failures: bool,
     audit_window: chrono::Duration,
     audit_retention: Option<chrono::Duration>,
+    analytics_retention: Option<chrono::Duration>,
     flush_every: Option<std::time::Duration>,
 }
 
@@ -154,6 +157,8 @@ pub(crate) fn default_failure_throttle() -> FailureThrottle {
 
 /// How long audit events are kept by default: 90 days.
 pub(crate) const DEFAULT_AUDIT_RETENTION: chrono::Duration = chrono::Duration::days(90);
+/// How long verification counts are kept by default.
+pub(crate) const DEFAULT_ANALYTICS_RETENTION: chrono::Duration = chrono::Duration::days(90);
 
 impl std::fmt::Debug for VerifierBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -268,6 +273,14 @@ impl VerifierBuilder {
         self
     }
 
+    /// Delete verification counts (analytics) of minutes older than `retention`
+    /// (checked at most hourly by [`Verifier::flush_usage`]); `None` keeps them forever.
+    /// Default: 90 days.
+    pub fn analytics_retention(mut self, retention: Option<chrono::Duration>) -> Self {
+        self.analytics_retention = retention;
+        self
+    }
+
     /// How often the verifier writes last-used times and aggregated audit counts to the
     /// store on its own task (default every 5 s; `None`: never, call
     /// [`Verifier::flush_usage`] yourself). The task is started by
@@ -306,6 +319,7 @@ impl VerifierBuilder {
                 audit_failures: self.audit_failures,
                 failure_audit: FailureAudit::new(self.audit_window, 1024),
                 audit_retention: self.audit_retention,
+                analytics_retention: self.analytics_retention,
                 last_prune: std::sync::Mutex::new(None),
             }),
         };
@@ -331,6 +345,7 @@ impl Verifier {
             audit_failures: true,
             audit_window: chrono::Duration::seconds(60),
             audit_retention: Some(DEFAULT_AUDIT_RETENTION),
+            analytics_retention: Some(DEFAULT_ANALYTICS_RETENTION),
             flush_every: Some(DEFAULT_FLUSH_INTERVAL),
         }
     }
@@ -413,7 +428,7 @@ impl Verifier {
         for event in inner.failure_audit.drain(now, all) {
             inner.store.append_audit(&event).await?;
         }
-        if let Some(retention) = inner.audit_retention {
+        if inner.audit_retention.is_some() || inner.analytics_retention.is_some() {
             let due = {
                 let mut last = inner
                     .last_prune
@@ -425,10 +440,16 @@ impl Verifier {
                 }
                 due
             };
-            if due {
+            if let (true, Some(retention)) = (due, inner.audit_retention) {
                 let pruned = inner.store.prune_audit(now - retention).await?;
                 if pruned > 0 {
                     tracing::info!(pruned, "keygate: pruned audit events past retention");
+                }
+            }
+            if let (true, Some(retention)) = (due, inner.analytics_retention) {
+                let pruned = inner.store.prune_verifications(now - retention).await?;
+                if pruned > 0 {
+                    tracing::info!(pruned, "keygate: pruned verification counts past retention");
                 }
             }
         }

@@ -161,6 +161,12 @@ impl KeyStore for CountingStore {
     ) -> Result<Vec<keygate::analytics::VerificationCount>, StoreError> {
         self.memory.verification_counts(filter).await
     }
+    async fn prune_verifications(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        self.memory.prune_verifications(before).await
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.memory.append_audit(event).await
     }

@@ -690,6 +690,15 @@ fn verification_from_row(row: &impl Columns) -> Result<VerificationCount, StoreE
     })
 }
 
+pub(crate) async fn prune_verifications<D: Dialect>(
+    d: &D,
+    before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut sql = D::sql("DELETE FROM keygate_verifications WHERE minute < ");
+    sql.bind(before);
+    d.execute(sql).await
+}
+
 pub(crate) async fn prune_audit<D: Dialect>(
     d: &D,
     before: DateTime<Utc>,

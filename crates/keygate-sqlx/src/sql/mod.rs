@@ -388,6 +388,16 @@ macro_rules! key_store {
                 )
                 .await
             }
+            async fn prune_verifications(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, keygate::StoreError> {
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::prune_verifications(self, before),
+                )
+                .await
+            }
             /// The change and its audit event in one transaction.
             async fn write(
                 &self,

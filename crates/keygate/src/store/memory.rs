@@ -414,6 +414,15 @@ impl KeyStore for MemoryStore {
             .collect())
     }
 
+    async fn prune_verifications(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut state = self.write()?;
+        let kept = state
+            .verifications
+            .split_off(&(before, None, VerificationOutcome::Valid));
+        let pruned = std::mem::replace(&mut state.verifications, kept).len();
+        Ok(u64::try_from(pruned).unwrap_or(u64::MAX))
+    }
+
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.write()?.audit.push(event.clone());
         Ok(())

@@ -347,6 +347,8 @@ pub trait KeyStore: Send + Sync + 'static {
         &self,
         filter: &VerificationFilter,
     ) -> Result<Vec<VerificationCount>, StoreError>;
+    /// Deletes verification counts of minutes before `before`; returns how many rows.
+    async fn prune_verifications(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Appends an audit event.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// Makes `change` and appends `event`, the audit event that records it: both or
@@ -455,6 +457,9 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
         filter: &VerificationFilter,
     ) -> Result<Vec<VerificationCount>, StoreError> {
         (**self).verification_counts(filter).await
+    }
+    async fn prune_verifications(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        (**self).prune_verifications(before).await
     }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         (**self).append_audit(event).await

@@ -410,6 +410,15 @@ async fn verification_counts_add_up_and_filter(store: &impl KeyStore) {
         read(VerificationFilter::between(t(60), t(120))).await.len() == 3,
         "{case}: from inclusive, to exclusive"
     );
+    // Retention: rows of minutes before the cut are deleted, later ones stay.
+    let pruned = store
+        .prune_verifications(t(120))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: prune: {e}"));
+    assert_eq!(pruned, 3, "{case}: the three rows of the first minute");
+    let left = read(VerificationFilter::between(t(0), t(600))).await;
+    assert_eq!(left.len(), 1, "{case}: {left:?}");
+    assert_eq!(left[0].outcome, VerificationOutcome::Unknown);
 }
 
 async fn revocation_is_monotonic(store: &impl KeyStore) {

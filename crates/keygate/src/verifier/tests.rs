@@ -968,3 +968,41 @@ async fn each_request_is_counted_once_whichever_path_answers_it() {
         vec![Some(4), Some(3), Some(2), Some(1), Some(0), None]
     );
 }
+
+/// The flush deletes verification counts past their retention (and keeps the rest);
+/// with no retention it keeps everything.
+#[tokio::test]
+async fn the_flush_prunes_verification_counts_past_their_retention() {
+    use crate::analytics::{VerificationCount, VerificationFilter, VerificationOutcome};
+    for (retention, kept) in [(Some(Duration::days(1)), 1), (None, 2)] {
+        let store = Arc::new(MemoryStore::new());
+        let clock = ManualClock::at_unix(1_800_000_000);
+        let verifier = Verifier::builder(store.clone())
+            .clock(clock.clone())
+            .flush_interval(None)
+            .analytics_retention(retention)
+            .build();
+        let now = clock.now();
+        let row = |at| VerificationCount {
+            key_id: None,
+            tenant: None,
+            env: None,
+            at,
+            outcome: VerificationOutcome::Unknown,
+            count: 1,
+        };
+        store
+            .record_verifications(&[row(now - Duration::days(2)), row(now - Duration::hours(1))])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        verifier
+            .flush_usage()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let left = store
+            .verification_counts(&VerificationFilter::between(now - Duration::days(3), now))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(left.len(), kept, "retention {retention:?}: {left:?}");
+    }
+}

@@ -1,28 +1,12 @@
 //! Issue 11's adversarial management table against a real actix-web server on 127.0.0.1:0.
 
-use actix_web::{web, App, HttpServer};
-use keygate_actix::ApiKeyAuth;
 use keygate_http_tests::adversarial::{run_adversarial_table, AdversarialFixture};
 
 #[tokio::test]
 async fn actix_admin_api_holds_the_management_invariants() {
     let fixture = AdversarialFixture::new().await;
-    let (gate, admin) = (fixture.gate.clone(), fixture.admin.clone());
-    let server = HttpServer::new(move || {
-        App::new().service(
-            web::scope("")
-                .wrap(ApiKeyAuth::new(gate.clone()))
-                .configure(keygate_admin::actix::configure(admin.clone())),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    run_adversarial_table("actix", &format!("http://{addr}"), &fixture).await;
-    handle.stop(false).await;
+    let (base, server) =
+        keygate_http_tests::serve::actix_admin(fixture.gate.clone(), fixture.admin.clone());
+    run_adversarial_table("actix", &base, &fixture).await;
+    server.stop(false).await;
 }

@@ -2,8 +2,6 @@
 //! 6 and 7): every bad value is a 422 that names what is wrong and stores nothing, and
 //! every value that is accepted does what it says once the key is used.
 
-use actix_web::{web, App, HttpServer};
-use keygate_actix::ApiKeyAuth;
 use keygate_http_tests::admin::AdminFixture;
 use keygate_tower::ApiKeyLayer;
 use serde_json::Value;
@@ -257,22 +255,8 @@ async fn axum_input_edges() {
 #[tokio::test]
 async fn actix_input_edges() {
     let fixture = AdminFixture::new().await;
-    let (gate, admin) = (fixture.gate.clone(), fixture.admin.clone());
-    let server = HttpServer::new(move || {
-        App::new().service(
-            web::scope("")
-                .wrap(ApiKeyAuth::new(gate.clone()))
-                .configure(keygate_admin::actix::configure(admin.clone())),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    run_all("actix", &format!("http://{addr}"), &fixture).await;
-    handle.stop(false).await;
+    let (base, server) =
+        keygate_http_tests::serve::actix_admin(fixture.gate.clone(), fixture.admin.clone());
+    run_all("actix", &base, &fixture).await;
+    server.stop(false).await;
 }

@@ -18,3 +18,28 @@ pub async fn axum(app: axum::Router) -> String {
     });
     format!("http://{addr}")
 }
+
+/// The admin API behind `ApiKeyAuth` on an actix-web server on a free loopback port
+/// (one worker); returns its base URL and the handle that stops it.
+pub fn actix_admin(
+    gate: keygate::KeyGate,
+    admin: keygate_admin::Admin,
+) -> (String, actix_web::dev::ServerHandle) {
+    use actix_web::{web, App, HttpServer};
+    let server = HttpServer::new(move || {
+        App::new().service(
+            web::scope("")
+                .wrap(keygate_actix::ApiKeyAuth::new(gate.clone()))
+                .configure(keygate_admin::actix::configure(admin.clone())),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{addr}"), handle)
+}

@@ -153,7 +153,8 @@ pub async fn run_analytics(framework: &str, base: &str, f: &AnalyticsFixture) {
             Granularity::Hour,
         )
         .await
-        .expect("counts");
+        .expect("counts")
+        .counts;
     let unknown: u64 = all
         .iter()
         .filter(|c| c.outcome == VerificationOutcome::Unknown)

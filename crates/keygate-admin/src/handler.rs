@@ -429,16 +429,20 @@ impl Admin {
                     from,
                     to,
                 };
-                let counts = manager
+                let report = manager
                     .verification_counts(&actor, filter, granularity)
                     .await?;
                 Ok(AdminResponse::json(
                     200,
                     &VerificationAnalytics {
-                        granularity: granularity.as_str().to_owned(),
-                        from,
-                        to,
-                        data: counts.iter().map(VerificationCountView::from).collect(),
+                        granularity: report.granularity.as_str().to_owned(),
+                        from: report.from,
+                        to: report.to,
+                        data: report
+                            .counts
+                            .iter()
+                            .map(VerificationCountView::from)
+                            .collect(),
                     },
                 ))
             }

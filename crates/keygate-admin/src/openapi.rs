@@ -271,7 +271,7 @@ fn query_params(op: Operation) -> Vec<Value> {
             ),
             query(
                 "granularity",
-                "Bucket size; a range holds at most a day of minutes, 31 days of hours or 366 days of days",
+                "Bucket size; a range longer than a day of minutes, 31 days of hours or 366 days of days is cut to its last part (the answer's from says where it starts)",
                 json!({"type": "string", "enum": ["minute", "hour", "day"], "default": "hour"}),
             ),
         ],
@@ -402,12 +402,6 @@ fn refusals(route: &Route) -> Vec<Refusal> {
             out.push(Refusal::new(
                 404,
                 "No such key visible to the caller",
-                false,
-                true,
-            ));
-            out.push(Refusal::new(
-                422,
-                "The range is empty or too long for the granularity",
                 false,
                 true,
             ));

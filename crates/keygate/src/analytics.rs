@@ -207,6 +207,16 @@ impl Granularity {
         }
     }
 
+    /// The longest range one read covers in buckets of this size: a day of minutes,
+    /// 31 days of hours, 366 days of days.
+    pub fn longest_range(self) -> Duration {
+        match self {
+            Self::Minute => Duration::days(1),
+            Self::Hour => Duration::days(31),
+            Self::Day => Duration::days(366),
+        }
+    }
+
     /// The start of the bucket holding `at`.
     ///
     /// ```
@@ -217,6 +227,20 @@ impl Granularity {
     pub fn start_of(self, at: DateTime<Utc>) -> DateTime<Utc> {
         at.duration_trunc(self.length()).unwrap_or(at)
     }
+}
+
+/// What a read of verification counts covered, and the counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationReport {
+    /// The range's start: the one asked for, or later when that range was longer than
+    /// [`Granularity::longest_range`].
+    pub from: DateTime<Utc>,
+    /// The range's end (exclusive).
+    pub to: DateTime<Utc>,
+    /// The bucket size.
+    pub granularity: Granularity,
+    /// The buckets with any verification, oldest first (none for an empty range).
+    pub counts: Vec<VerificationCount>,
 }
 
 /// `counts` summed into buckets of `granularity`, ordered by time, key and outcome.

@@ -39,6 +39,7 @@ pub(crate) async fn run(
                 let uses: u64 = manager
                     .verification_counts(&Actor::system(), day, Granularity::Day)
                     .await?
+                    .counts
                     .iter()
                     .filter(|c| c.outcome == VerificationOutcome::Valid)
                     .map(|c| c.count)

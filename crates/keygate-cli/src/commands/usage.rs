@@ -22,13 +22,24 @@ pub(crate) async fn run(store: &Store, out: &Output, args: UsageArgs) -> Result<
         key_id: Some(key_id(&args.id)?),
         ..VerificationFilter::between(to - last, to)
     };
-    let counts = store
+    let report = store
         .manager("sk", "live")?
         .verification_counts(&Actor::system(), filter, granularity)
         .await
         .map_err(about_key(&args.id))?;
-    let views: Vec<VerificationCountView> =
-        counts.iter().map(VerificationCountView::from).collect();
+    if report.from > to - last {
+        eprintln!(
+            "note: {} buckets cover at most {}; showing from {}",
+            granularity.as_str(),
+            keygate::duration::format_duration(granularity.longest_range()),
+            when(Some(report.from))
+        );
+    }
+    let views: Vec<VerificationCountView> = report
+        .counts
+        .iter()
+        .map(VerificationCountView::from)
+        .collect();
     out.show(&views, || {
         if views.is_empty() {
             return format!("no verifications of {} in the last {}", args.id, args.last);

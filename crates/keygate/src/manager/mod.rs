@@ -18,7 +18,7 @@ pub use new_key::{parse_ip_rule, NewKey};
 pub use policy::OWNER_ADMIN_SCOPE;
 pub use update::KeyUpdate;
 
-use crate::analytics::{rollup, Granularity, VerificationCount, VerificationFilter};
+use crate::analytics::{rollup, Granularity, VerificationFilter, VerificationReport};
 use crate::audit::{AuditEvent, AuditFilter, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::hash::KeyHasher;
@@ -1139,8 +1139,9 @@ impl KeyManager {
 
     /// Verification counts the actor may read, summed into buckets of `granularity`:
     /// its own tenant's and environment's (every tenant's, and unknown keys', for the
-    /// system actor). A key id the actor cannot see is not found. The range must be
-    /// non-empty and at most a day of minutes, 31 days of hours or 366 days of days.
+    /// system actor). A key id the actor cannot see is not found. A range longer than
+    /// [`Granularity::longest_range`] is cut to its last part (the report's `from`
+    /// says where it starts); an empty range (`to` not after `from`) has no counts.
     ///
     /// ```
     /// use keygate::{Actor, KeyManager, MemoryStore};
@@ -1148,41 +1149,38 @@ impl KeyManager {
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let manager = KeyManager::builder(MemoryStore::new()).build();
     /// let now = chrono::Utc::now();
-    /// let day = VerificationFilter::between(now - chrono::Duration::days(1), now);
-    /// let counts = manager.verification_counts(&Actor::system(), day, Granularity::Hour).await?;
-    /// assert!(counts.is_empty());
+    /// let week = VerificationFilter::between(now - chrono::Duration::days(7), now);
+    /// let report = manager.verification_counts(&Actor::system(), week, Granularity::Minute).await?;
+    /// assert_eq!(report.from, now - chrono::Duration::days(1), "a day of minutes at most");
+    /// assert!(report.counts.is_empty());
     /// # Ok::<(), keygate::manager::ManageError>(()) }).unwrap();
     /// ```
     pub async fn verification_counts(
         &self,
         actor: &Actor,
-        filter: VerificationFilter,
+        mut filter: VerificationFilter,
         granularity: Granularity,
-    ) -> Result<Vec<VerificationCount>, ManageError> {
-        let longest = match granularity {
-            Granularity::Minute => Duration::days(1),
-            Granularity::Hour => Duration::days(31),
-            Granularity::Day => Duration::days(366),
-        };
-        if filter.to <= filter.from {
-            return Err(ManageError::invalid(
-                "the range is empty: from must be before to",
-            ));
-        }
-        if filter.to - filter.from > longest {
-            return Err(ManageError::invalid(format!(
-                "at most {} days of {} buckets at a time",
-                longest.num_days(),
-                granularity.as_str()
-            )));
-        }
+    ) -> Result<VerificationReport, ManageError> {
+        filter.from = filter.from.max(filter.to - granularity.longest_range());
         if let Some(id) = &filter.key_id {
             // Not found unless the actor may see the key.
             self.get(actor, id).await?;
         }
-        let filter = analytics_filter(actor, filter);
-        let rows = self.inner.store.verification_counts(&filter).await?;
-        Ok(rollup(rows, granularity))
+        let counts = if filter.to > filter.from {
+            let filter = analytics_filter(actor, filter.clone());
+            rollup(
+                self.inner.store.verification_counts(&filter).await?,
+                granularity,
+            )
+        } else {
+            Vec::new()
+        };
+        Ok(VerificationReport {
+            from: filter.from,
+            to: filter.to,
+            granularity,
+            counts,
+        })
     }
 
     /// Audit events the actor may see (its tenant's; all for the system actor).

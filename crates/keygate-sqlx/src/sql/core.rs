@@ -18,7 +18,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use keygate::analytics::{Granularity, VerificationCount, VerificationFilter, VerificationOutcome};
+use keygate::analytics::{
+    rollup, Granularity, VerificationCount, VerificationFilter, VerificationOutcome,
+};
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
 use keygate::role::{Role, RoleNamespace};
@@ -609,8 +611,12 @@ pub(crate) async fn list_audit<D: Dialect>(
     Ok(codec::page_of(items, limit, |e| (e.at, e.id.clone())))
 }
 
+/// Rows per statement: six parameters each, under SQLite's oldest limit of 999.
+const COUNT_ROWS_PER_STATEMENT: usize = 150;
+
 /// Adds each count to its minute row (`ON CONFLICT … DO UPDATE`: concurrent writers
-/// from several instances add up), all in one transaction.
+/// from several instances add up), in multi-row statements of one transaction; rows
+/// of one (minute, key, outcome) in the batch are summed first.
 pub(crate) async fn record_verifications<D: Dialect>(
     d: &D,
     counts: &[VerificationCount],
@@ -618,27 +624,33 @@ pub(crate) async fn record_verifications<D: Dialect>(
     if counts.is_empty() {
         return Ok(());
     }
+    // One row per (minute, key, outcome): a statement may not touch a row twice.
+    let counts = rollup(counts.to_vec(), Granularity::Minute);
     let mut tx = d.begin().await?;
-    for c in counts {
-        let count = i64::try_from(c.count)
-            .map_err(|_| StoreError::Corrupt(format!("count {} out of range", c.count)))?;
+    for chunk in counts.chunks(COUNT_ROWS_PER_STATEMENT) {
         let mut sql = D::sql(
             "INSERT INTO keygate_verifications (minute, key_id, outcome, tenant, env, count) \
-             VALUES (",
+             VALUES ",
         );
-        sql.bind_list([
-            Granularity::Minute.start_of(c.at).into(),
-            c.key_id
-                .as_ref()
-                .map_or_else(String::new, ToString::to_string)
-                .into(),
-            c.outcome.as_str().into(),
-            c.tenant.clone().unwrap_or_default().into(),
-            c.env.clone().unwrap_or_default().into(),
-            count.into(),
-        ])
-        .push(
-            ") ON CONFLICT (minute, key_id, outcome) DO UPDATE SET \
+        for (i, c) in chunk.iter().enumerate() {
+            let count = i64::try_from(c.count)
+                .map_err(|_| StoreError::Corrupt(format!("count {} out of range", c.count)))?;
+            sql.push(if i == 0 { "(" } else { ", (" })
+                .bind_list([
+                    Granularity::Minute.start_of(c.at).into(),
+                    c.key_id
+                        .as_ref()
+                        .map_or_else(String::new, ToString::to_string)
+                        .into(),
+                    c.outcome.as_str().into(),
+                    c.tenant.clone().unwrap_or_default().into(),
+                    c.env.clone().unwrap_or_default().into(),
+                    count.into(),
+                ])
+                .push(")");
+        }
+        sql.push(
+            " ON CONFLICT (minute, key_id, outcome) DO UPDATE SET \
              count = keygate_verifications.count + excluded.count",
         );
         D::tx_execute(&mut tx, sql).await?;

@@ -410,6 +410,40 @@ async fn verification_counts_add_up_and_filter(store: &impl KeyStore) {
         read(VerificationFilter::between(t(60), t(120))).await.len() == 3,
         "{case}: from inclusive, to exclusive"
     );
+    // A large batch (more rows than one SQL statement holds) arrives whole.
+    let many: Vec<VerificationCount> = (0..400)
+        .map(|m| {
+            row(
+                Some(&other),
+                "globex",
+                3600 + m * 60,
+                VerificationOutcome::Valid,
+                1,
+            )
+        })
+        .collect();
+    store
+        .record_verifications(&many)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: a large batch: {e}"));
+    let late = read(VerificationFilter::between(t(3600), t(3600 + 400 * 60))).await;
+    assert_eq!(
+        (late.len(), late.iter().map(|c| c.count).sum::<u64>()),
+        (400, 400),
+        "{case}: a large batch"
+    );
+    store
+        .prune_verifications(t(3600 + 400 * 60))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: prune the large batch: {e}"));
+    store
+        .record_verifications(&batch)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: record again: {e}"));
+    store
+        .record_verifications(&batch[..1])
+        .await
+        .unwrap_or_else(|e| panic!("{case}: record again: {e}"));
     // Retention: rows of minutes before the cut are deleted, later ones stay.
     let pruned = store
         .prune_verifications(t(120))

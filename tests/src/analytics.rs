@@ -1,6 +1,7 @@
 //! Verification analytics end to end, the same for both frameworks: requests through
 //! the key layer are counted, the gate's flush writes them to the store, and
-//! `GET /v1/analytics/verifications` answers them.
+//! `GET /v1/analytics/verifications` answers them; the scopes a key exercised on a
+//! route with a requirement (`GET /items`, [`ITEMS_SCOPE`]) are recorded.
 
 use std::sync::Arc;
 
@@ -8,6 +9,9 @@ use keygate::analytics::{Granularity, VerificationFilter, VerificationOutcome};
 use keygate::{Actor, KeyGate, KeyManager, MemoryStore, NewKey, ScopeSet};
 use keygate_admin::Admin;
 use serde_json::Value;
+
+/// What `GET /items` requires (each framework's test serves it).
+pub const ITEMS_SCOPE: &str = "read:items";
 
 /// A gate whose usage is flushed only when a test says so, its admin API, and keys.
 #[derive(Debug, Clone)]
@@ -95,6 +99,18 @@ pub async fn run_analytics(framework: &str, base: &str, f: &AnalyticsFixture) {
     for _ in 0..3 {
         assert_eq!(status(f.worker_key.clone()).await, 200, "{framework}");
     }
+    // A route with a requirement: the scope exercised is recorded (twice used, noted once).
+    for _ in 0..2 {
+        let items = http
+            .get(format!("{base}/items"))
+            .bearer_auth(&f.worker_key)
+            .send()
+            .await
+            .expect("a response")
+            .status()
+            .as_u16();
+        assert_eq!(items, 200, "{framework}");
+    }
     for _ in 0..2 {
         assert_eq!(status(f.disabled_key.clone()).await, 401, "{framework}");
     }
@@ -131,7 +147,7 @@ pub async fn run_analytics(framework: &str, base: &str, f: &AnalyticsFixture) {
         }
     };
     let worker = counts(&f.worker_id).await;
-    assert_eq!(worker.get("valid"), Some(&3), "{framework}: {worker:?}");
+    assert_eq!(worker.get("valid"), Some(&5), "{framework}: {worker:?}");
     assert_eq!(worker.len(), 1, "{framework}: {worker:?}");
     let disabled = counts(&f.disabled_id).await;
     assert_eq!(
@@ -140,6 +156,14 @@ pub async fn run_analytics(framework: &str, base: &str, f: &AnalyticsFixture) {
         "{framework}: {disabled:?}"
     );
 
+    let worker_id = keygate::KeyId::parse(&f.worker_id).expect("an id");
+    let used = f
+        .manager
+        .scope_use(&Actor::system(), &worker_id)
+        .await
+        .expect("scope use");
+    let scopes: Vec<&str> = used.iter().map(|u| u.scope.as_str()).collect();
+    assert_eq!(scopes, vec![ITEMS_SCOPE], "{framework}: {used:?}");
     // Unknown keys are no tenant's: only the operator sees them.
     let now = chrono::Utc::now();
     let all = f

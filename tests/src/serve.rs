@@ -25,11 +25,22 @@ pub fn actix_admin(
     gate: keygate::KeyGate,
     admin: keygate_admin::Admin,
 ) -> (String, actix_web::dev::ServerHandle) {
+    actix_admin_with(gate, admin, |_| {})
+}
+
+/// [`actix_admin`] with the routes `extra` configures beside the admin API, behind the
+/// same `ApiKeyAuth`.
+pub fn actix_admin_with(
+    gate: keygate::KeyGate,
+    admin: keygate_admin::Admin,
+    extra: fn(&mut actix_web::web::ServiceConfig),
+) -> (String, actix_web::dev::ServerHandle) {
     use actix_web::{web, App, HttpServer};
     let server = HttpServer::new(move || {
         App::new().service(
             web::scope("")
                 .wrap(keygate_actix::ApiKeyAuth::new(gate.clone()))
+                .configure(extra)
                 .configure(keygate_admin::actix::configure(admin.clone())),
         )
     })

@@ -392,6 +392,18 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
     ) -> Result<u64, StoreError> {
         self.store.prune_verifications(before).await
     }
+    async fn record_scope_use(
+        &self,
+        uses: &[keygate::analytics::ScopeUse],
+    ) -> Result<(), StoreError> {
+        self.store.record_scope_use(uses).await
+    }
+    async fn scope_use(
+        &self,
+        key: &KeyId,
+    ) -> Result<Vec<keygate::analytics::ScopeUse>, StoreError> {
+        self.store.scope_use(key).await
+    }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.store.append_audit(event).await

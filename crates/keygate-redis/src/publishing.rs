@@ -223,6 +223,18 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     ) -> Result<u64, StoreError> {
         self.inner.prune_verifications(before).await
     }
+    async fn record_scope_use(
+        &self,
+        uses: &[keygate::analytics::ScopeUse],
+    ) -> Result<(), StoreError> {
+        self.inner.record_scope_use(uses).await
+    }
+    async fn scope_use(
+        &self,
+        key: &KeyId,
+    ) -> Result<Vec<keygate::analytics::ScopeUse>, StoreError> {
+        self.inner.scope_use(key).await
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.inner.append_audit(event).await
     }

@@ -180,6 +180,18 @@ impl KeyStore for AnyStore {
     ) -> Result<u64, StoreError> {
         each!(self, s => s.prune_verifications(before).await)
     }
+    async fn record_scope_use(
+        &self,
+        uses: &[keygate::analytics::ScopeUse],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.record_scope_use(uses).await)
+    }
+    async fn scope_use(
+        &self,
+        key: &KeyId,
+    ) -> Result<Vec<keygate::analytics::ScopeUse>, StoreError> {
+        each!(self, s => s.scope_use(key).await)
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         each!(self, s => s.append_audit(event).await)
     }

@@ -42,6 +42,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "verification counts",
         include_str!("../migrations/sqlite/0005_verification_counts.sql"),
     ),
+    (
+        6,
+        "scope use",
+        include_str!("../migrations/sqlite/0006_scope_use.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -70,6 +75,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         5,
         "verification counts",
         include_str!("../migrations/postgres/0005_verification_counts.sql"),
+    ),
+    (
+        6,
+        "scope use",
+        include_str!("../migrations/postgres/0006_scope_use.sql"),
     ),
 ];
 

@@ -122,6 +122,22 @@ pub struct VerificationCount {
     pub count: u64,
 }
 
+/// A scope a key exercised: a route's requirement it met through this scope, first
+/// and last seen (to the usage flusher's interval). The input of narrowing a key to the
+/// scopes it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeUse {
+    /// The key.
+    pub key_id: KeyId,
+    /// The required scope the key met, as the route wrote it (e.g. `read:scans`).
+    pub scope: String,
+    /// When first seen.
+    pub first_used: DateTime<Utc>,
+    /// When last seen.
+    pub last_used: DateTime<Utc>,
+}
+
 /// Which counts to read: a time range (`from` inclusive, `to` exclusive) and optionally
 /// one key, tenant or environment.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,6 +29,36 @@ use crate::scope_set::ScopeSet;
 #[derive(Clone)]
 pub struct Principal(Arc<Inner>);
 
+/// Where a principal notes the scopes it exercises: the verifier's usage recorder, and
+/// the requirements noted in its current generation (a few slots, checked with atomic
+/// loads: a route's requirement met again costs a hash and a compare).
+pub(crate) struct ScopeUseNote {
+    recorder: Arc<crate::usage::UsageRecorder>,
+    seen: [AtomicU64; 4],
+}
+
+impl ScopeUseNote {
+    fn note(&self, key: &KeyId, requirement: &Requirement, scopes: &ScopeSet) {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = foldhash::fast::FixedState::with_seed(0x6b67).build_hasher();
+        requirement.fingerprint(&mut hasher);
+        let generation = self.recorder.scope_generation() & 0xFFFF_FFFF;
+        let mark = (hasher.finish() & !0xFFFF_FFFF) | generation;
+        let slot = &self.seen[usize::try_from(mark >> 62).unwrap_or(0)];
+        if slot.load(Ordering::Relaxed) == mark {
+            return;
+        }
+        slot.store(mark, Ordering::Relaxed);
+        self.recorder.note_scopes(
+            key,
+            requirement
+                .granted_by(scopes)
+                .into_iter()
+                .map(|s| s.as_str()),
+        );
+    }
+}
+
 struct Inner {
     key_id: KeyId,
     name: String,
@@ -40,6 +70,8 @@ struct Inner {
     scopes: ScopeSet,
     expires_at: Option<DateTime<Utc>>,
     metadata: serde_json::Map<String, serde_json::Value>,
+    /// Set by the verifier that built it: scope checks note the scopes they exercise.
+    scope_use: OnceLock<ScopeUseNote>,
 }
 
 impl Principal {
@@ -56,7 +88,17 @@ impl Principal {
             scopes: effective_scopes,
             expires_at: record.expires_at,
             metadata: record.metadata.clone(),
+            scope_use: OnceLock::new(),
         }))
+    }
+
+    /// Makes scope checks of this principal note the scopes they exercise in
+    /// `recorder` (the verifier does this for the principals it builds).
+    pub(crate) fn note_scope_use_in(&self, recorder: &Arc<crate::usage::UsageRecorder>) {
+        let _ = self.0.scope_use.set(ScopeUseNote {
+            recorder: Arc::clone(recorder),
+            seen: Default::default(),
+        });
     }
 
     /// The key's public id.
@@ -118,6 +160,9 @@ impl Principal {
     /// `Ok` if the principal meets `requirement`, else [`AuthError::InsufficientScope`].
     pub fn require(&self, requirement: &Requirement) -> Result<(), AuthError> {
         if requirement.is_satisfied_by(&self.0.scopes) {
+            if let Some(note) = self.0.scope_use.get() {
+                note.note(&self.0.key_id, requirement, &self.0.scopes);
+            }
             Ok(())
         } else {
             Err(AuthError::InsufficientScope {

@@ -57,6 +57,55 @@ impl Requirement {
         }
     }
 
+    /// Feeds the requirement's shape and scope texts to `state` (no allocation): the
+    /// identity under which a key's use of it is noted.
+    pub(crate) fn fingerprint(&self, state: &mut impl std::hash::Hasher) {
+        match self {
+            Self::Scope(s) => {
+                state.write_u8(0);
+                state.write(s.as_str().as_bytes());
+            }
+            Self::Any(items) | Self::All(items) => {
+                state.write_u8(if matches!(self, Self::Any(_)) { 1 } else { 2 });
+                for item in items {
+                    item.fingerprint(state);
+                }
+                state.write_u8(3);
+            }
+        }
+    }
+
+    /// What a key holding `scopes` exercised in meeting the requirement: its one scope;
+    /// for `any(…)` the first alternative it meets (one suffices); for `all(…)` every
+    /// item. Empty when `scopes` do not meet it.
+    pub(crate) fn granted_by<'a>(&'a self, scopes: &ScopeSet) -> Vec<&'a Scope> {
+        let mut out = Vec::new();
+        self.exercised(scopes, &mut out);
+        out
+    }
+
+    fn exercised<'a>(&'a self, scopes: &ScopeSet, out: &mut Vec<&'a Scope>) {
+        match self {
+            Self::Scope(s) => {
+                if scopes.grants(s) && !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+            Self::Any(items) => {
+                if let Some(met) = items.iter().find(|r| r.is_satisfied_by(scopes)) {
+                    met.exercised(scopes, out);
+                }
+            }
+            Self::All(items) => {
+                if self.is_satisfied_by(scopes) {
+                    for item in items {
+                        item.exercised(scopes, out);
+                    }
+                }
+            }
+        }
+    }
+
     /// Every scope named anywhere in the requirement, in order (for the RFC 6750
     /// `scope` attribute of `WWW-Authenticate`).
     pub fn scopes(&self) -> Vec<&Scope> {

@@ -1,12 +1,14 @@
 //! Last-used tracking and verification counts off the hot path: verifications note a
 //! time and count in memory; a batch is written to the store by [`UsageRecorder::flush`].
 
+use std::collections::BTreeSet;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 
-use crate::analytics::{Granularity, VerificationCount, VerificationOutcome};
+use crate::analytics::{Granularity, ScopeUse, VerificationCount, VerificationOutcome};
 use crate::error::AuthError;
 use crate::id::KeyId;
 use crate::record::KeyRecord;
@@ -40,6 +42,10 @@ pub struct UsageRecorder {
     pending: Mutex<HashMap<KeyId, Noted, foldhash::fast::RandomState>>,
     /// Verification counts not yet written, by minute, key and outcome.
     counts: Mutex<HashMap<CountKey, Counted, foldhash::fast::RandomState>>,
+    /// Scopes keys exercised since the last flush.
+    scopes_used: Mutex<BTreeSet<(KeyId, String)>>,
+    /// Bumped by every flush of scope use: a key notes a requirement once per value.
+    scope_generation: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +171,58 @@ impl UsageRecorder {
             count: 0,
         });
         counted.count = counted.count.saturating_add(n);
+    }
+
+    /// The current scope-use generation (see [`ScopeUseNote`](crate::principal)).
+    pub(crate) fn scope_generation(&self) -> u64 {
+        self.scope_generation.load(Ordering::Relaxed)
+    }
+
+    /// Notes that `key` exercised `scopes`.
+    pub(crate) fn note_scopes<'a>(&self, key: &KeyId, scopes: impl IntoIterator<Item = &'a str>) {
+        let mut used = self
+            .scopes_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for scope in scopes {
+            used.insert((key.clone(), scope.to_owned()));
+        }
+    }
+
+    /// Writes the scopes exercised since the last flush as used at `now`; kept on
+    /// failure. Bumps the generation, so each key notes each requirement again.
+    pub(crate) async fn flush_scope_use(
+        &self,
+        store: &dyn KeyStore,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.scope_generation.fetch_add(1, Ordering::Relaxed);
+        let taken = std::mem::take(
+            &mut *self
+                .scopes_used
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<ScopeUse> = taken
+            .iter()
+            .map(|(key_id, scope)| ScopeUse {
+                key_id: key_id.clone(),
+                scope: scope.clone(),
+                first_used: now,
+                last_used: now,
+            })
+            .collect();
+        if let Err(e) = store.record_scope_use(&batch).await {
+            self.scopes_used
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(taken);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Verification counts not yet written (successes still in their records
@@ -384,6 +442,61 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(again, rows);
+    }
+
+    #[tokio::test]
+    async fn scope_checks_note_the_scopes_they_exercise_once_per_flush() {
+        use crate::{Principal, Requirement, ScopeSet};
+        let store = MemoryStore::new();
+        let recorder = Arc::new(UsageRecorder::default());
+        let record = KeyRecord::new(KeyHasher::Sha256.hash("k"), "h", "sk", "live", "n", "t");
+        let granted = ScopeSet::parse(["read:scans", "write:scans", "admin"]).expect("scopes");
+        let principal = Principal::from_record(&record, granted);
+        principal.note_scope_use_in(&recorder);
+        let read = Requirement::parse("read:scans").expect("a requirement");
+        let either = Requirement::parse("any(delete:scans, write:scans)").expect("a requirement");
+        for _ in 0..3 {
+            assert!(principal.require(&read).is_ok());
+            assert!(principal.require(&either).is_ok());
+        }
+        let through_admin = Requirement::parse("delete:users").expect("a requirement");
+        assert!(principal.require(&through_admin).is_ok(), "admin grants it");
+        let at = |s| DateTime::from_timestamp(s, 0).expect("a time");
+        recorder
+            .flush_scope_use(&store, at(100))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let used = store
+            .scope_use(&record.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = used.iter().map(|u| u.scope.as_str()).collect();
+        // any(…) counts the first alternative met (`admin` grants delete:scans), one
+        // suffices; the refused-looking delete:users is met through `admin` too.
+        assert_eq!(names, vec!["delete:scans", "delete:users", "read:scans"]);
+        // The next flush's generation notes them again, with a later last use.
+        assert!(principal.require(&read).is_ok());
+        recorder
+            .flush_scope_use(&store, at(200))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = store
+            .scope_use(&record.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let read_use = again
+            .iter()
+            .find(|u| u.scope == "read:scans")
+            .expect("read:scans");
+        assert_eq!(
+            (read_use.first_used, read_use.last_used),
+            (at(100), at(200))
+        );
+        let delete_use = again
+            .iter()
+            .find(|u| u.scope == "delete:scans")
+            .expect("delete:scans");
+        assert_eq!(delete_use.last_used, at(100), "not exercised since");
     }
 
     #[tokio::test]

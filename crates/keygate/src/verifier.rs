@@ -453,7 +453,10 @@ impl Verifier {
                 }
             }
         }
-        inner.usage.flush(inner.store.as_ref()).await
+        let scope_use = inner.usage.flush_scope_use(inner.store.as_ref(), now).await;
+        let flushed = inner.usage.flush(inner.store.as_ref()).await;
+        scope_use?;
+        flushed
     }
 
     /// Runs the pipeline on one request: from memory when it can (a warm key costs no
@@ -551,6 +554,7 @@ impl Verifier {
             None => {
                 let scopes = self.effective_scopes(&record).await?;
                 let principal = Principal::from_record(&record, scopes);
+                principal.note_scope_use_in(&inner.usage);
                 record.resolved.set(principal.clone());
                 principal
             }

@@ -167,6 +167,18 @@ impl KeyStore for CountingStore {
     ) -> Result<u64, StoreError> {
         self.memory.prune_verifications(before).await
     }
+    async fn record_scope_use(
+        &self,
+        uses: &[keygate::analytics::ScopeUse],
+    ) -> Result<(), StoreError> {
+        self.memory.record_scope_use(uses).await
+    }
+    async fn scope_use(
+        &self,
+        key: &KeyId,
+    ) -> Result<Vec<keygate::analytics::ScopeUse>, StoreError> {
+        self.memory.scope_use(key).await
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.memory.append_audit(event).await
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use keygate::analytics::{
-    rollup, Granularity, VerificationCount, VerificationFilter, VerificationOutcome,
+    rollup, Granularity, ScopeUse, VerificationCount, VerificationFilter, VerificationOutcome,
 };
 use keygate::audit::{AuditEvent, AuditFilter};
 use keygate::hash::KeyHash;
@@ -700,6 +700,56 @@ fn verification_from_row(row: &impl Columns) -> Result<VerificationCount, StoreE
             .ok_or_else(|| StoreError::Corrupt(format!("outcome: unknown {outcome:?}")))?,
         count: u64::try_from(count).map_err(|_| StoreError::Corrupt(format!("count: {count}")))?,
     })
+}
+
+/// Upserts each (key, scope): the earliest first use and the latest last use stay.
+pub(crate) async fn record_scope_use<D: Dialect>(
+    d: &D,
+    uses: &[ScopeUse],
+) -> Result<(), StoreError> {
+    if uses.is_empty() {
+        return Ok(());
+    }
+    let mut tx = d.begin().await?;
+    for u in uses {
+        let mut sql =
+            D::sql("INSERT INTO keygate_scope_use (key_id, scope, first_used, last_used) VALUES (");
+        sql.bind_list([
+            u.key_id.as_str().into(),
+            u.scope.as_str().into(),
+            u.first_used.into(),
+            u.last_used.into(),
+        ])
+        .push(
+            ") ON CONFLICT (key_id, scope) DO UPDATE SET \
+             first_used = CASE WHEN excluded.first_used < keygate_scope_use.first_used \
+                 THEN excluded.first_used ELSE keygate_scope_use.first_used END, \
+             last_used = CASE WHEN excluded.last_used > keygate_scope_use.last_used \
+                 THEN excluded.last_used ELSE keygate_scope_use.last_used END",
+        );
+        D::tx_execute(&mut tx, sql).await?;
+    }
+    D::commit(tx).await
+}
+
+pub(crate) async fn scope_use<D: Dialect>(d: &D, key: &KeyId) -> Result<Vec<ScopeUse>, StoreError> {
+    let mut sql = D::sql(
+        "SELECT key_id, scope, first_used, last_used FROM keygate_scope_use WHERE key_id = ",
+    );
+    sql.bind(key.as_str()).push(" ORDER BY scope");
+    d.fetch_all(sql)
+        .await?
+        .iter()
+        .map(|row| {
+            let text = |c: &str| required(row.text(c)?, c);
+            Ok(ScopeUse {
+                key_id: codec::key_id("key_id", &text("key_id")?)?,
+                scope: text("scope")?,
+                first_used: required(row.time("first_used")?, "first_used")?,
+                last_used: required(row.time("last_used")?, "last_used")?,
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn prune_verifications<D: Dialect>(

@@ -398,6 +398,26 @@ macro_rules! key_store {
                 )
                 .await
             }
+            async fn record_scope_use(
+                &self,
+                uses: &[keygate::analytics::ScopeUse],
+            ) -> Result<(), keygate::StoreError> {
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::record_scope_use(self, uses),
+                )
+                .await
+            }
+            async fn scope_use(
+                &self,
+                key: &keygate::KeyId,
+            ) -> Result<Vec<keygate::analytics::ScopeUse>, keygate::StoreError> {
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::scope_use(self, key),
+                )
+                .await
+            }
             /// The change and its audit event in one transaction.
             async fn write(
                 &self,

@@ -18,7 +18,7 @@ pub use new_key::{parse_ip_rule, NewKey};
 pub use policy::OWNER_ADMIN_SCOPE;
 pub use update::KeyUpdate;
 
-use crate::analytics::{rollup, Granularity, VerificationFilter, VerificationReport};
+use crate::analytics::{rollup, Granularity, ScopeUse, VerificationFilter, VerificationReport};
 use crate::audit::{AuditEvent, AuditFilter, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::hash::KeyHasher;
@@ -1181,6 +1181,14 @@ impl KeyManager {
             granularity,
             counts,
         })
+    }
+
+    /// The scopes key `id` exercised (routes' requirements it met through them), first
+    /// and last seen: granted minus these is what the key holds without using. Not found
+    /// unless the actor may see the key.
+    pub async fn scope_use(&self, actor: &Actor, id: &KeyId) -> Result<Vec<ScopeUse>, ManageError> {
+        self.get(actor, id).await?;
+        Ok(self.inner.store.scope_use(id).await?)
     }
 
     /// Audit events the actor may see (its tenant's; all for the system actor).

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{decode_cursor, encode_cursor, KeyFilter, KeyStore, Page, PageRequest, StoreError};
-use crate::analytics::{Granularity, VerificationCount, VerificationFilter, VerificationOutcome};
+use crate::analytics::{
+    Granularity, ScopeUse, VerificationCount, VerificationFilter, VerificationOutcome,
+};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::hash::{KeyHash, PrehashedBuilder};
 use crate::id::KeyId;
@@ -42,6 +44,8 @@ struct State {
     /// Deactivated owners: `(tenant, owner)` -> when.
     owners: HashMap<(String, String), DateTime<Utc>>,
     audit: Vec<AuditEvent>,
+    /// Scopes keys exercised, by (key, scope).
+    scope_use: BTreeMap<(KeyId, String), ScopeUse>,
     /// Verification counts by (minute, key, outcome).
     verifications: BTreeMap<(DateTime<Utc>, Option<KeyId>, VerificationOutcome), VerificationCount>,
 }
@@ -410,6 +414,29 @@ impl KeyStore for MemoryStore {
             .verifications
             .values()
             .filter(|c| filter.admits(c))
+            .cloned()
+            .collect())
+    }
+
+    async fn record_scope_use(&self, uses: &[ScopeUse]) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        for u in uses {
+            let stored = state
+                .scope_use
+                .entry((u.key_id.clone(), u.scope.clone()))
+                .or_insert_with(|| u.clone());
+            stored.first_used = stored.first_used.min(u.first_used);
+            stored.last_used = stored.last_used.max(u.last_used);
+        }
+        Ok(())
+    }
+
+    async fn scope_use(&self, key: &KeyId) -> Result<Vec<ScopeUse>, StoreError> {
+        Ok(self
+            .read()?
+            .scope_use
+            .values()
+            .filter(|u| &u.key_id == key)
             .cloned()
             .collect())
     }

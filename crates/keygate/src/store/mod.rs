@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 pub use memory::MemoryStore;
 pub use write::{write_then_append, Write, Written};
 
-use crate::analytics::{VerificationCount, VerificationFilter};
+use crate::analytics::{ScopeUse, VerificationCount, VerificationFilter};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::hash::KeyHash;
 use crate::id::KeyId;
@@ -349,6 +349,11 @@ pub trait KeyStore: Send + Sync + 'static {
     ) -> Result<Vec<VerificationCount>, StoreError>;
     /// Deletes verification counts of minutes before `before`; returns how many rows.
     async fn prune_verifications(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Records scopes keys exercised, in one batch: a stored (key, scope) keeps its
+    /// earliest first use and its latest last use.
+    async fn record_scope_use(&self, uses: &[ScopeUse]) -> Result<(), StoreError>;
+    /// The scopes `key` exercised, by scope.
+    async fn scope_use(&self, key: &KeyId) -> Result<Vec<ScopeUse>, StoreError>;
     /// Appends an audit event.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// Makes `change` and appends `event`, the audit event that records it: both or
@@ -460,6 +465,12 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
     }
     async fn prune_verifications(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         (**self).prune_verifications(before).await
+    }
+    async fn record_scope_use(&self, uses: &[ScopeUse]) -> Result<(), StoreError> {
+        (**self).record_scope_use(uses).await
+    }
+    async fn scope_use(&self, key: &KeyId) -> Result<Vec<ScopeUse>, StoreError> {
+        (**self).scope_use(key).await
     }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         (**self).append_audit(event).await

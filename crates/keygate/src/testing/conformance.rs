@@ -37,6 +37,7 @@ where
     update_round_trips_every_setting(&make().await).await;
     disabling_is_a_conditional_setting(&make().await).await;
     verification_counts_add_up_and_filter(&make().await).await;
+    scope_use_keeps_the_first_and_last_use(&make().await).await;
     update_of_missing_key_is_not_found(&make().await).await;
     update_is_conditional_on_the_version(&make().await).await;
     revocation_is_monotonic(&make().await).await;
@@ -453,6 +454,52 @@ async fn verification_counts_add_up_and_filter(store: &impl KeyStore) {
     let left = read(VerificationFilter::between(t(0), t(600))).await;
     assert_eq!(left.len(), 1, "{case}: {left:?}");
     assert_eq!(left[0].outcome, VerificationOutcome::Unknown);
+}
+
+async fn scope_use_keeps_the_first_and_last_use(store: &impl KeyStore) {
+    use crate::analytics::ScopeUse;
+    let case = "scope_use";
+    let key = KeyId::generate();
+    let other = KeyId::generate();
+    let used = |key: &KeyId, scope: &str, first: i64, last: i64| ScopeUse {
+        key_id: key.clone(),
+        scope: scope.into(),
+        first_used: t(first),
+        last_used: t(last),
+    };
+    store
+        .record_scope_use(&[
+            used(&key, "read:scans", 10, 10),
+            used(&key, "write:scans", 20, 20),
+            used(&other, "read:scans", 30, 30),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{case}: record: {e}"));
+    // Later and earlier notes: first stays the earliest, last the latest.
+    store
+        .record_scope_use(&[
+            used(&key, "read:scans", 50, 50),
+            used(&key, "write:scans", 5, 5),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{case}: record again: {e}"));
+    let got = store
+        .scope_use(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: read: {e}"));
+    assert_eq!(
+        got,
+        vec![
+            used(&key, "read:scans", 10, 50),
+            used(&key, "write:scans", 5, 20)
+        ],
+        "{case}"
+    );
+    assert!(store
+        .scope_use(&KeyId::generate())
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"))
+        .is_empty());
 }
 
 async fn revocation_is_monotonic(store: &impl KeyStore) {

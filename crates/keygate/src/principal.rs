@@ -31,7 +31,8 @@ pub struct Principal(Arc<Inner>);
 
 /// Where a principal notes the scopes it exercises: the verifier's usage recorder, and
 /// the requirements noted in its current generation (a few slots, checked with atomic
-/// loads: a route's requirement met again costs a hash and a compare).
+/// loads: a route's requirement met again costs a load and a compare of fingerprints
+/// made when the requirement was parsed).
 pub(crate) struct ScopeUseNote {
     recorder: Arc<crate::usage::UsageRecorder>,
     seen: [AtomicU64; 4],
@@ -39,11 +40,8 @@ pub(crate) struct ScopeUseNote {
 
 impl ScopeUseNote {
     fn note(&self, key: &KeyId, requirement: &Requirement, scopes: &ScopeSet) {
-        use std::hash::{BuildHasher, Hasher};
-        let mut hasher = foldhash::fast::FixedState::with_seed(0x6b67).build_hasher();
-        requirement.fingerprint(&mut hasher);
         let generation = self.recorder.scope_generation() & 0xFFFF_FFFF;
-        let mark = (hasher.finish() & !0xFFFF_FFFF) | generation;
+        let mark = (requirement.fingerprint() & !0xFFFF_FFFF) | generation;
         let slot = &self.seen[usize::try_from(mark >> 62).unwrap_or(0)];
         if slot.load(Ordering::Relaxed) == mark {
             return;

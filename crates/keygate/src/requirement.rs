@@ -57,20 +57,18 @@ impl Requirement {
         }
     }
 
-    /// Feeds the requirement's shape and scope texts to `state` (no allocation): the
-    /// identity under which a key's use of it is noted.
-    pub(crate) fn fingerprint(&self, state: &mut impl std::hash::Hasher) {
+    /// The identity under which a key's use of the requirement is noted: its scopes'
+    /// fingerprints (made when they were parsed) mixed with its shape. No text is hashed
+    /// and nothing allocated: it runs on every scope check.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
         match self {
-            Self::Scope(s) => {
-                state.write_u8(0);
-                state.write(s.as_str().as_bytes());
-            }
+            Self::Scope(s) => s.fingerprint(),
             Self::Any(items) | Self::All(items) => {
-                state.write_u8(if matches!(self, Self::Any(_)) { 1 } else { 2 });
-                for item in items {
-                    item.fingerprint(state);
-                }
-                state.write_u8(3);
+                let seed: u64 = if matches!(self, Self::Any(_)) { 1 } else { 2 };
+                items.iter().fold(seed, |acc, item| {
+                    (acc ^ item.fingerprint()).wrapping_mul(MIX).rotate_left(29)
+                })
             }
         }
     }

@@ -2,7 +2,7 @@
 //! parse, and [`require`], the check a route's scope guard makes.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,9 @@ pub struct Scope {
     raw: Box<str>,
     action: Part,
     resource: Part,
+    /// A hash of `raw`, made once: how a key's use of a requirement is told apart on
+    /// the request path without hashing text.
+    fingerprint: u64,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -114,6 +117,7 @@ impl Scope {
             raw: s.into(),
             action,
             resource,
+            fingerprint: foldhash::fast::FixedState::with_seed(0x6b67).hash_one(s),
         })
     }
 
@@ -147,6 +151,11 @@ impl Scope {
     /// The scope as written.
     pub fn as_str(&self) -> &str {
         &self.raw
+    }
+
+    /// A hash of the scope's text, made when it was parsed.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 }
 

@@ -32,6 +32,10 @@ pub struct AnalyticsFixture {
     pub disabled_key: String,
     /// Its id.
     pub disabled_id: String,
+    /// A key allowed one request an hour.
+    pub limited_key: String,
+    /// Its id.
+    pub limited_id: String,
 }
 
 impl AnalyticsFixture {
@@ -39,6 +43,7 @@ impl AnalyticsFixture {
     pub async fn new() -> Self {
         let gate = KeyGate::builder(Arc::new(MemoryStore::new()))
             .flush_interval(None)
+            .rate_limits(keygate::RateLimits::in_memory())
             .build();
         let manager = gate.manager();
         let sys = Actor::system();
@@ -60,6 +65,11 @@ impl AnalyticsFixture {
         let admin = make("admin", &["*"]).await;
         let worker = make("worker", &["read:items"]).await;
         let disabled = make("switched off", &["read:items"]).await;
+        let mut one_an_hour = NewKey::named("one an hour")
+            .tenant("acme")
+            .scopes(ScopeSet::parse(["read:items"]).expect("scopes"));
+        one_an_hour.rate_limit = Some(keygate::RateLimitSpec::per_hour(1));
+        let limited = manager.create(&sys, one_an_hour).await.expect("a key");
         manager
             .disable(&sys, &disabled.record.id)
             .await
@@ -73,6 +83,8 @@ impl AnalyticsFixture {
             worker_id: worker.record.id.to_string(),
             disabled_key: disabled.key.expose().to_owned(),
             disabled_id: disabled.record.id.to_string(),
+            limited_key: limited.key.expose().to_owned(),
+            limited_id: limited.record.id.to_string(),
         }
     }
 }
@@ -114,6 +126,10 @@ pub async fn run_analytics(framework: &str, base: &str, f: &AnalyticsFixture) {
     for _ in 0..2 {
         assert_eq!(status(f.disabled_key.clone()).await, 401, "{framework}");
     }
+    assert_eq!(status(f.limited_key.clone()).await, 200, "{framework}");
+    for _ in 0..3 {
+        assert_eq!(status(f.limited_key.clone()).await, 429, "{framework}");
+    }
     let unknown = keygate::key_format::generate("sk", "live").expect("a key");
     assert_eq!(
         status(unknown.expose().to_owned()).await,
@@ -154,6 +170,12 @@ pub async fn run_analytics(framework: &str, base: &str, f: &AnalyticsFixture) {
         disabled.get("disabled"),
         Some(&2),
         "{framework}: {disabled:?}"
+    );
+    let limited = counts(&f.limited_id).await;
+    assert_eq!(
+        (limited.get("valid"), limited.get("rate_limited")),
+        (Some(&1), Some(&3)),
+        "{framework}: {limited:?}"
     );
 
     let worker_id = keygate::KeyId::parse(&f.worker_id).expect("an id");

@@ -195,6 +195,10 @@ pub(crate) struct PrincipalMemo {
     noted_secs: AtomicI64,
     /// Successful verifications of this record not yet taken by the usage recorder.
     uses: AtomicU64,
+    /// Verifications refused by the rate limit, not yet taken.
+    limited: AtomicU64,
+    /// Unix seconds of the latest rate-limited refusal handed to the recorder.
+    limited_secs: AtomicI64,
 }
 
 impl PrincipalMemo {
@@ -221,14 +225,26 @@ impl PrincipalMemo {
         self.uses.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The uses counted and not yet taken.
-    pub(crate) fn uses(&self) -> u64 {
-        self.uses.load(Ordering::Relaxed)
+    /// Counts one refusal by the rate limit (one atomic add); `true` the first time in
+    /// second `at_secs`, when the recorder should hold this record.
+    pub(crate) fn count_limited(&self, at_secs: i64) -> bool {
+        self.limited.fetch_add(1, Ordering::Relaxed);
+        self.limited_secs.load(Ordering::Relaxed) < at_secs
+            && self.limited_secs.fetch_max(at_secs, Ordering::Relaxed) < at_secs
     }
 
-    /// The uses counted since the last call, and zero from now.
-    pub(crate) fn take_uses(&self) -> u64 {
-        self.uses.swap(0, Ordering::Relaxed)
+    /// The successes and rate-limit refusals counted and not yet taken.
+    pub(crate) fn counted(&self) -> u64 {
+        self.uses.load(Ordering::Relaxed) + self.limited.load(Ordering::Relaxed)
+    }
+
+    /// The successes and rate-limit refusals counted since the last call, and zero
+    /// from now.
+    pub(crate) fn take_counts(&self) -> (u64, u64) {
+        (
+            self.uses.swap(0, Ordering::Relaxed),
+            self.limited.swap(0, Ordering::Relaxed),
+        )
     }
 }
 

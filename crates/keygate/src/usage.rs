@@ -52,8 +52,11 @@ pub struct UsageRecorder {
 struct Noted {
     at: DateTime<Utc>,
     unwritten: bool,
-    /// The shared record whose successes are counted in it (taken at each flush).
+    /// The shared record whose successes and rate-limit refusals are counted in it
+    /// (taken at each flush).
     record: Option<Arc<KeyRecord>>,
+    /// The latest time a count was noted in that record: the minute its counts go to.
+    counted_at: DateTime<Utc>,
 }
 
 type CountKey = (DateTime<Utc>, Option<KeyId>, VerificationOutcome);
@@ -86,6 +89,7 @@ impl UsageRecorder {
                         at,
                         unwritten: true,
                         record: None,
+                        counted_at: at,
                     },
                 );
             }
@@ -102,45 +106,65 @@ impl UsageRecorder {
         if record.resolved.note_use(at_micros.div_euclid(1_000_000)) {
             if let Some(at) = DateTime::from_timestamp_micros(at_micros) {
                 self.note(&record.id, at);
-                self.keep_counting(record);
+                self.keep_counting(record, at);
             }
         }
     }
 
-    /// Makes the key's entry hold `record`, whose successes each flush takes; the uses
-    /// counted in a record it held before (replaced by a cache reload) are taken first.
-    fn keep_counting(&self, record: &Arc<KeyRecord>) {
+    /// Notes a refusal of the shared `record` by its rate limit at `at_micros`: one
+    /// atomic add on the record (a flood of refused requests takes no lock), and once
+    /// per second the recorder holds the record so the next flush takes the count.
+    pub(crate) fn note_limited(&self, record: &Arc<KeyRecord>, at_micros: i64) {
+        if record
+            .resolved
+            .count_limited(at_micros.div_euclid(1_000_000))
+        {
+            if let Some(at) = DateTime::from_timestamp_micros(at_micros) {
+                self.keep_counting(record, at);
+            }
+        }
+    }
+
+    /// Makes the key's entry hold `record`, whose counts each flush takes, as counted
+    /// at `at`; the counts of a record it held before (replaced by a cache reload) are
+    /// taken first. A key seen only refused gets an entry with nothing to write as
+    /// its last use.
+    fn keep_counting(&self, record: &Arc<KeyRecord>, at: DateTime<Utc>) {
         let replaced = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(noted) = pending.get_mut(&record.id) else {
-                return;
-            };
+            let noted = pending.entry(record.id.clone()).or_insert(Noted {
+                at: DateTime::<Utc>::MIN_UTC,
+                unwritten: false,
+                record: None,
+                counted_at: at,
+            });
+            let before = noted.counted_at;
+            noted.counted_at = noted.counted_at.max(at);
             match &noted.record {
-                Some(held) if Arc::ptr_eq(held, record) => return,
+                Some(held) if Arc::ptr_eq(held, record) => None,
                 _ => noted
                     .record
                     .replace(Arc::clone(record))
-                    .map(|old| (old, noted.at)),
+                    .map(|old| (old, before)),
             }
         };
         if let Some((old, at)) = replaced {
-            self.count_successes(&old, at);
+            self.take_counts(&old, at);
         }
     }
 
-    /// Adds the successes counted in `record` to the minute of `at`.
-    fn count_successes(&self, record: &KeyRecord, at: DateTime<Utc>) {
-        let uses = record.resolved.take_uses();
-        if uses > 0 {
-            self.add(
-                (
-                    Granularity::Minute.start_of(at),
-                    Some(record.id.clone()),
-                    VerificationOutcome::Valid,
-                ),
-                Some(record),
-                uses,
-            );
+    /// Adds the successes and rate-limit refusals counted in `record` to the minute
+    /// of `at`.
+    fn take_counts(&self, record: &KeyRecord, at: DateTime<Utc>) {
+        let (uses, limited) = record.resolved.take_counts();
+        let minute = Granularity::Minute.start_of(at);
+        for (outcome, n) in [
+            (VerificationOutcome::Valid, uses),
+            (VerificationOutcome::RateLimited, limited),
+        ] {
+            if n > 0 {
+                self.add((minute, Some(record.id.clone()), outcome), Some(record), n);
+            }
         }
     }
 
@@ -234,7 +258,7 @@ impl UsageRecorder {
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .filter_map(|n| n.record.as_ref())
-            .map(|r| r.resolved.uses())
+            .map(|r| r.resolved.counted())
             .sum();
         let counted: u64 = self
             .counts
@@ -260,7 +284,7 @@ impl UsageRecorder {
     /// in another. On failure both are kept for the next flush (newer notes win, counts
     /// add up).
     pub async fn flush(&self, store: &dyn KeyStore) -> Result<usize, StoreError> {
-        self.take_held_successes();
+        self.take_held_counts();
         let written = self.flush_times(store).await;
         let counted = self.flush_counts(store).await;
         let written = written?;
@@ -268,17 +292,17 @@ impl UsageRecorder {
         Ok(written)
     }
 
-    /// Moves the successes counted in the held records into the counts.
-    fn take_held_successes(&self) {
+    /// Moves the counts held in the records into the counts map.
+    fn take_held_counts(&self) {
         let held: Vec<(Arc<KeyRecord>, DateTime<Utc>)> = self
             .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .filter_map(|n| n.record.as_ref().map(|r| (Arc::clone(r), n.at)))
+            .filter_map(|n| n.record.as_ref().map(|r| (Arc::clone(r), n.counted_at)))
             .collect();
         for (record, at) in &held {
-            self.count_successes(record, *at);
+            self.take_counts(record, *at);
         }
     }
 
@@ -322,7 +346,7 @@ impl UsageRecorder {
             if pending.len() > KEEP_KNOWN {
                 // A key whose record holds uncounted successes stays (counted next time).
                 pending.retain(|_, n| {
-                    n.unwritten || n.record.as_ref().is_some_and(|r| r.resolved.uses() > 0)
+                    n.unwritten || n.record.as_ref().is_some_and(|r| r.resolved.counted() > 0)
                 });
             }
             pending
@@ -346,6 +370,7 @@ impl UsageRecorder {
                         at,
                         unwritten: true,
                         record: None,
+                        counted_at: at,
                     });
                     noted.unwritten = true;
                     noted.at = noted.at.max(at);
@@ -442,6 +467,55 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(again, rows);
+    }
+
+    #[tokio::test]
+    async fn rate_limited_refusals_are_counted_on_the_record_and_are_no_last_use() {
+        use crate::analytics::{VerificationFilter, VerificationOutcome};
+        let store = MemoryStore::new();
+        let record = Arc::new(KeyRecord::new(
+            KeyHasher::Sha256.hash("k"),
+            "h",
+            "sk",
+            "live",
+            "n",
+            "acme",
+        ));
+        store
+            .insert(&record)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let recorder = UsageRecorder::default();
+        let micros = 1_800_000_000_000_000;
+        for at in [micros, micros + 1, micros + 2, micros + 1_000_000] {
+            recorder.note_limited(&record, at);
+        }
+        assert_eq!(recorder.pending_verifications(), 4);
+        assert_eq!(recorder.pending(), 0, "a refusal is no last use");
+        assert!(recorder.flush(&store).await.is_ok());
+        let at = DateTime::from_timestamp_micros(micros).expect("a time");
+        let rows = store
+            .verification_counts(&VerificationFilter::between(
+                at - chrono::Duration::minutes(1),
+                at + chrono::Duration::minutes(1),
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].outcome, rows[0].count, rows[0].tenant.as_deref()),
+            (VerificationOutcome::RateLimited, 4, Some("acme"))
+        );
+        let stored = store.get(&record.id).await.ok().flatten().expect("stored");
+        assert_eq!(stored.last_used_at, None);
+        // A success later still becomes the last use.
+        recorder.note_record(&record, micros + 5_000_000);
+        assert!(recorder.flush(&store).await.is_ok());
+        let stored = store.get(&record.id).await.ok().flatten().expect("stored");
+        assert_eq!(
+            stored.last_used_at,
+            DateTime::from_timestamp_micros(micros + 5_000_000)
+        );
     }
 
     #[tokio::test]

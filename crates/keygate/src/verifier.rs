@@ -540,7 +540,9 @@ impl Verifier {
                 Ok(status) => status,
                 Err(err) => {
                     let err = limiter_error(err);
-                    inner.usage.count_refusal(Some(&record), &err, now);
+                    if matches!(err, AuthError::RateLimited { .. }) {
+                        inner.usage.note_limited(&record, now.timestamp_micros());
+                    }
                     return Err(err);
                 }
             },
@@ -620,8 +622,8 @@ impl Verifier {
                 Ok(status) => status,
                 Err(err) => {
                     let err = limiter_error(err);
-                    if let Some(at) = chrono::DateTime::from_timestamp_micros(now) {
-                        inner.usage.count_refusal(Some(&record), &err, at);
+                    if matches!(err, AuthError::RateLimited { .. }) {
+                        inner.usage.note_limited(&record, now);
                     }
                     return Some(Err(err));
                 }

@@ -1,8 +1,7 @@
 //! Last-used tracking and verification counts off the hot path: verifications note a
 //! time and count in memory; a batch is written to the store by [`UsageRecorder::flush`].
 
-use std::collections::BTreeSet;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,11 +13,14 @@ use crate::id::KeyId;
 use crate::record::KeyRecord;
 use crate::store::{KeyStore, StoreError};
 
-/// Collects last-used times in memory and writes them in one batch.
+/// Collects last-used times, verification counts and scope use in memory and writes
+/// them in batches.
 ///
-/// The verifier notes every success: at most once per key and second it takes a
-/// short lock for a hash-map update (no I/O); other verifications of the same shared
-/// record cost one atomic read. The verifier's own task calls
+/// The verifier notes every success and rate-limit refusal with an atomic add on the
+/// key's shared record; at most once per key and second it takes a short lock to note
+/// the last use and hold the record, whose counts each flush takes (no I/O on the
+/// request path). Other refusals of a well-formed key are counted under a lock. The
+/// verifier's own task calls
 /// [`UsageRecorder::flush`] every few seconds, and [`Verifier::shutdown`] once at the
 /// end.
 ///
@@ -39,7 +41,7 @@ use crate::store::{KeyStore, StoreError};
 pub struct UsageRecorder {
     /// Every key seen, with its latest time and whether that time is unwritten. Entries
     /// stay after a flush, so noting a known key never allocates.
-    pending: Mutex<HashMap<KeyId, Noted, foldhash::fast::RandomState>>,
+    pending: Mutex<Pending>,
     /// Verification counts not yet written, by minute, key and outcome.
     counts: Mutex<HashMap<CountKey, Counted, foldhash::fast::RandomState>>,
     /// Scopes keys exercised since the last flush.
@@ -59,7 +61,29 @@ struct Noted {
     counted_at: DateTime<Utc>,
 }
 
+impl Noted {
+    /// A key with no use to write yet, whose counts go to the minute of `at`.
+    fn unused(at: DateTime<Utc>) -> Self {
+        Self {
+            at: DateTime::<Utc>::MIN_UTC,
+            unwritten: false,
+            record: None,
+            counted_at: at,
+        }
+    }
+
+    /// A use at `at`: the latest one is kept, to be written.
+    fn used_at(&mut self, at: DateTime<Utc>) {
+        if self.at < at {
+            self.at = at;
+            self.unwritten = true;
+        }
+    }
+}
+
 type CountKey = (DateTime<Utc>, Option<KeyId>, VerificationOutcome);
+
+type Pending = HashMap<KeyId, Noted, foldhash::fast::RandomState>;
 
 #[derive(Debug, Clone)]
 struct Counted {
@@ -71,42 +95,32 @@ struct Counted {
 /// Past this many known keys, a flush forgets the written ones.
 const KEEP_KNOWN: usize = 100_000;
 
+/// The entry of `key`, made (unused, counted at `at`) the first time: the only time the
+/// key is cloned.
+fn entry<'a>(pending: &'a mut Pending, key: &KeyId, at: DateTime<Utc>) -> &'a mut Noted {
+    if !pending.contains_key(key) {
+        pending.insert(key.clone(), Noted::unused(at));
+    }
+    pending.get_mut(key).expect("inserted above")
+}
+
 impl UsageRecorder {
     /// Notes that `key` was used at `at` (keeps the latest time per key). Allocates only
     /// the first time a key is seen.
     pub fn note(&self, key: &KeyId, at: DateTime<Utc>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        match pending.get_mut(key) {
-            Some(noted) if noted.at >= at => {}
-            Some(noted) => {
-                noted.at = at;
-                noted.unwritten = true;
-            }
-            None => {
-                pending.insert(
-                    key.clone(),
-                    Noted {
-                        at,
-                        unwritten: true,
-                        record: None,
-                        counted_at: at,
-                    },
-                );
-            }
-        }
+        entry(&mut pending, key, at).used_at(at);
     }
 
     /// Notes a successful verification of the shared `record` at `at`: one atomic add
     /// (its count) when the record's use in this second was already noted (the hot
-    /// path), else also [`note`]. Last-used times are kept to the second.
-    ///
-    /// [`note`]: UsageRecorder::note
+    /// path), else also its last use, under one short lock. Last-used times are kept
+    /// to the second.
     pub(crate) fn note_record(&self, record: &Arc<KeyRecord>, at_micros: i64) {
         record.resolved.count_use();
         if record.resolved.note_use(at_micros.div_euclid(1_000_000)) {
             if let Some(at) = DateTime::from_timestamp_micros(at_micros) {
-                self.note(&record.id, at);
-                self.keep_counting(record, at);
+                self.hold(record, at, true);
             }
         }
     }
@@ -120,24 +134,21 @@ impl UsageRecorder {
             .count_limited(at_micros.div_euclid(1_000_000))
         {
             if let Some(at) = DateTime::from_timestamp_micros(at_micros) {
-                self.keep_counting(record, at);
+                self.hold(record, at, false);
             }
         }
     }
 
     /// Makes the key's entry hold `record`, whose counts each flush takes, as counted
-    /// at `at`; the counts of a record it held before (replaced by a cache reload) are
-    /// taken first. A key seen only refused gets an entry with nothing to write as
-    /// its last use.
-    fn keep_counting(&self, record: &Arc<KeyRecord>, at: DateTime<Utc>) {
+    /// at `at` (and `used` then: its last use); the counts of a record it held before
+    /// (replaced by a cache reload) are taken first.
+    fn hold(&self, record: &Arc<KeyRecord>, at: DateTime<Utc>, used: bool) {
         let replaced = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            let noted = pending.entry(record.id.clone()).or_insert(Noted {
-                at: DateTime::<Utc>::MIN_UTC,
-                unwritten: false,
-                record: None,
-                counted_at: at,
-            });
+            let noted = entry(&mut pending, &record.id, at);
+            if used {
+                noted.used_at(at);
+            }
             let before = noted.counted_at;
             noted.counted_at = noted.counted_at.max(at);
             match &noted.record {
@@ -366,12 +377,8 @@ impl UsageRecorder {
             Err(e) => {
                 let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
                 for (key, at) in batch {
-                    let noted = pending.entry(key).or_insert(Noted {
-                        at,
-                        unwritten: true,
-                        record: None,
-                        counted_at: at,
-                    });
+                    // Still to write: a newer note meanwhile keeps its later time.
+                    let noted = pending.entry(key).or_insert_with(|| Noted::unused(at));
                     noted.unwritten = true;
                     noted.at = noted.at.max(at);
                 }
@@ -387,9 +394,23 @@ mod tests {
     use crate::hash::KeyHasher;
     use crate::{KeyRecord, MemoryStore};
 
+    /// The stored counts of the minutes around `at`.
+    async fn counts_around(
+        store: &MemoryStore,
+        at: DateTime<Utc>,
+    ) -> Vec<crate::analytics::VerificationCount> {
+        store
+            .verification_counts(&crate::analytics::VerificationFilter::between(
+                at - chrono::Duration::minutes(1),
+                at + chrono::Duration::minutes(1),
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[tokio::test]
     async fn counts_successes_and_refusals_and_keeps_them_through_a_failed_flush() {
-        use crate::analytics::{VerificationFilter, VerificationOutcome};
+        use crate::analytics::VerificationOutcome;
         let store = MemoryStore::new();
         let recorder = UsageRecorder::default();
         let record = Arc::new(KeyRecord::new(
@@ -437,13 +458,7 @@ mod tests {
         store.set_unavailable(false);
         assert!(recorder.flush(&store).await.is_ok());
         assert_eq!(recorder.pending_verifications(), 0);
-        let rows = store
-            .verification_counts(&VerificationFilter::between(
-                at - chrono::Duration::minutes(1),
-                at + chrono::Duration::minutes(1),
-            ))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let rows = counts_around(&store, at).await;
         let of = |outcome| -> u64 {
             rows.iter()
                 .filter(|c| c.outcome == outcome)
@@ -459,19 +474,13 @@ mod tests {
             .all(|c| c.key_id.as_ref() == Some(&record.id) && c.tenant.as_deref() == Some("acme")));
         // Nothing is written twice.
         assert!(recorder.flush(&store).await.is_ok());
-        let again = store
-            .verification_counts(&VerificationFilter::between(
-                at - chrono::Duration::minutes(1),
-                at + chrono::Duration::minutes(1),
-            ))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let again = counts_around(&store, at).await;
         assert_eq!(again, rows);
     }
 
     #[tokio::test]
     async fn rate_limited_refusals_are_counted_on_the_record_and_are_no_last_use() {
-        use crate::analytics::{VerificationFilter, VerificationOutcome};
+        use crate::analytics::VerificationOutcome;
         let store = MemoryStore::new();
         let record = Arc::new(KeyRecord::new(
             KeyHasher::Sha256.hash("k"),
@@ -494,13 +503,7 @@ mod tests {
         assert_eq!(recorder.pending(), 0, "a refusal is no last use");
         assert!(recorder.flush(&store).await.is_ok());
         let at = DateTime::from_timestamp_micros(micros).expect("a time");
-        let rows = store
-            .verification_counts(&VerificationFilter::between(
-                at - chrono::Duration::minutes(1),
-                at + chrono::Duration::minutes(1),
-            ))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let rows = counts_around(&store, at).await;
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(
             (rows[0].outcome, rows[0].count, rows[0].tenant.as_deref()),

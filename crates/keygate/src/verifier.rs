@@ -428,25 +428,14 @@ impl Verifier {
         for event in inner.failure_audit.drain(now, all) {
             inner.store.append_audit(&event).await?;
         }
-        if inner.audit_retention.is_some() || inner.analytics_retention.is_some() {
-            let due = {
-                let mut last = inner
-                    .last_prune
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let due = last.is_none_or(|at| now >= at + PRUNE_EVERY);
-                if due {
-                    *last = Some(now);
-                }
-                due
-            };
-            if let (true, Some(retention)) = (due, inner.audit_retention) {
+        if self.prune_due(now) {
+            if let Some(retention) = inner.audit_retention {
                 let pruned = inner.store.prune_audit(now - retention).await?;
                 if pruned > 0 {
                     tracing::info!(pruned, "keygate: pruned audit events past retention");
                 }
             }
-            if let (true, Some(retention)) = (due, inner.analytics_retention) {
+            if let Some(retention) = inner.analytics_retention {
                 let pruned = inner.store.prune_verifications(now - retention).await?;
                 if pruned > 0 {
                     tracing::info!(pruned, "keygate: pruned verification counts past retention");
@@ -457,6 +446,24 @@ impl Verifier {
         let flushed = inner.usage.flush(inner.store.as_ref()).await;
         scope_use?;
         flushed
+    }
+
+    /// Whether a retention is set and the last prune is [`PRUNE_EVERY`] ago (then now
+    /// counts as the last prune).
+    fn prune_due(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let inner = &*self.inner;
+        if inner.audit_retention.is_none() && inner.analytics_retention.is_none() {
+            return false;
+        }
+        let mut last = inner
+            .last_prune
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = last.is_none_or(|at| now >= at + PRUNE_EVERY);
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 
     /// Runs the pipeline on one request: from memory when it can (a warm key costs no

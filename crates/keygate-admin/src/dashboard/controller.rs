@@ -572,6 +572,11 @@ async fn key_usage(ctx: &Ctx<'_>, id: &str) -> Result<VerificationAnalytics, Str
     }
 }
 
+/// The admin API's refusal, as the notice of the page that shows it again.
+fn refused(failure: Failure) -> Option<(u16, Notice)> {
+    Some((failure.status, Notice::Error(failure.message)))
+}
+
 async fn update_key(ctx: &Ctx<'_>, id: &str, form: Form) -> DashboardResponse {
     let current: Value = match ctx
         .caller()
@@ -594,15 +599,7 @@ async fn update_key(ctx: &Ctx<'_>, id: &str, form: Form) -> DashboardResponse {
         .await
     {
         Ok(_) => DashboardResponse::redirect(ctx.url(&format!("/keys/{id}?done=saved"))),
-        Err(failure) => {
-            key_detail(
-                ctx,
-                id,
-                Some(form),
-                Some((failure.status, Notice::Error(failure.message))),
-            )
-            .await
-        }
+        Err(failure) => key_detail(ctx, id, Some(form), refused(failure)).await,
     }
 }
 
@@ -638,15 +635,7 @@ async fn rotate_key(ctx: &Ctx<'_>, id: &str, form: &Form) -> DashboardResponse {
             );
             DashboardResponse::redirect(ctx.url(&format!("/keys/{new_id}/created")))
         }
-        Err(failure) => {
-            key_detail(
-                ctx,
-                id,
-                None,
-                Some((failure.status, Notice::Error(failure.message))),
-            )
-            .await
-        }
+        Err(failure) => key_detail(ctx, id, None, refused(failure)).await,
     }
 }
 
@@ -683,15 +672,7 @@ async fn set_disabled(ctx: &Ctx<'_>, id: &str, disable: bool) -> DashboardRespon
         .await
     {
         Ok(view) => DashboardResponse::redirect(ctx.url(&format!("/keys/{}?done={done}", view.id))),
-        Err(failure) => {
-            key_detail(
-                ctx,
-                id,
-                None,
-                Some((failure.status, Notice::Error(failure.message))),
-            )
-            .await
-        }
+        Err(failure) => key_detail(ctx, id, None, refused(failure)).await,
     }
 }
 
@@ -702,14 +683,7 @@ async fn revoke_key(ctx: &Ctx<'_>, id: &str) -> DashboardResponse {
         .await
     {
         Ok(_) => DashboardResponse::redirect(ctx.url("/keys?done=revoked")),
-        Err(failure) => {
-            confirm_revoke(
-                ctx,
-                id,
-                Some((failure.status, Notice::Error(failure.message))),
-            )
-            .await
-        }
+        Err(failure) => confirm_revoke(ctx, id, refused(failure)).await,
     }
 }
 
@@ -754,14 +728,7 @@ async fn create_role(ctx: &Ctx<'_>, form: Form) -> DashboardResponse {
         .await
     {
         Ok(_) => DashboardResponse::redirect(ctx.url("/roles?done=role_created")),
-        Err(failure) => {
-            list_roles(
-                ctx,
-                &form,
-                Some((failure.status, Notice::Error(failure.message))),
-            )
-            .await
-        }
+        Err(failure) => list_roles(ctx, &form, refused(failure)).await,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Issue 11's concurrency suite over HTTP against real SQLite and PostgreSQL: parallel
-//! PATCHes and rotations race one DELETE, round after round; afterwards the key is
-//! revoked in the store and refused over HTTP. Parallel rotations of one key mint
-//! exactly one successor.
+//! PATCHes, disables, enables and rotations race one DELETE, round after round;
+//! afterwards the key is revoked in the store and refused over HTTP. Parallel rotations
+//! of one key mint exactly one successor. Verification counts written by many writers
+//! at once add up.
 //!
 //! PostgreSQL is found through `KEYGATE_TEST_POSTGRES_URL`; without it the PostgreSQL
 //! half is skipped with a reason, except under `CI=true`, where it fails.
@@ -105,16 +106,30 @@ async fn revocation_survives_concurrent_writers(server: Arc<Server>, backend: &s
             let (server, id) = (server.clone(), id.clone());
             tasks.push(tokio::spawn(async move {
                 for i in 0..4 {
-                    let body = serde_json::json!({"name": format!("writer {w}.{i}")});
-                    let status = server
-                        .status(
+                    // Edits, disables and enables: none may undo the revoke.
+                    let (method, path, body) = match (w + i) % 3 {
+                        0 => (
                             reqwest::Method::PATCH,
-                            &format!("/v1/api-keys/{id}"),
-                            Some(body),
-                        )
-                        .await;
+                            format!("/v1/api-keys/{id}"),
+                            Some(serde_json::json!({"name": format!("writer {w}.{i}")})),
+                        ),
+                        1 => (
+                            reqwest::Method::POST,
+                            format!("/v1/api-keys/{id}/disable"),
+                            None,
+                        ),
+                        _ => (
+                            reqwest::Method::POST,
+                            format!("/v1/api-keys/{id}/enable"),
+                            None,
+                        ),
+                    };
+                    let status = server.status(method, &path, body).await;
                     // 404 once the DELETE landed: a revoked key is gone from the API.
-                    assert!(matches!(status, 200 | 404 | 409), "PATCH answered {status}");
+                    assert!(
+                        matches!(status, 200 | 404 | 409),
+                        "{path} answered {status}"
+                    );
                 }
             }));
         }
@@ -213,6 +228,49 @@ async fn parallel_rotations_make_one_successor(server: Arc<Server>, backend: &st
     }
 }
 
+/// Many writers (as many instances' flushers would) add to the same minute rows at
+/// once: every count arrives.
+async fn verification_counts_from_many_writers_add_up(store: Arc<dyn KeyStore>, backend: &str) {
+    use keygate::analytics::{VerificationCount, VerificationFilter, VerificationOutcome};
+    let key = keygate::KeyId::generate();
+    let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+    let tasks: Vec<_> = (0..WRITERS * 2)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    let counts = [VerificationOutcome::Valid, VerificationOutcome::RateLimited]
+                        .map(|outcome| VerificationCount {
+                            key_id: Some(key.clone()),
+                            tenant: Some("acme".into()),
+                            env: Some("live".into()),
+                            at,
+                            outcome,
+                            count: 1,
+                        });
+                    store
+                        .record_verifications(&counts)
+                        .await
+                        .unwrap_or_else(|e| panic!("record: {e}"));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap_or_else(|e| panic!("{backend}: {e}"));
+    }
+    let rows = store
+        .verification_counts(&VerificationFilter {
+            key_id: Some(key),
+            ..VerificationFilter::between(at, at + chrono::Duration::minutes(1))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{backend}: {e}"));
+    let counts: Vec<u64> = rows.iter().map(|c| c.count).collect();
+    let expected = u64::try_from(WRITERS * 2 * 10).expect("small");
+    assert_eq!(counts, vec![expected, expected], "{backend}: {rows:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_holds_revocation_and_rotation_under_concurrency() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -222,9 +280,11 @@ async fn sqlite_holds_revocation_and_rotation_under_concurrency() {
         .connect()
         .await
         .unwrap_or_else(|e| panic!("sqlite: {e}"));
-    let server = Arc::new(serve(Arc::new(store)).await);
+    let store: Arc<dyn KeyStore> = Arc::new(store);
+    let server = Arc::new(serve(store.clone()).await);
     revocation_survives_concurrent_writers(server.clone(), "sqlite").await;
     parallel_rotations_make_one_successor(server, "sqlite").await;
+    verification_counts_from_many_writers_add_up(store, "sqlite").await;
 }
 
 fn in_ci() -> bool {
@@ -256,9 +316,11 @@ async fn postgres_holds_revocation_and_rotation_under_concurrency() {
         Err(e) => panic!("PostgreSQL is required when CI=true: {e}"),
     };
     let pool = store.pool().clone();
-    let server = Arc::new(serve(Arc::new(store)).await);
+    let store: Arc<dyn KeyStore> = Arc::new(store);
+    let server = Arc::new(serve(store.clone()).await);
     revocation_survives_concurrent_writers(server.clone(), "postgres").await;
     parallel_rotations_make_one_successor(server, "postgres").await;
+    verification_counts_from_many_writers_add_up(store, "postgres").await;
     let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .execute(&pool)
         .await;

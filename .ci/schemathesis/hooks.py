@@ -11,7 +11,7 @@ of exactly those rules, and nothing else. Negative cases are never touched.
 - `role` must name a role that exists (a well-formed unknown name becomes the role
   `KEYGATE_ST_ROLE`, which the run creates);
 - a rate limit's full burst must refill within a year (window x burst / requests
-  <= 31536000 s: the burst is lowered to the largest that does);
+  <= 31536000 s: the burst is lowered to the largest that does), also each of `limits`;
 - a personal key needs an owner (one is set when the case has none).
 """
 
@@ -78,6 +78,8 @@ def map_case(context, case):
         body["role"] = KNOWN_ROLE
     if "rateLimit" in body:
         body["rateLimit"] = _refillable(body["rateLimit"])
+    if isinstance(body.get("limits"), dict):
+        body["limits"] = {name: _refillable(limit) for name, limit in body["limits"].items()}
     if body.get("kind") == "personal" and not body.get("owner"):
         body["owner"] = "st-owner"
     case.body = body

@@ -9,7 +9,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
-use keygate::rate_limit::RateLimitStatus;
+use keygate::rate_limit::RateLimitHeaderText;
 use keygate::request::Checked;
 use keygate::{AuthError, Authenticated, KeyGate};
 use pin_project_lite::pin_project;
@@ -184,7 +184,7 @@ pin_project! {
         Calling {
             #[pin]
             future: F,
-            rate_limit: Option<RateLimitStatus>,
+            rate_limit: Option<RateLimitHeaderText>,
         },
         /// Answered without the inner service.
         Done {
@@ -221,8 +221,8 @@ where
         match self.project() {
             AuthFutureProj::Calling { future, rate_limit } => {
                 let mut response = ready_poll!(future.poll(cx))?;
-                if let Some(status) = rate_limit {
-                    add_rate_limit_headers(&mut response, status);
+                if let Some(fields) = rate_limit.take() {
+                    add_rate_limit_headers(&mut response, fields);
                 }
                 Poll::Ready(Ok(response.map_into_left_body()))
             }
@@ -259,7 +259,11 @@ where
     } else {
         mark_sensitive(&mut req, headers, authenticated.found_in);
     }
-    let rate_limit = authenticated.rate_limit;
+    let style = authenticated.renderer.rate_limit_headers();
+    let rate_limit = authenticated
+        .rate_limit
+        .as_ref()
+        .map(|report| report.header_text(style));
     req.extensions_mut().insert(authenticated);
     AuthFuture::Calling {
         future: service.call(req),
@@ -294,21 +298,22 @@ fn refusal<B>(
     req.into_response(response).map_into_right_body()
 }
 
-fn add_rate_limit_headers<B>(response: &mut ServiceResponse<B>, status: &RateLimitStatus) {
-    // The values as decimal text in one shared buffer (one allocation, not one per
-    // header); the names parsed at compile time.
-    static NAMES: [HeaderName; 3] = [
+fn add_rate_limit_headers<B>(response: &mut ServiceResponse<B>, mut fields: RateLimitHeaderText) {
+    // The values in one shared buffer (one allocation, not one per header); the names
+    // parsed at compile time.
+    static NAMES: [HeaderName; 5] = [
         HeaderName::from_static("x-ratelimit-limit"),
         HeaderName::from_static("x-ratelimit-remaining"),
         HeaderName::from_static("x-ratelimit-reset"),
+        HeaderName::from_static("ratelimit-policy"),
+        HeaderName::from_static("ratelimit"),
     ];
-    let headers_text = keygate::rate_limit::rate_limit_header_text(status);
-    let text = actix_web::web::Bytes::from(headers_text.text);
+    let text = actix_web::web::Bytes::from(std::mem::take(&mut fields.text));
     let headers = response.headers_mut();
-    for (name, (_, range)) in NAMES.iter().zip(headers_text.values) {
-        // Decimal digits are always a valid header value.
+    for (index, range) in fields.ranges() {
+        // Digits and Structured Field lists of checked names: always valid values.
         if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(range)) {
-            headers.insert(name.clone(), value);
+            headers.insert(NAMES[index].clone(), value);
         }
     }
 }
@@ -401,17 +406,30 @@ mod tests {
     #[test]
     fn adds_rate_limit_headers() {
         let mut res = TestRequest::default().to_srv_response(HttpResponse::Ok().finish());
-        let status = RateLimitStatus {
-            limit: 10,
-            remaining: 9,
-            reset: 1_700_000_060,
+        use keygate::rate_limit::{
+            GcraState, LimitName, Policy, RateLimitHeaders, RateLimitReport,
         };
-        add_rate_limit_headers(&mut res, &status);
+        let spec = keygate::RateLimitSpec::per_minute(10);
+        let now = 1_700_000_000_000_000;
+        let step = GcraState::step(None, &spec, now);
+        let report = RateLimitReport::new(
+            now,
+            Policy::after(LimitName::default_limit(), &spec, &step, true, now),
+        );
+        add_rate_limit_headers(&mut res, report.header_text(RateLimitHeaders::Both));
         assert_eq!(header(&res, "x-ratelimit-limit").as_deref(), Some("10"));
         assert_eq!(header(&res, "x-ratelimit-remaining").as_deref(), Some("9"));
         assert_eq!(
             header(&res, "x-ratelimit-reset").as_deref(),
-            Some("1700000060")
+            Some("1700000006")
+        );
+        assert_eq!(
+            header(&res, "ratelimit-policy").as_deref(),
+            Some(r#""default";q=10;w=60"#)
+        );
+        assert_eq!(
+            header(&res, "ratelimit").as_deref(),
+            Some(r#""default";r=9;t=6"#)
         );
     }
 }

@@ -127,6 +127,7 @@ mod tests {
                 remaining: 0,
                 reset: 1_700_000_007,
             },
+            report: None,
         };
         let expected = renderer.response(&error);
         let response = AuthRejection::new(error, renderer).error_response();

@@ -12,7 +12,7 @@ use keygate::{Actor, AuthError, Authenticated, KeyGate, KeyId, KeyManager, KeyUp
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::dto::input::parse_ips;
+use crate::dto::input::{parse_ips, to_named_limits};
 use crate::dto::{
     ApiError, AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView,
     KeyList, KeyView, MeView, PutRoleRequest, RoleList, RoleView, RotateKeyRequest,
@@ -359,7 +359,7 @@ impl Admin {
                     rate_limit: req
                         .authenticated
                         .and_then(|a| a.rate_limit.as_ref())
-                        .map(Into::into),
+                        .map(|report| (&report.summary()).into()),
                 },
             )),
             Operation::AuditLogs => {
@@ -577,6 +577,12 @@ fn new_key(body: CreateKeyRequest) -> Result<NewKey, ApiError> {
         .transpose()?
         .unwrap_or_default();
     new.rate_limit = body.rate_limit.map(|r| r.to_spec()).transpose()?;
+    new.limits = body
+        .limits
+        .as_ref()
+        .map(to_named_limits)
+        .transpose()?
+        .unwrap_or_default();
     new.expires_at = body.expires_at;
     new.allowed_ips = parse_ips(&body.allowed_ips.unwrap_or_default())?;
     new.allowed_referrers = body.allowed_referrers.unwrap_or_default();
@@ -597,6 +603,7 @@ fn key_update(body: UpdateKeyRequest) -> Result<KeyUpdate, ApiError> {
             .rate_limit
             .map(|r| r.map(|r| r.to_spec()).transpose())
             .transpose()?,
+        limits: body.limits.as_ref().map(to_named_limits).transpose()?,
         metadata: body.metadata,
     })
 }

@@ -115,6 +115,17 @@ fn constrain(schemas: &mut Value) {
         props["expiresAt"] = expires.clone();
         props["metadata"] = metadata.clone();
     }
+    let limits = json!({
+        "type": ["object", "null"],
+        "description": "Named limits: limit name -> rate limit (any form of rateLimit). At most 16; \
+            a name is a-z, 0-9, _ and -, starting with a letter or digit, and not `default`",
+        "maxProperties": 16,
+        "propertyNames": {"pattern": "^[a-z0-9][a-z0-9_-]{0,31}$", "not": {"const": "default"}},
+        "additionalProperties": {"$ref": "#/components/schemas/RateLimitInput"},
+    });
+    for request in ["CreateKeyRequest", "UpdateKeyRequest"] {
+        schemas[request]["properties"]["limits"] = limits.clone();
+    }
     schemas["UpdateKeyRequest"]["properties"]["name"]["type"] = json!(["string", "null"]);
     for request in ["CreateRoleRequest", "PutRoleRequest"] {
         schemas[request]["properties"]["description"] = description.clone();

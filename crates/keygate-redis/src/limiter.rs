@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use keygate::rate_limit::{
-    GcraState, MemoryRateLimiter, RateLimitError, RateLimitStatus, RateLimiter,
+    Counted, Counter, GcraState, GcraStep, LimitCheck, MemoryRateLimiter, RateLimitError,
+    RateLimiter,
 };
-use keygate::{KeyId, RateLimitSpec};
+use keygate::KeyId;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
 use tokio::sync::OnceCell;
@@ -189,7 +189,7 @@ impl RedisRateLimiter {
     /// # Ok::<(), redis::RedisError>(())
     /// ```
     pub fn redis_key(&self, key: &KeyId) -> String {
-        format!("{}{}", self.inner.prefix, key)
+        self.counter_key(&Counter::Key(key))
     }
 
     /// The in-process limiter used while Redis is down (with
@@ -216,24 +216,30 @@ impl RedisRateLimiter {
         Ok(manager.clone())
     }
 
-    /// One round trip: the script's state after the request.
+    /// The Redis key of a counter.
+    fn counter_key(&self, counter: &Counter<'_>) -> String {
+        format!("{}{}", self.inner.prefix, counter.storage_key())
+    }
+
+    /// One round trip: every limit counted (or none), and the states after.
     async fn eval(
         &self,
-        key: &KeyId,
-        spec: &RateLimitSpec,
+        checks: &[LimitCheck<'_>],
         now: i64,
-    ) -> Result<(i64, GcraState, bool), Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<Counted, Box<dyn std::error::Error + Send + Sync>> {
         let now_arg = match self.inner.time {
             TimeSource::Caller => now.to_string(),
             TimeSource::Server => String::new(),
         };
-        let quota = spec.daily_quota.map_or(-1, i64::from);
-        let mut invocation = self.inner.script.key(self.redis_key(key));
-        invocation
-            .arg(now_arg)
-            .arg(spec.interval_micros())
-            .arg(spec.burst_size())
-            .arg(quota);
+        let mut invocation = self.inner.script.prepare_invoke();
+        invocation.arg(now_arg);
+        for check in checks {
+            invocation
+                .key(self.counter_key(&check.counter))
+                .arg(check.spec.interval_micros())
+                .arg(check.spec.burst_size())
+                .arg(check.spec.daily_quota.map_or(-1, i64::from));
+        }
         let call = async {
             let mut connection = self.connection().await?;
             invocation.invoke_async::<Vec<i64>>(&mut connection).await
@@ -241,56 +247,68 @@ impl RedisRateLimiter {
         let reply = tokio::time::timeout(self.inner.timeout, call)
             .await
             .map_err(|_| "redis rate limit check timed out")??;
-        match reply[..] {
-            [allowed, now, tat, interval, day, used] => Ok((
-                now,
-                GcraState {
-                    tat,
-                    interval,
-                    day,
-                    used: u32::try_from(used).unwrap_or(u32::MAX),
-                },
-                allowed == 1,
-            )),
-            _ => Err(format!("unexpected reply from the rate limit script: {reply:?}").into()),
+        let unexpected = || format!("unexpected reply from the rate limit script: {reply:?}");
+        let Some((&script_now, states)) = reply.split_first() else {
+            return Err(unexpected().into());
+        };
+        if states.len() != checks.len() * 5 {
+            return Err(unexpected().into());
         }
+        let steps: Vec<GcraStep> = states
+            .chunks_exact(5)
+            .map(|s| GcraStep {
+                state: GcraState {
+                    tat: s[1],
+                    interval: s[2],
+                    day: s[3],
+                    used: u32::try_from(s[4]).unwrap_or(u32::MAX),
+                },
+                allowed: s[0] == 1,
+            })
+            .collect();
+        let counted = match <[GcraStep; 1]>::try_from(steps) {
+            Ok([one]) => Counted::one(one),
+            Err(many) => Counted::many(many),
+        };
+        Ok(counted.at(script_now))
     }
 
     fn when_down(
         &self,
-        key: &KeyId,
-        spec: &RateLimitSpec,
-        now: DateTime<Utc>,
+        checks: &[LimitCheck<'_>],
+        now: i64,
         error: Box<dyn std::error::Error + Send + Sync>,
-    ) -> Result<RateLimitStatus, RateLimitError> {
+    ) -> Result<Counted, RateLimitError> {
         match self.inner.on_error {
             OnRedisError::FailClosed => Err(RateLimitError::Unavailable(error)),
-            OnRedisError::LocalFallback => Ok(self.inner.local.check_now(key, spec, now)?),
+            OnRedisError::LocalFallback => self
+                .inner
+                .local
+                .check_all_sync(checks, now)
+                .unwrap_or_else(|| Err(RateLimitError::Unavailable(error))),
         }
     }
 }
 
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
-    async fn check(
+    async fn check_all(
         &self,
-        key: &KeyId,
-        spec: &RateLimitSpec,
-        now: DateTime<Utc>,
-    ) -> Result<RateLimitStatus, RateLimitError> {
-        let caller_now = now.timestamp_micros();
-        if caller_now < self.inner.down_until.load(Ordering::Relaxed) {
-            return self.when_down(key, spec, now, "redis is down (backing off)".into());
+        checks: &[LimitCheck<'_>],
+        now: i64,
+    ) -> Result<Counted, RateLimitError> {
+        if now < self.inner.down_until.load(Ordering::Relaxed) {
+            return self.when_down(checks, now, "redis is down (backing off)".into());
         }
-        match self.eval(key, spec, caller_now).await {
-            Ok((script_now, state, allowed)) => Ok(state.outcome(spec, script_now, allowed)?),
+        match self.eval(checks, now).await {
+            Ok(counted) => Ok(counted),
             Err(error) => {
                 tracing::warn!(%error, on_error = ?self.inner.on_error, "keygate-redis: rate limit check failed");
                 self.inner.down_until.store(
-                    caller_now.saturating_add(self.inner.retry_after_failure),
+                    now.saturating_add(self.inner.retry_after_failure),
                     Ordering::Relaxed,
                 );
-                self.when_down(key, spec, now, error)
+                self.when_down(checks, now, error)
             }
         }
     }

@@ -62,7 +62,10 @@ async fn local_fallback_keeps_limiting_in_process() {
     let (gate, key, clock) = gate(OnRedisError::LocalFallback).await;
     let first = gate.verify(VerifyRequest::key(&key)).await;
     let status = first.ok().and_then(|v| v.rate_limit);
-    assert_eq!(status.map(|s| (s.limit, s.remaining)), Some((2, 1)));
+    assert_eq!(
+        status.map(|r| r.summary()).map(|s| (s.limit, s.remaining)),
+        Some((2, 1))
+    );
     assert!(gate.verify(VerifyRequest::key(&key)).await.is_ok());
     match gate.verify(VerifyRequest::key(&key)).await {
         Err(AuthError::RateLimited { retry_after, .. }) => assert_eq!(retry_after, 1800),

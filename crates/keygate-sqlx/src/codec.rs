@@ -81,6 +81,8 @@ pub(crate) struct RawKey {
     pub(crate) created_by: Option<String>,
     pub(crate) version: i64,
     pub(crate) disabled_at: Option<DateTime<Utc>>,
+    /// JSON object: limit name -> spec text.
+    pub(crate) limits: String,
     /// Read from `keygate_owners`, never written with the key.
     pub(crate) owner_deactivated_at: Option<DateTime<Utc>>,
 }
@@ -122,6 +124,7 @@ impl RawKey {
             created_by: r.created_by.as_ref().map(ToString::to_string),
             version: version_column(r.version)?,
             disabled_at: r.disabled_at,
+            limits: to_json("limits", &r.limits)?,
             owner_deactivated_at: None,
         })
     }
@@ -149,6 +152,7 @@ impl RawKey {
         r.expires_at = self.expires_at;
         r.revoked_at = self.revoked_at;
         r.disabled_at = self.disabled_at;
+        r.limits = from_json("limits", &self.limits)?;
         r.last_used_at = self.last_used_at;
         r.rotation = match (self.replaced_by, self.grace_until) {
             (Some(by), Some(grace_until)) => Some(Rotation {

@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "scope use",
         include_str!("../migrations/sqlite/0006_scope_use.sql"),
     ),
+    (
+        7,
+        "named limits",
+        include_str!("../migrations/sqlite/0007_named_limits.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -80,6 +85,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         6,
         "scope use",
         include_str!("../migrations/postgres/0006_scope_use.sql"),
+    ),
+    (
+        7,
+        "named limits",
+        include_str!("../migrations/postgres/0007_named_limits.sql"),
     ),
 ];
 

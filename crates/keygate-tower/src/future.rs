@@ -4,7 +4,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use keygate::rate_limit::RateLimitStatus;
+use keygate::rate_limit::RateLimitHeaderText;
 use keygate::render::SharedRenderer;
 use keygate::{AuthError, Authenticated, KeyGate};
 use pin_project_lite::pin_project;
@@ -48,7 +48,7 @@ pin_project! {
         Calling {
             #[pin]
             future: F,
-            rate_limit: Option<RateLimitStatus>,
+            rate_limit: Option<RateLimitHeaderText>,
         },
         Done {
             response: Option<Response<Bytes>>,
@@ -135,7 +135,7 @@ fn prepare_request<B>(
     authenticated: Authenticated,
     gate: &KeyGate,
     headers: &SourceHeaders,
-) -> Result<Option<RateLimitStatus>, HideFailed> {
+) -> Result<Option<RateLimitHeaderText>, HideFailed> {
     if gate.hides_credentials() {
         if let Err(failed) = hide_credentials(request, gate, authenticated.found_in) {
             tracing::error!("keygate: could not remove the API key from the request URI");
@@ -144,7 +144,11 @@ fn prepare_request<B>(
     } else {
         mark_sensitive(request, headers, authenticated.found_in);
     }
-    let rate_limit = authenticated.rate_limit;
+    let style = authenticated.renderer.rate_limit_headers();
+    let rate_limit = authenticated
+        .rate_limit
+        .as_ref()
+        .map(|report| report.header_text(style));
     request.extensions_mut().insert(authenticated);
     Ok(rate_limit)
 }
@@ -162,7 +166,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Calling { future, rate_limit } => {
                     let mut response = ready!(future.poll(cx))?;
-                    add_rate_limit_headers(&mut response, rate_limit.as_ref());
+                    add_rate_limit_headers(&mut response, rate_limit.take());
                     return Poll::Ready(Ok(response));
                 }
                 StateProj::Verifying { slow } => {

@@ -81,41 +81,33 @@ pub(crate) fn render(renderer: &SharedRenderer, error: &AuthError) -> Response<B
     response
 }
 
-/// Adds `X-RateLimit-*` headers to a successful response (static names, integer
-/// values: nothing parsed).
+/// Adds the rate-limit fields to a successful response (names built at compile time,
+/// values sliced from one buffer: nothing parsed, one allocation).
 pub(crate) fn add_rate_limit_headers<B>(
     response: &mut Response<B>,
-    status: Option<&keygate::rate_limit::RateLimitStatus>,
+    fields: Option<keygate::rate_limit::RateLimitHeaderText>,
 ) {
-    if let Some(status) = status {
+    if let Some(mut fields) = fields {
         let headers = response.headers_mut();
-        for (name, value) in RATE_LIMIT_NAMES.into_iter().zip(rate_limit_values(status)) {
-            headers.insert(name, value);
+        let text = Bytes::from(std::mem::take(&mut fields.text));
+        for (index, range) in fields.ranges() {
+            // Digits and Structured Field lists of checked names: always valid values.
+            if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(range)) {
+                headers.insert(RATE_LIMIT_NAMES[index].clone(), value);
+            }
         }
     }
 }
 
-/// [`keygate::rate_limit::rate_limit_headers`]'s names, built at compile time: a `const`, so each
-/// use is a fresh value, neither parsed nor cloned at run time.
+/// [`keygate::rate_limit::RATE_LIMIT_FIELDS`] as header names, built at compile time.
 #[allow(clippy::declare_interior_mutable_const)] // `Bytes` of a static str: never mutated.
-const RATE_LIMIT_NAMES: [HeaderName; 3] = [
+const RATE_LIMIT_NAMES: [HeaderName; 5] = [
     HeaderName::from_static("x-ratelimit-limit"),
     HeaderName::from_static("x-ratelimit-remaining"),
     HeaderName::from_static("x-ratelimit-reset"),
+    HeaderName::from_static("ratelimit-policy"),
+    HeaderName::from_static("ratelimit"),
 ];
-
-/// The three values, sliced from one shared buffer (one allocation, not one per
-/// header).
-fn rate_limit_values(
-    status: &keygate::rate_limit::RateLimitStatus,
-) -> impl Iterator<Item = HeaderValue> {
-    let headers = keygate::rate_limit::rate_limit_header_text(status);
-    let text = Bytes::from(headers.text);
-    headers.values.into_iter().filter_map(move |(_, range)| {
-        // Decimal digits are always a valid header value.
-        HeaderValue::from_maybe_shared(text.slice(range)).ok()
-    })
-}
 
 #[cfg(test)]
 mod tests {
@@ -123,19 +115,31 @@ mod tests {
 
     #[test]
     fn rate_limit_headers_carry_the_core_names_and_values() {
-        let status = keygate::rate_limit::RateLimitStatus {
-            limit: 100,
-            remaining: 0,
-            reset: 1_800_000_060,
+        use keygate::rate_limit::{
+            GcraState, LimitName, Policy, RateLimitHeaders, RateLimitReport,
         };
-        let mut response = Response::new(());
-        add_rate_limit_headers(&mut response, Some(&status));
-        for (name, value) in keygate::rate_limit::rate_limit_headers(&status) {
-            assert_eq!(
-                response.headers().get(name).map(HeaderValue::as_bytes),
-                Some(value.to_string().as_bytes())
-            );
+        let spec = keygate::RateLimitSpec::per_hour(100).with_daily_quota(1000);
+        let now = 1_800_000_000_000_000;
+        let step = GcraState::step(None, &spec, now);
+        let report = RateLimitReport::new(
+            now,
+            Policy::after(LimitName::default_limit(), &spec, &step, true, now),
+        );
+        assert_eq!(
+            RATE_LIMIT_NAMES.map(|n| n.as_str().to_owned()),
+            keygate::rate_limit::RATE_LIMIT_FIELDS.map(str::to_owned)
+        );
+        for style in [RateLimitHeaders::XRateLimit, RateLimitHeaders::Both] {
+            let mut response = Response::new(());
+            let fields = report.header_text(style);
+            add_rate_limit_headers(&mut response, Some(fields.clone()));
+            for (name, value) in fields.iter() {
+                assert_eq!(
+                    response.headers().get(name).map(HeaderValue::as_bytes),
+                    Some(value)
+                );
+            }
+            assert_eq!(response.headers().len(), fields.iter().count());
         }
-        assert_eq!(response.headers().len(), 3);
     }
 }

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use crate::error::AuthError;
 use crate::gate::KeyGate;
 use crate::principal::Principal;
-use crate::rate_limit::RateLimitStatus;
+use crate::rate_limit::RateLimitReport;
 use crate::render::SharedRenderer;
 use crate::request::{
     extract_credential, CredentialSource, ExtractedCredential, FoundIn, RequestParts,
@@ -83,7 +83,7 @@ pub struct Authenticated {
     pub principal: Principal,
     /// The rate-limit state after this request, when limits are on: send it as headers
     /// ([`rate_limit_headers`](crate::rate_limit::rate_limit_headers)).
-    pub rate_limit: Option<RateLimitStatus>,
+    pub rate_limit: Option<RateLimitReport>,
     /// The sources that carried the key: mark them sensitive, and remove each from the
     /// request when the gate [hides credentials](KeyGate::hides_credentials).
     pub found_in: FoundIn,

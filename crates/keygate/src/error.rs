@@ -1,6 +1,6 @@
 //! `AuthError`: every way a request can be refused, with its status and stable code.
 
-use crate::rate_limit::RateLimitStatus;
+use crate::rate_limit::{RateLimitReport, RateLimitStatus};
 use crate::requirement::Requirement;
 
 /// Why a request was refused. Each variant has an HTTP status and a stable `code`.
@@ -50,8 +50,12 @@ pub enum AuthError {
     RateLimited {
         /// Seconds until a request may succeed (`Retry-After`).
         retry_after: u64,
-        /// The limit's state, for `X-RateLimit-*` headers.
+        /// The binding limit's state, for `X-RateLimit-*` headers.
         status: RateLimitStatus,
+        /// Every limit applied to the request and which refused it (for the IETF
+        /// `RateLimit` fields and `violated-policies`); `None` when the refusal is not a
+        /// key's limit (the failure throttle).
+        report: Option<std::sync::Arc<RateLimitReport>>,
     },
     /// The key store could not be reached: fail closed.
     #[error("the key store is unavailable")]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::hash::KeyHasher;
-use crate::rate_limit::{FailureThrottle, RateLimits};
+use crate::rate_limit::{FailureThrottle, RateLimitHeaders, RateLimits};
 use crate::render::{ErrorRenderer, SharedRenderer};
 use crate::request::{extract_credential, CredentialSource, ExtractedCredential, RequestParts};
 use crate::store::KeyStore;
@@ -305,7 +305,25 @@ impl<T> KeyGateBuilder<T> {
 
     /// The error renderer (default [`crate::render::FlatRenderer`]).
     pub fn renderer(mut self, renderer: impl ErrorRenderer) -> Self {
-        self.renderer = SharedRenderer::new(renderer);
+        let style = self.renderer.rate_limit_headers();
+        self.renderer = SharedRenderer::new(renderer).with_rate_limit_headers(style);
+        self
+    }
+
+    /// Which rate-limit fields responses carry (default
+    /// [`RateLimitHeaders::XRateLimit`]): `X-RateLimit-*`, the IETF `RateLimit-Policy`
+    /// and `RateLimit` fields naming every applied limit, or both.
+    ///
+    /// ```
+    /// use keygate::{KeyGate, MemoryStore};
+    /// use keygate::rate_limit::RateLimitHeaders;
+    /// let gate = KeyGate::builder(MemoryStore::new())
+    ///     .rate_limit_headers(RateLimitHeaders::Ietf)
+    ///     .build();
+    /// assert_eq!(gate.renderer().rate_limit_headers(), RateLimitHeaders::Ietf);
+    /// ```
+    pub fn rate_limit_headers(mut self, style: RateLimitHeaders) -> Self {
+        self.renderer = self.renderer.with_rate_limit_headers(style);
         self
     }
 

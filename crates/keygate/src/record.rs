@@ -8,7 +8,7 @@ use crate::hash::{KeyHash, KeyHasher};
 use crate::id::KeyId;
 use crate::key_format::{self, KeyFormatError, ParsedKey};
 use crate::principal::PrincipalMemo;
-use crate::rate_limit::RateLimitSpec;
+use crate::rate_limit::{NamedLimits, RateLimitSpec};
 use crate::scope_set::ScopeSet;
 use crate::secret::ApiKeySecret;
 
@@ -119,8 +119,13 @@ pub struct KeyRecord {
     pub allowed_ips: Vec<IpNet>,
     /// Referrers allowed to use the key (empty = any).
     pub allowed_referrers: Vec<String>,
-    /// Per-key rate limit (overrides the environment default).
+    /// Per-key rate limit (overrides the environment default): the limit named
+    /// `default` in headers.
     pub rate_limit: Option<RateLimitSpec>,
+    /// Further limits of this key, by name; each must allow a request too, and a
+    /// request is counted in all of them or in none.
+    #[serde(default, skip_serializing_if = "NamedLimits::is_empty")]
+    pub limits: NamedLimits,
     /// Free-form JSON for the application.
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The key that created this one, if made through the API.
@@ -173,6 +178,7 @@ impl KeyRecord {
             allowed_ips: Vec::new(),
             allowed_referrers: Vec::new(),
             rate_limit: None,
+            limits: NamedLimits::new(),
             metadata: serde_json::Map::new(),
             created_by: None,
             version: 0,

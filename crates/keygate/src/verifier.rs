@@ -14,7 +14,7 @@ use crate::failure_audit::{Failure, FailureAudit};
 use crate::hash::KeyHasher;
 use crate::key_format;
 use crate::principal::Principal;
-use crate::rate_limit::{FailureThrottle, RateLimitError, RateLimitStatus, RateLimits};
+use crate::rate_limit::{FailureThrottle, RateLimitError, RateLimitReport, RateLimits};
 use crate::record::{KeyRecord, KeyStatus};
 use crate::restrictions;
 use crate::scope_set::ScopeSet;
@@ -48,9 +48,9 @@ impl<'a> VerifyRequest<'a> {
 pub struct Verification {
     /// Who is calling.
     pub principal: Principal,
-    /// The rate-limit state after this request, when a limiter is configured; adapters
-    /// send it as `X-RateLimit-*` headers.
-    pub rate_limit: Option<RateLimitStatus>,
+    /// Every limit applied to this request and its state afterwards, when a limiter
+    /// is configured and the key has a limit; adapters send it as rate-limit headers.
+    pub rate_limit: Option<RateLimitReport>,
 }
 
 /// Checks keys: the pipeline of the repository's ARCHITECTURE.md, section 3.

@@ -232,7 +232,7 @@ async fn auth_test(req: HttpRequest, p: Principal) -> HttpResponse {
     let rate_limit = req
         .extensions()
         .get::<Authenticated>()
-        .and_then(|a| a.rate_limit);
+        .and_then(|a| a.rate_limit.as_ref().map(|r| r.summary()));
     HttpResponse::Ok().json(json!({
         "authenticated": true,
         "keyId": p.key_id().to_string(),

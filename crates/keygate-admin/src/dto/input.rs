@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use keygate::rate_limit::{LimitName, NamedLimits};
 use keygate::record::KeyKind;
 use keygate::{RateLimitSpec, ScopeSet};
 use serde::{Deserialize, Deserializer};
@@ -61,6 +62,30 @@ pub struct RateLimitObject {
     /// Requests per UTC day.
     #[serde(default, deserialize_with = "whole_or_null")]
     pub daily_quota: Option<u32>,
+}
+
+/// Named limits: limit name -> rate limit (any form of `rateLimit`). A name is 1 to 32
+/// characters of `a-z`, `0-9`, `_`, `-`, starting with a letter or digit, and not
+/// `default` (the key's own `rateLimit`); at most 16 per key.
+pub(crate) type LimitsInput = BTreeMap<String, RateLimitInput>;
+
+/// The checked named limits of `input` (422 naming the bad name, spec or count).
+pub(crate) fn to_named_limits(input: &LimitsInput) -> Result<NamedLimits, ApiError> {
+    let mut limits = NamedLimits::new();
+    for (name, spec) in input {
+        let name: LimitName = name
+            .parse()
+            .map_err(|e: keygate::rate_limit::LimitNameError| {
+                ApiError::unprocessable(e.to_string())
+            })?;
+        let spec = spec
+            .to_spec()
+            .map_err(|e| ApiError::unprocessable(format!("limit {name}: {}", e.details)))?;
+        limits
+            .insert(name, spec)
+            .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    }
+    Ok(limits)
 }
 
 impl RateLimitInput {
@@ -132,9 +157,14 @@ pub struct CreateKeyRequest {
     /// Environment, e.g. `live` or `test`.
     #[serde(default)]
     pub env: Option<String>,
-    /// Rate limit.
+    /// Rate limit: the key's own, `default` in rate-limit headers.
     #[serde(default)]
     pub rate_limit: Option<RateLimitInput>,
+    /// Named limits beside it; every one must allow a request, and a request counts in
+    /// all of them or in none.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub limits: Option<LimitsInput>,
     /// Expiry (RFC 3339), or null for never.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
@@ -175,6 +205,11 @@ pub struct UpdateKeyRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<RateLimitInput>)]
     pub rate_limit: Option<Option<RateLimitInput>>,
+    /// New named limits: replaces every named limit (`{}` removes them all; absent or
+    /// null: unchanged).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub limits: Option<LimitsInput>,
     /// New expiry (null: never).
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]

@@ -55,6 +55,9 @@ pub struct KeyView {
     pub scopes: Vec<String>,
     /// Rate limit override (null: the environment default).
     pub rate_limit: Option<RateLimitView>,
+    /// Named limits, by name, as spec text (`{"burst": "10/s"}`).
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<String, String>,
     /// `active`, `rotation_grace`, `rotated`, `expired`, `revoked`,
     /// `owner_deactivated` or `disabled`.
     pub status: String,
@@ -102,6 +105,11 @@ impl KeyView {
             role: record.role.clone(),
             scopes: record.scopes.to_strings(),
             rate_limit: record.rate_limit.as_ref().map(RateLimitView::from),
+            limits: record
+                .limits
+                .iter()
+                .map(|(name, spec)| (name.to_string(), spec.to_string()))
+                .collect(),
             status,
             created_at: record.created_at,
             expires_at: record.expires_at,

@@ -35,6 +35,7 @@ const SELECT_KEY: &str = "SELECT k.id, k.hash, k.hint, k.prefix, k.env, k.name, 
     k.description, k.tenant, k.owner, k.kind, k.role, k.scopes, k.created_at, k.expires_at, \
     k.revoked_at, k.last_used_at, k.replaced_by, k.grace_until, k.allowed_ips, \
     k.allowed_referrers, k.rate_limit, k.metadata, k.created_by, k.version, k.disabled_at, \
+    k.limits, \
     o.deactivated_at AS owner_deactivated_at \
     FROM keygate_keys AS k LEFT JOIN keygate_owners AS o \
     ON k.kind = 'personal' AND o.tenant = k.tenant AND o.owner = k.owner";
@@ -43,9 +44,9 @@ const SELECT_KEY: &str = "SELECT k.id, k.hash, k.hint, k.prefix, k.env, k.name, 
 const INSERT_KEY: &str = "INSERT INTO keygate_keys (id, hash, hint, prefix, env, name, \
     description, tenant, owner, kind, role, scopes, created_at, expires_at, revoked_at, \
     last_used_at, replaced_by, grace_until, allowed_ips, allowed_referrers, rate_limit, \
-    metadata, created_by, version, disabled_at) VALUES (";
+    metadata, created_by, version, disabled_at, limits) VALUES (";
 
-fn key_values(k: RawKey) -> [Value; 25] {
+fn key_values(k: RawKey) -> [Value; 26] {
     [
         k.id.into(),
         k.hash.into(),
@@ -72,6 +73,7 @@ fn key_values(k: RawKey) -> [Value; 25] {
         k.created_by.into(),
         k.version.into(),
         k.disabled_at.into(),
+        k.limits.into(),
     ]
 }
 
@@ -107,6 +109,7 @@ fn key_from_row(row: &impl Columns) -> Result<KeyRecord, StoreError> {
         created_by: row.text("created_by")?,
         version: required(row.int("version")?, "version")?,
         disabled_at: row.time("disabled_at")?,
+        limits: text("limits")?,
         owner_deactivated_at: row.time("owner_deactivated_at")?,
     }
     .into_record()
@@ -208,6 +211,8 @@ pub(crate) async fn update<D: Dialect>(
         .bind(k.allowed_referrers)
         .push(", rate_limit = ")
         .bind(k.rate_limit)
+        .push(", limits = ")
+        .bind(k.limits)
         .push(", metadata = ")
         .bind(k.metadata)
         .push(", disabled_at = ")

@@ -298,6 +298,7 @@ impl KeyManager {
         record.allowed_ips = new.allowed_ips;
         record.allowed_referrers = new.allowed_referrers;
         record.rate_limit = new.rate_limit;
+        record.limits = new.limits;
         record.metadata = new.metadata;
         record.created_by = actor.principal().map(|p| p.key_id().clone());
 
@@ -604,6 +605,9 @@ impl KeyManager {
             }
             record.rate_limit = rate_limit;
         }
+        if let Some(limits) = &update.limits {
+            record.limits.clone_from(limits);
+        }
         if let Some(metadata) = &update.metadata {
             new_key::check_metadata(metadata)?;
             new_key::check_metadata_holds_no_key(metadata)?;
@@ -688,6 +692,7 @@ impl KeyManager {
         new.allowed_ips = old.allowed_ips.clone();
         new.allowed_referrers = old.allowed_referrers.clone();
         new.rate_limit = old.rate_limit;
+        new.limits = old.limits.clone();
         new.metadata = old.metadata.clone();
         new.created_by = actor
             .principal()

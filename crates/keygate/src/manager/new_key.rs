@@ -3,7 +3,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 
-use crate::rate_limit::RateLimitSpec;
+use crate::rate_limit::{NamedLimits, RateLimitSpec};
 use crate::record::KeyKind;
 use crate::restrictions;
 use crate::scope_set::ScopeSet;
@@ -64,6 +64,8 @@ pub struct NewKey {
     pub allowed_referrers: Vec<String>,
     /// Rate limit override.
     pub rate_limit: Option<RateLimitSpec>,
+    /// Named limits beside it (each must allow a request; see [`NamedLimits`]).
+    pub limits: NamedLimits,
     /// Free-form JSON (at most 16 KB serialized).
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
@@ -81,6 +83,21 @@ impl NewKey {
     #[must_use]
     pub fn scopes(mut self, scopes: ScopeSet) -> Self {
         self.scopes = scopes;
+        self
+    }
+
+    /// Sets the named limits.
+    ///
+    /// ```
+    /// use keygate::NewKey;
+    /// use keygate::rate_limit::NamedLimits;
+    /// let new = NewKey::named("ci").limits(NamedLimits::parse([("burst", "10/s")])?);
+    /// assert_eq!(new.limits.len(), 1);
+    /// # Ok::<(), keygate::rate_limit::NamedLimitsError>(())
+    /// ```
+    #[must_use]
+    pub fn limits(mut self, limits: NamedLimits) -> Self {
+        self.limits = limits;
         self
     }
 

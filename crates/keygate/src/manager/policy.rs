@@ -333,6 +333,12 @@ fn check_not_loosened(before: &KeyRecord, after: &KeyRecord) -> Result<(), Manag
     if !rate_within(before.rate_limit.as_ref(), after.rate_limit.as_ref()) {
         return loosened("rate limit");
     }
+    // Every named limit stays, no looser (new ones may be added).
+    for (name, spec) in before.limits.iter() {
+        if !rate_within(Some(spec), after.limits.get(name.as_str())) {
+            return loosened(&format!("limit {name}"));
+        }
+    }
     Ok(())
 }
 

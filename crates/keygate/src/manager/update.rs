@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 
-use crate::rate_limit::RateLimitSpec;
+use crate::rate_limit::{NamedLimits, RateLimitSpec};
 use crate::scope_set::ScopeSet;
 
 /// A partial update: `None` leaves a field as it is; for nullable fields,
@@ -34,6 +34,8 @@ pub struct KeyUpdate {
     pub allowed_referrers: Option<Vec<String>>,
     /// New rate limit, or the environment default.
     pub rate_limit: Option<Option<RateLimitSpec>>,
+    /// New named limits (replace every named limit; empty: none).
+    pub limits: Option<NamedLimits>,
     /// New metadata (replaces the whole object).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -49,6 +51,7 @@ impl KeyUpdate {
             && self.allowed_ips.is_none()
             && self.allowed_referrers.is_none()
             && self.rate_limit.is_none()
+            && self.limits.is_none()
             && self.metadata.is_none()
     }
 }

@@ -59,24 +59,19 @@ pub struct GcraStep {
 }
 
 impl GcraState {
-    /// Checks one request at `now` (Unix µs) against `spec`, starting from `prev`
-    /// (`None` for a key not seen yet or evicted while idle).
-    ///
-    /// A limit change on an existing key takes effect here, on its next request: the
-    /// requests already counted in the current burst carry over to the new rate, so
-    /// raising a limit gives room at once and lowering it cannot be dodged.
+    /// The state `prev` becomes at `now` under `spec` without counting a request: a
+    /// changed limit re-expressed, a new day's quota unused, a lowered burst capped.
+    /// [`GcraState::step`] starts from it; a request refused by another limit leaves
+    /// it as it is.
     ///
     /// ```
     /// use keygate::RateLimitSpec;
     /// use keygate::rate_limit::GcraState;
-    /// let spec = RateLimitSpec::per_second(1).with_burst(2);
-    /// let now = 1_000_000;
-    /// let a = GcraState::step(None, &spec, now);
-    /// let b = GcraState::step(Some(&a.state), &spec, now);
-    /// let c = GcraState::step(Some(&b.state), &spec, now);
-    /// assert_eq!((a.allowed, b.allowed, c.allowed), (true, true, false));
+    /// let spec = RateLimitSpec::per_second(1);
+    /// let kept = GcraState::kept(None, &spec, 5_000_000);
+    /// assert_eq!((kept.tat, kept.used), (5_000_000, 0));
     /// ```
-    pub fn step(prev: Option<&GcraState>, spec: &RateLimitSpec, now: i64) -> GcraStep {
+    pub fn kept(prev: Option<&GcraState>, spec: &RateLimitSpec, now: i64) -> GcraState {
         let interval = spec.interval_micros();
         let window = interval.saturating_mul(i64::from(spec.burst_size()));
         let today = now.div_euclid(MICROS_PER_DAY);
@@ -95,12 +90,36 @@ impl GcraState {
         };
         // A lowered burst must not leave the key blocked for longer than a full window.
         let tat = tat.max(now).min(now.saturating_add(window));
-        let mut state = GcraState {
+        GcraState {
             tat,
             interval,
             day: today,
             used,
-        };
+        }
+    }
+
+    /// Checks one request at `now` (Unix µs) against `spec`, starting from `prev`
+    /// (`None` for a key not seen yet or evicted while idle).
+    ///
+    /// A limit change on an existing key takes effect here, on its next request: the
+    /// requests already counted in the current burst carry over to the new rate, so
+    /// raising a limit gives room at once and lowering it cannot be dodged.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::GcraState;
+    /// let spec = RateLimitSpec::per_second(1).with_burst(2);
+    /// let now = 1_000_000;
+    /// let a = GcraState::step(None, &spec, now);
+    /// let b = GcraState::step(Some(&a.state), &spec, now);
+    /// let c = GcraState::step(Some(&b.state), &spec, now);
+    /// assert_eq!((a.allowed, b.allowed, c.allowed), (true, true, false));
+    /// ```
+    pub fn step(prev: Option<&GcraState>, spec: &RateLimitSpec, now: i64) -> GcraStep {
+        let mut state = Self::kept(prev, spec, now);
+        let (tat, used) = (state.tat, state.used);
+        let interval = state.interval;
+        let window = interval.saturating_mul(i64::from(spec.burst_size()));
         if spec.daily_quota.is_some_and(|quota| used >= quota) {
             return GcraStep {
                 state,
@@ -158,28 +177,28 @@ impl GcraState {
         let next_midnight = (now.div_euclid(MICROS_PER_DAY) + 1).saturating_mul(MICROS_PER_DAY);
         if !allowed {
             if let Some((quota, 0)) = quota_left {
-                return Err(RateLimited {
-                    retry_after: ceil_seconds_u64(next_midnight - now).max(1),
-                    status: RateLimitStatus {
+                return Err(RateLimited::new(
+                    ceil_seconds_u64(next_midnight - now).max(1),
+                    RateLimitStatus {
                         limit: quota,
                         remaining: 0,
                         reset: ceil_seconds(next_midnight),
                     },
-                });
+                ));
             }
             let allowed_at = self
                 .tat
                 .saturating_add(interval)
                 .saturating_sub(window)
                 .max(now);
-            return Err(RateLimited {
-                retry_after: ceil_seconds_u64(allowed_at - now).max(1),
-                status: RateLimitStatus {
+            return Err(RateLimited::new(
+                ceil_seconds_u64(allowed_at - now).max(1),
+                RateLimitStatus {
                     limit: burst,
                     remaining: 0,
                     reset: ceil_seconds(self.tat.max(allowed_at)),
                 },
-            });
+            ));
         }
         let room = now.saturating_add(window).saturating_sub(self.tat).max(0) / interval;
         let rate_left = u32::try_from(room).unwrap_or(u32::MAX).min(burst - 1);
@@ -295,14 +314,14 @@ mod tests {
         );
         assert_eq!(
             statuses[2],
-            Err(RateLimited {
-                retry_after: 1800,
-                status: RateLimitStatus {
+            Err(RateLimited::new(
+                1800,
+                RateLimitStatus {
                     limit: 2,
                     remaining: 0,
                     reset: base + 3600
                 }
-            })
+            ))
         );
     }
 
@@ -327,14 +346,14 @@ mod tests {
         assert!(!step.allowed);
         assert_eq!(
             step.state.outcome(&spec, now, false),
-            Err(RateLimited {
-                retry_after: 5,
-                status: RateLimitStatus {
+            Err(RateLimited::new(
+                5,
+                RateLimitStatus {
                     limit: 3,
                     remaining: 0,
                     reset: midnight / MICROS_PER_SECOND
                 }
-            })
+            ))
         );
         assert!(!run(&spec, &mut state, midnight - 1));
         assert!(run(&spec, &mut state, midnight));

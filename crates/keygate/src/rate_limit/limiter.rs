@@ -7,8 +7,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::counter::{Counter, LimitCheck};
+use super::gcra::GcraStep;
 use super::memory::MemoryRateLimiter;
+use super::name::LimitName;
 use super::policy::RateLimitPolicy;
+use super::report::{Policy, RateLimitReport};
 use super::spec::{RateLimitSpec, RateLimitStatus};
 use crate::error::AuthError;
 use crate::id::KeyId;
@@ -20,16 +24,40 @@ use crate::store::BoxError;
 /// ```
 /// use keygate::AuthError;
 /// use keygate::rate_limit::{RateLimitStatus, RateLimited};
-/// let limited = RateLimited { retry_after: 30, status: RateLimitStatus { limit: 2, remaining: 0, reset: 1_700_000_030 } };
+/// let limited = RateLimited::new(30, RateLimitStatus { limit: 2, remaining: 0, reset: 1_700_000_030 });
 /// assert_eq!(AuthError::from(limited).status(), 429);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("rate limit exceeded; retry in {retry_after} s")]
 pub struct RateLimited {
     /// Seconds until a request may succeed (`Retry-After`), at least 1.
     pub retry_after: u64,
-    /// The limit's state, for `X-RateLimit-*` headers.
+    /// The binding limit's state, for `X-RateLimit-*` headers.
     pub status: RateLimitStatus,
+    /// Every applied limit, which of them refused (`violated-policies`) and their
+    /// state for the IETF fields; `None` for a refusal that is not a key's limit (the
+    /// failure throttle).
+    pub report: Option<Arc<RateLimitReport>>,
+}
+
+impl RateLimited {
+    /// A refusal with no report of its limits.
+    pub fn new(retry_after: u64, status: RateLimitStatus) -> Self {
+        Self {
+            retry_after,
+            status,
+            report: None,
+        }
+    }
+
+    /// The refusal a report of refused limits stands for.
+    pub fn from_report(report: RateLimitReport) -> Self {
+        Self {
+            retry_after: report.retry_after().max(1),
+            status: report.summary(),
+            report: Some(Arc::new(report)),
+        }
+    }
 }
 
 impl From<RateLimited> for AuthError {
@@ -37,6 +65,7 @@ impl From<RateLimited> for AuthError {
         AuthError::RateLimited {
             retry_after: limited.retry_after,
             status: limited.status,
+            report: limited.report,
         }
     }
 }
@@ -77,12 +106,72 @@ impl From<RateLimitError> for AuthError {
     }
 }
 
-/// Counts requests per key and decides whether one more is allowed.
+/// What a [`RateLimiter`] decided for one request: each limit's [`GcraStep`], in the
+/// order of the checks. The request was counted (in every limit) exactly when every
+/// step allows it; otherwise no counter moved and each step's state is the one kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    repr: CountedRepr,
+    /// The time the limiter decided at, when it is not the caller's (a limiter that
+    /// reads its own clock, e.g. Redis's `TIME`).
+    at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CountedRepr {
+    One(GcraStep),
+    Many(Vec<GcraStep>),
+}
+
+impl Counted {
+    /// The decision of a single limit.
+    pub fn one(step: GcraStep) -> Self {
+        Self {
+            repr: CountedRepr::One(step),
+            at: None,
+        }
+    }
+
+    /// The decision of several limits (one step per check, in order).
+    pub fn many(steps: Vec<GcraStep>) -> Self {
+        Self {
+            repr: CountedRepr::Many(steps),
+            at: None,
+        }
+    }
+
+    /// The same decision, made at `now` (Unix µs) by the limiter's own clock.
+    #[must_use]
+    pub fn at(mut self, now: i64) -> Self {
+        self.at = Some(now);
+        self
+    }
+
+    /// Each limit's step.
+    pub fn steps(&self) -> &[GcraStep] {
+        match &self.repr {
+            CountedRepr::One(step) => std::slice::from_ref(step),
+            CountedRepr::Many(steps) => steps,
+        }
+    }
+
+    /// Whether the request was allowed (and counted).
+    pub fn allowed(&self) -> bool {
+        self.steps().iter().all(|s| s.allowed)
+    }
+}
+
+/// Counts requests and decides whether one more is allowed.
 ///
-/// `spec` is passed on every call rather than configured once, so each key has its own
-/// limit and a changed limit applies from the key's next request. `now` comes from the
-/// verifier's [`Clock`](crate::clock::Clock). Implementations: [`MemoryRateLimiter`] (one
-/// process) and `keygate_redis::RedisRateLimiter` (shared by every instance).
+/// A request is checked against every limit that applies to its key at once
+/// ([`LimitCheck`]s: the key's own limit, its named limits, limits shared by its
+/// tenant or owner), **atomically**: either every counter moves or, when any limit
+/// refuses, none does, so a refusal by one limit never spends another's quota. The
+/// specs are passed on every call rather than configured once, so a changed limit
+/// applies from the key's next request. `now` is Unix microseconds from the verifier's
+/// [`Clock`](crate::clock::Clock). Implementations: [`MemoryRateLimiter`] (one process)
+/// and `keygate_redis::RedisRateLimiter` (shared by every instance, one Lua script per
+/// request).
 ///
 /// ```
 /// use keygate::{KeyId, RateLimitSpec};
@@ -102,49 +191,88 @@ impl From<RateLimitError> for AuthError {
 /// ```
 #[async_trait]
 pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
-    /// Counts one request of `key` at `now` against `spec`: its status for the
-    /// `X-RateLimit-*` headers, or why it may not go ahead.
-    async fn check(
+    /// Counts one request at `now` (Unix µs) against every limit of `checks` (at least
+    /// one), all or none.
+    async fn check_all(
         &self,
-        key: &KeyId,
-        spec: &RateLimitSpec,
-        now: DateTime<Utc>,
-    ) -> Result<RateLimitStatus, RateLimitError>;
+        checks: &[LimitCheck<'_>],
+        now: i64,
+    ) -> Result<Counted, RateLimitError>;
 
-    /// [`check`](RateLimiter::check) answered without waiting, when the limiter can
-    /// (an in-process limiter always; one across the network never: the default).
-    /// The verifier's fast path calls it and takes the async path on `None`; an
-    /// implementation must count the request only when it answers `Some`. `now_micros`
-    /// is `now` as Unix microseconds (the hot path builds no date).
-    fn check_sync(
+    /// [`check_all`](RateLimiter::check_all) answered without waiting, when the
+    /// limiter can (an in-process limiter always; one across the network never: the
+    /// default). The verifier's fast path calls it and takes the async path on `None`;
+    /// an implementation must count the request only when it answers `Some`.
+    fn check_all_sync(
         &self,
-        key: &KeyId,
-        spec: &RateLimitSpec,
-        now_micros: i64,
-    ) -> Option<Result<RateLimitStatus, RateLimitError>> {
-        let _ = (key, spec, now_micros);
+        checks: &[LimitCheck<'_>],
+        now: i64,
+    ) -> Option<Result<Counted, RateLimitError>> {
+        let _ = (checks, now);
         None
     }
-}
 
-#[async_trait]
-impl<L: RateLimiter + ?Sized> RateLimiter for Arc<L> {
+    /// Counts one request of `key` against its own limit `spec` at `now`: the state for
+    /// the `X-RateLimit-*` headers, or why it may not go ahead.
     async fn check(
         &self,
         key: &KeyId,
         spec: &RateLimitSpec,
         now: DateTime<Utc>,
     ) -> Result<RateLimitStatus, RateLimitError> {
-        (**self).check(key, spec, now).await
+        let now = now.timestamp_micros();
+        let checks = [LimitCheck {
+            counter: Counter::Key(key),
+            spec: *spec,
+        }];
+        let counted = self.check_all(&checks, now).await?;
+        Ok(report_of(&checks, &counted, now)?.summary())
+    }
+}
+
+#[async_trait]
+impl<L: RateLimiter + ?Sized> RateLimiter for Arc<L> {
+    async fn check_all(
+        &self,
+        checks: &[LimitCheck<'_>],
+        now: i64,
+    ) -> Result<Counted, RateLimitError> {
+        (**self).check_all(checks, now).await
     }
 
-    fn check_sync(
+    fn check_all_sync(
         &self,
-        key: &KeyId,
-        spec: &RateLimitSpec,
-        now_micros: i64,
-    ) -> Option<Result<RateLimitStatus, RateLimitError>> {
-        (**self).check_sync(key, spec, now_micros)
+        checks: &[LimitCheck<'_>],
+        now: i64,
+    ) -> Option<Result<Counted, RateLimitError>> {
+        (**self).check_all_sync(checks, now)
+    }
+}
+
+/// The report of `checks` decided as `counted` at `now`, or the refusal it stands for.
+pub(crate) fn report_of(
+    checks: &[LimitCheck<'_>],
+    counted: &Counted,
+    now: i64,
+) -> Result<RateLimitReport, RateLimited> {
+    let steps = counted.steps();
+    let allowed = counted.allowed();
+    let now = counted.at.unwrap_or(now);
+    let mut pairs = checks.iter().zip(steps);
+    let Some((check, step)) = pairs.next() else {
+        return Err(RateLimited::new(1, RateLimitStatus::default()));
+    };
+    let mut report = RateLimitReport::new(
+        now,
+        Policy::after(check.name(), &check.spec, step, allowed, now),
+    );
+    for (check, step) in pairs {
+        report.push(Policy::after(check.name(), &check.spec, step, allowed, now));
+    }
+    if allowed {
+        Ok(report)
+    } else {
+        Err(RateLimited::from_report(report))
     }
 }
 
@@ -282,24 +410,61 @@ impl RateLimits {
         &self.limiter
     }
 
+    /// Shares `name` among every key of a tenant (in one environment): see
+    /// [`RateLimitPolicy::per_tenant`].
+    ///
+    /// ```
+    /// use keygate::{RateLimitSpec, RateLimits};
+    /// let limits = RateLimits::in_memory().per_tenant("org".parse()?, RateLimitSpec::per_minute(600));
+    /// assert_eq!(limits.policy().shared_limits().len(), 1);
+    /// # Ok::<(), keygate::rate_limit::LimitNameError>(())
+    /// ```
+    #[must_use]
+    pub fn per_tenant(mut self, name: LimitName, spec: RateLimitSpec) -> Self {
+        self.policy = self.policy.per_tenant(name, spec);
+        self
+    }
+
+    /// Shares `name` among every key of one owner: see [`RateLimitPolicy::per_owner`].
+    ///
+    /// ```
+    /// use keygate::{RateLimitSpec, RateLimits};
+    /// let limits = RateLimits::in_memory().per_owner("user".parse()?, RateLimitSpec::per_minute(60));
+    /// assert_eq!(limits.policy().shared_limits().len(), 1);
+    /// # Ok::<(), keygate::rate_limit::LimitNameError>(())
+    /// ```
+    #[must_use]
+    pub fn per_owner(mut self, name: LimitName, spec: RateLimitSpec) -> Self {
+        self.policy = self.policy.per_owner(name, spec);
+        self
+    }
+
     /// [`check`](RateLimits::check) without waiting, when the limiter can answer so
     /// (`None`: it cannot; nothing was counted).
     pub fn check_sync(
         &self,
         record: &KeyRecord,
         now_micros: i64,
-    ) -> Option<Result<Option<RateLimitStatus>, RateLimitError>> {
-        match self.policy.spec_for(record) {
-            Some(spec) => self
-                .limiter
-                .check_sync(&record.id, &spec, now_micros)
-                .map(|r| r.map(Some)),
-            None => Some(Ok(None)),
+    ) -> Option<Result<Option<RateLimitReport>, RateLimitError>> {
+        let checks = self.policy.checks_for(record);
+        let checks = checks.as_slice();
+        if checks.is_empty() {
+            return Some(Ok(None));
         }
+        let counted = match self.limiter.check_all_sync(checks, now_micros)? {
+            Ok(counted) => counted,
+            Err(err) => return Some(Err(err)),
+        };
+        Some(
+            report_of(checks, &counted, now_micros)
+                .map(Some)
+                .map_err(RateLimitError::from),
+        )
     }
 
-    /// Counts one request of `record` at `now` (step 6 of the verify pipeline):
-    /// `Ok(None)` for a key without any limit.
+    /// Counts one request of `record` at `now` against every limit that applies to it
+    /// (step 5 of the verify pipeline), atomically: `Ok(None)` for a key without any
+    /// limit.
     ///
     /// ```
     /// use keygate::{KeyRecord, RateLimitSpec, RateLimits};
@@ -308,7 +473,7 @@ impl RateLimits {
     /// let limits = RateLimits::in_memory().env_default("live", RateLimitSpec::per_hour(1000));
     /// let record = KeyRecord::new(KeyHasher::Sha256.hash("k"), "hint", "sk", "live", "ci", "acme");
     /// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-    /// let status = limits.check(&record, now).await?.unwrap();
+    /// let status = limits.check(&record, now).await?.unwrap().summary();
     /// assert_eq!((status.limit, status.remaining), (1000, 999));
     /// # Ok::<(), keygate::rate_limit::RateLimitError>(()) }).unwrap();
     /// ```
@@ -316,10 +481,14 @@ impl RateLimits {
         &self,
         record: &KeyRecord,
         now: DateTime<Utc>,
-    ) -> Result<Option<RateLimitStatus>, RateLimitError> {
-        match self.policy.spec_for(record) {
-            Some(spec) => self.limiter.check(&record.id, &spec, now).await.map(Some),
-            None => Ok(None),
+    ) -> Result<Option<RateLimitReport>, RateLimitError> {
+        let now = now.timestamp_micros();
+        let checks = self.policy.checks_for(record);
+        let checks = checks.as_slice();
+        if checks.is_empty() {
+            return Ok(None);
         }
+        let counted = self.limiter.check_all(checks, now).await?;
+        Ok(Some(report_of(checks, &counted, now)?))
     }
 }

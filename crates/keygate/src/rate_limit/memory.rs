@@ -5,8 +5,9 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::gcra::GcraState;
-use super::limiter::{RateLimitError, RateLimited, RateLimiter};
+use super::counter::{Counter, CounterKey, LimitCheck};
+use super::gcra::{GcraState, GcraStep};
+use super::limiter::{report_of, Counted, RateLimitError, RateLimited, RateLimiter};
 use super::spec::{RateLimitSpec, RateLimitStatus};
 use super::table::{Entry, Table};
 use crate::id::KeyId;
@@ -18,6 +19,9 @@ use crate::id::KeyId;
 /// decision, so idle keys are dropped as the map is swept (every few thousand checks,
 /// and whenever a new key finds its shard full). Only when every tracked key is busy
 /// does a new key push out the one that would be free soonest.
+///
+/// Several limits of one request ([`RateLimiter::check_all`]) are decided under the
+/// locks of all their counters at once: every counter moves, or none does.
 ///
 /// It limits one process. N instances behind a load balancer each allow a key its
 /// full limit; share `keygate_redis::RedisRateLimiter` to enforce one limit together.
@@ -46,7 +50,7 @@ pub struct MemoryRateLimiter {
     /// Key ids are made by keygate from the OS CSPRNG, and only verified keys reach
     /// the limiter: a fast hash suffices (the failure throttle, keyed by client IP,
     /// keeps SipHash).
-    table: Table<KeyId, GcraState, foldhash::fast::RandomState>,
+    table: Table<CounterKey, GcraState, foldhash::fast::RandomState>,
 }
 
 impl Entry for GcraState {
@@ -168,35 +172,97 @@ impl MemoryRateLimiter {
         spec: &RateLimitSpec,
         now: i64,
     ) -> Result<RateLimitStatus, RateLimited> {
-        let step = self.table.update(key, now, |prev| {
-            let step = GcraState::step(prev, spec, now);
-            (step, Some(step.state))
-        });
-        step.state.outcome(spec, now, step.allowed)
+        let checks = [LimitCheck {
+            counter: Counter::Key(key),
+            spec: *spec,
+        }];
+        let counted = self.count(&checks, now);
+        report_of(&checks, &counted, now).map(|report| report.summary())
     }
+
+    /// Counts one request against every check, all or none.
+    fn count(&self, checks: &[LimitCheck<'_>], now: i64) -> Counted {
+        if let [check] = checks {
+            let counter = check.counter;
+            let step = self.table.update_by(
+                &counter,
+                |k| k.as_counter() == counter,
+                || counter.to_owned_key(),
+                now,
+                |prev| {
+                    let step = GcraState::step(prev, &check.spec, now);
+                    (step, Some(step.state))
+                },
+            );
+            return Counted::one(step);
+        }
+        let counters: Vec<Counter<'_>> = checks.iter().map(|c| c.counter).collect();
+        self.table.update_many(
+            &counters,
+            |counter, k| k.as_counter() == *counter,
+            |counter| counter.to_owned_key(),
+            now,
+            |prev| {
+                let steps: Vec<GcraStep> = checks
+                    .iter()
+                    .zip(prev)
+                    .map(|(check, prev)| GcraState::step(prev.as_ref(), &check.spec, now))
+                    .collect();
+                let counted = Counted::many(steps);
+                let store = counted
+                    .allowed()
+                    .then(|| counted.steps().iter().map(|s| s.state).collect());
+                (uncount(counted, checks, prev, now), store)
+            },
+        )
+    }
+}
+
+/// A refused decision as kept: the limits that would have allowed the request report
+/// the state they had (the request was not counted in them).
+fn uncount(
+    counted: Counted,
+    checks: &[LimitCheck<'_>],
+    prev: &[Option<GcraState>],
+    now: i64,
+) -> Counted {
+    if counted.allowed() {
+        return counted;
+    }
+    let steps = counted
+        .steps()
+        .iter()
+        .zip(checks.iter().zip(prev))
+        .map(|(step, (check, prev))| {
+            if step.allowed {
+                GcraStep {
+                    state: GcraState::kept(prev.as_ref(), &check.spec, now),
+                    allowed: true,
+                }
+            } else {
+                *step
+            }
+        })
+        .collect();
+    Counted::many(steps)
 }
 
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
-    async fn check(
+    async fn check_all(
         &self,
-        key: &KeyId,
-        spec: &RateLimitSpec,
-        now: DateTime<Utc>,
-    ) -> Result<RateLimitStatus, RateLimitError> {
-        Ok(self.check_now(key, spec, now)?)
+        checks: &[LimitCheck<'_>],
+        now: i64,
+    ) -> Result<Counted, RateLimitError> {
+        Ok(self.count(checks, now))
     }
 
-    fn check_sync(
+    fn check_all_sync(
         &self,
-        key: &KeyId,
-        spec: &RateLimitSpec,
-        now_micros: i64,
-    ) -> Option<Result<RateLimitStatus, RateLimitError>> {
-        Some(
-            self.check_micros(key, spec, now_micros)
-                .map_err(RateLimitError::from),
-        )
+        checks: &[LimitCheck<'_>],
+        now: i64,
+    ) -> Option<Result<Counted, RateLimitError>> {
+        Some(Ok(self.count(checks, now)))
     }
 }
 
@@ -325,5 +391,86 @@ mod tests {
             let _ = limiter.check_now(&KeyId::generate(), &spec, clock.now());
         }
         assert!(limiter.len() <= 16);
+    }
+
+    fn named(name: &str) -> crate::rate_limit::LimitName {
+        name.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// unkey #1995: with several limits, a request that one limit refuses must not
+    /// spend any other's.
+    #[test]
+    fn a_refusal_by_one_limit_moves_no_other_counter() {
+        let limiter = MemoryRateLimiter::new();
+        let now = clock().now().timestamp_micros();
+        let key = KeyId::generate();
+        let tiny = named("tiny");
+        let checks = [
+            LimitCheck {
+                counter: Counter::Key(&key),
+                spec: RateLimitSpec::per_hour(100),
+            },
+            LimitCheck {
+                counter: Counter::KeyLimit {
+                    key: &key,
+                    name: &tiny,
+                },
+                spec: RateLimitSpec::per_hour(1),
+            },
+        ];
+        assert!(limiter.count(&checks, now).allowed());
+        for _ in 0..50 {
+            let refused = limiter.count(&checks, now);
+            assert!(!refused.allowed());
+            assert_eq!(
+                refused
+                    .steps()
+                    .iter()
+                    .map(|s| s.allowed)
+                    .collect::<Vec<_>>(),
+                [true, false]
+            );
+        }
+        // The own limit counted the one allowed request only: 99 left.
+        let own = limiter.check_now(&key, &RateLimitSpec::per_hour(100), clock().now());
+        assert_eq!(own.map(|s| s.remaining), Ok(98), "one before, this one now");
+    }
+
+    #[test]
+    fn a_shared_limit_holds_exactly_under_concurrent_keys() {
+        let limiter = std::sync::Arc::new(MemoryRateLimiter::new());
+        let now = clock().now().timestamp_micros();
+        let org = named("org");
+        let allowed = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                let limiter = limiter.clone();
+                let (org, allowed) = (&org, &allowed);
+                scope.spawn(move || {
+                    let key = KeyId::generate();
+                    for _ in 0..100 {
+                        let checks = [
+                            LimitCheck {
+                                counter: Counter::Key(&key),
+                                spec: RateLimitSpec::per_hour(60),
+                            },
+                            LimitCheck {
+                                counter: Counter::Tenant {
+                                    tenant: "acme",
+                                    env: "live",
+                                    name: org,
+                                },
+                                spec: RateLimitSpec::per_hour(250),
+                            },
+                        ];
+                        if limiter.count(&checks, now).allowed() {
+                            allowed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        // 8 keys x 60 own = 480 > 250 shared: the shared limit binds, exactly.
+        assert_eq!(allowed.into_inner(), 250);
     }
 }

@@ -1,7 +1,51 @@
 //! Which limit applies to a key: its own, its environment's default, or a fallback.
 
+use super::counter::{Counter, LimitCheck};
+use super::name::LimitName;
 use super::spec::RateLimitSpec;
 use crate::record::KeyRecord;
+
+/// Who shares a [`SharedLimit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SharedBy {
+    /// Every key of one tenant, in one environment.
+    Tenant,
+    /// Every key of one owner (in one tenant and environment); keys without an owner
+    /// are not limited by it.
+    Owner,
+}
+
+/// A limit shared by many keys: one counter per tenant (or owner) that every request
+/// of its keys counts in, beside each key's own limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedLimit {
+    /// Its name in headers and `violated-policies`.
+    pub name: LimitName,
+    /// The limit.
+    pub spec: RateLimitSpec,
+    /// Who shares it.
+    pub by: SharedBy,
+}
+
+/// The limits that apply to one key, borrowed from the key and the policy: none, one
+/// (no allocation) or several.
+#[derive(Debug)]
+pub(crate) enum Checks<'a> {
+    None,
+    One([LimitCheck<'a>; 1]),
+    Many(Vec<LimitCheck<'a>>),
+}
+
+impl<'a> Checks<'a> {
+    pub(crate) fn as_slice(&self) -> &[LimitCheck<'a>] {
+        match self {
+            Checks::None => &[],
+            Checks::One(one) => one,
+            Checks::Many(many) => many,
+        }
+    }
+}
 
 /// Picks each key's limit.
 ///
@@ -27,6 +71,7 @@ use crate::record::KeyRecord;
 pub struct RateLimitPolicy {
     by_env: Vec<(String, RateLimitSpec)>,
     fallback: Option<RateLimitSpec>,
+    shared: Vec<SharedLimit>,
 }
 
 impl RateLimitPolicy {
@@ -102,7 +147,108 @@ impl RateLimitPolicy {
     /// assert!(!RateLimitPolicy::new().fallback(RateLimitSpec::per_hour(1)).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.by_env.is_empty() && self.fallback.is_none()
+        self.by_env.is_empty() && self.fallback.is_none() && self.shared.is_empty()
+    }
+
+    /// A limit `name` shared by every key of a tenant in one environment (one counter
+    /// per tenant and environment, so a test key never spends a live budget), checked
+    /// with each key's own limits (replacing an earlier shared limit of that name).
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::{RateLimitPolicy, SharedBy};
+    /// let policy = RateLimitPolicy::new().per_tenant("org".parse()?, RateLimitSpec::per_minute(600));
+    /// assert_eq!(policy.shared_limits()[0].by, SharedBy::Tenant);
+    /// # Ok::<(), keygate::rate_limit::LimitNameError>(())
+    /// ```
+    #[must_use]
+    pub fn per_tenant(self, name: LimitName, spec: RateLimitSpec) -> Self {
+        self.shared(SharedLimit {
+            name,
+            spec,
+            by: SharedBy::Tenant,
+        })
+    }
+
+    /// A limit `name` shared by every key of one owner (keys without an owner are not
+    /// limited by it).
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::{RateLimitPolicy, SharedBy};
+    /// let policy = RateLimitPolicy::new().per_owner("user".parse()?, RateLimitSpec::per_minute(60));
+    /// assert_eq!(policy.shared_limits()[0].by, SharedBy::Owner);
+    /// # Ok::<(), keygate::rate_limit::LimitNameError>(())
+    /// ```
+    #[must_use]
+    pub fn per_owner(self, name: LimitName, spec: RateLimitSpec) -> Self {
+        self.shared(SharedLimit {
+            name,
+            spec,
+            by: SharedBy::Owner,
+        })
+    }
+
+    fn shared(mut self, limit: SharedLimit) -> Self {
+        self.shared.retain(|l| l.name != limit.name);
+        self.shared.push(limit);
+        self
+    }
+
+    /// The shared limits, in the order they were added.
+    ///
+    /// ```
+    /// use keygate::rate_limit::RateLimitPolicy;
+    /// assert!(RateLimitPolicy::new().shared_limits().is_empty());
+    /// ```
+    pub fn shared_limits(&self) -> &[SharedLimit] {
+        &self.shared
+    }
+
+    /// Every limit that applies to `record`, in order: its own (`default`), its named
+    /// limits, the shared ones.
+    pub(crate) fn checks_for<'a>(&'a self, record: &'a KeyRecord) -> Checks<'a> {
+        let own = self.spec_for(record).map(|spec| LimitCheck {
+            counter: Counter::Key(&record.id),
+            spec,
+        });
+        if record.limits.is_empty() && self.shared.is_empty() {
+            return own.map_or(Checks::None, |check| Checks::One([check]));
+        }
+        let mut checks: Vec<LimitCheck<'a>> = own.into_iter().collect();
+        checks.extend(record.limits.iter().map(|(name, spec)| LimitCheck {
+            counter: Counter::KeyLimit {
+                key: &record.id,
+                name,
+            },
+            spec: *spec,
+        }));
+        for shared in &self.shared {
+            let counter = match shared.by {
+                SharedBy::Tenant => Counter::Tenant {
+                    tenant: &record.tenant,
+                    env: &record.env,
+                    name: &shared.name,
+                },
+                SharedBy::Owner => match record.owner.as_deref() {
+                    Some(owner) => Counter::Owner {
+                        tenant: &record.tenant,
+                        env: &record.env,
+                        owner,
+                        name: &shared.name,
+                    },
+                    None => continue,
+                },
+            };
+            checks.push(LimitCheck {
+                counter,
+                spec: shared.spec,
+            });
+        }
+        match checks.len() {
+            0 => Checks::None,
+            _ => Checks::Many(checks),
+        }
     }
 
     /// The limit for `record`: its own, its environment's, the fallback, or none.

@@ -316,7 +316,7 @@ impl fmt::Display for RateLimitSpec {
 /// let status = RateLimitStatus { limit: 100, remaining: 99, reset: 1_700_000_036 };
 /// assert_eq!(status.headers()[1], ("x-ratelimit-remaining", "99".to_owned()));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimitStatus {
     /// `X-RateLimit-Limit`: the most requests allowed at once (see above).
     pub limit: u32,
@@ -354,38 +354,6 @@ pub fn rate_limit_headers(status: &RateLimitStatus) -> [(&'static str, i64); 3] 
         ("x-ratelimit-remaining", i64::from(status.remaining)),
         ("x-ratelimit-reset", status.reset),
     ]
-}
-
-/// [`rate_limit_headers`] with the values as decimal text in one buffer (`text`), each
-/// header's value at its range: an adapter makes one shared allocation of `text` and
-/// slices the three header values from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimitHeaderText {
-    /// The three values' digits, one after another.
-    pub text: Vec<u8>,
-    /// Each header's lower-case name and where its value is in `text`.
-    pub values: [(&'static str, std::ops::Range<usize>); 3],
-}
-
-/// The `X-RateLimit-*` headers of `status` as one buffer of text; see
-/// [`RateLimitHeaderText`].
-///
-/// ```
-/// use keygate::rate_limit::{rate_limit_header_text, RateLimitStatus};
-/// let status = RateLimitStatus { limit: 10, remaining: 9, reset: 1_700_000_060 };
-/// let headers = rate_limit_header_text(&status);
-/// let (name, range) = &headers.values[1];
-/// assert_eq!((*name, &headers.text[range.clone()]), ("x-ratelimit-remaining", &b"9"[..]));
-/// ```
-pub fn rate_limit_header_text(status: &RateLimitStatus) -> RateLimitHeaderText {
-    let mut text = Vec::with_capacity(48);
-    let mut digits = itoa::Buffer::new();
-    let values = rate_limit_headers(status).map(|(name, value)| {
-        let start = text.len();
-        text.extend_from_slice(digits.format(value).as_bytes());
-        (name, start..text.len())
-    });
-    RateLimitHeaderText { text, values }
 }
 
 #[cfg(test)]

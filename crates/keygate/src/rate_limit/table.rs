@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// A value the table can judge: whether dropping it changes nothing, and, when memory
 /// runs out, how long it still matters.
@@ -39,7 +39,7 @@ struct Shard<K, V> {
     ops: u32,
 }
 
-impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
+impl<K: Hash + Eq + Clone, V: Entry + Clone, S: BuildHasher + Default> Table<K, V, S> {
     /// A table for about `capacity` keys (at least one per shard).
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
@@ -62,16 +62,17 @@ impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
         self.shard_capacity * SHARDS
     }
 
-    /// The key's hash and its shard, locked. The table indexes with the hash's low bits
-    /// and tags with its top seven: the shard comes from bits in between.
-    fn shard(&self, key: &K) -> (u64, std::sync::MutexGuard<'_, Shard<K, V>>) {
-        let hash = self.hasher.hash_one(key);
+    /// The shard of `hash`. The table indexes with the hash's low bits and tags with
+    /// its top seven: the shard comes from bits in between.
+    fn shard_index(hash: u64) -> usize {
         // The modulo keeps the index below SHARDS, so it always fits.
-        let index = ((hash >> 40) % SHARDS as u64) as usize;
-        let shard = self.shards[index]
+        ((hash >> 40) % SHARDS as u64) as usize
+    }
+
+    fn lock(&self, index: usize) -> MutexGuard<'_, Shard<K, V>> {
+        self.shards[index]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        (hash, shard)
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` on the key's entry (`None` if absent) under the shard's lock and stores
@@ -82,10 +83,76 @@ impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
         now: i64,
         f: impl FnOnce(Option<&V>) -> (R, Option<V>),
     ) -> R {
-        let (hash, mut shard) = self.shard(key);
+        self.update_by(key, |k| k == key, || key.clone(), now, f)
+    }
+
+    /// [`update`](Table::update) for the entry found by `query`, a borrowed form of the
+    /// key that hashes as the key does (`eq` compares it with a stored key): a lookup
+    /// builds no key; `make` builds one only to insert.
+    pub(crate) fn update_by<Q: Hash + ?Sized, R>(
+        &self,
+        query: &Q,
+        eq: impl Fn(&K) -> bool,
+        make: impl FnOnce() -> K,
+        now: i64,
+        f: impl FnOnce(Option<&V>) -> (R, Option<V>),
+    ) -> R {
+        let hash = self.hasher.hash_one(query);
+        let mut shard = self.lock(Self::shard_index(hash));
         let before = shard.map.len();
-        let result = self.update_shard(&mut shard, hash, key, now, f);
+        let found = Self::find(&mut shard, hash, &eq, now);
+        let (result, new) = f(found.as_ref());
+        if let Some(new) = new {
+            self.store(&mut shard, hash, &eq, make, new, now);
+        }
         self.count(before, shard.map.len());
+        result
+    }
+
+    /// Runs `f` on the entries of every query at once (`None` for an absent one),
+    /// holding all their shards' locks (each taken once, in shard order, so two calls
+    /// never wait on each other in a cycle), and stores the values it returns, if any,
+    /// one per query. Nothing another thread does can fall between reading the entries
+    /// and storing them.
+    pub(crate) fn update_many<Q: Hash, R>(
+        &self,
+        queries: &[Q],
+        eq: impl Fn(&Q, &K) -> bool,
+        make: impl Fn(&Q) -> K,
+        now: i64,
+        f: impl FnOnce(&[Option<V>]) -> (R, Option<Vec<V>>),
+    ) -> R
+    where
+        V: Copy,
+    {
+        let hashes: Vec<u64> = queries.iter().map(|q| self.hasher.hash_one(q)).collect();
+        let mut indexes: Vec<usize> = hashes.iter().map(|&h| Self::shard_index(h)).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let mut guards: Vec<(usize, MutexGuard<'_, Shard<K, V>>)> =
+            indexes.iter().map(|&i| (i, self.lock(i))).collect();
+        let before: usize = guards.iter().map(|(_, g)| g.map.len()).sum();
+        let guard_of = |hash: u64| {
+            let index = Self::shard_index(hash);
+            indexes.binary_search(&index).unwrap_or(0)
+        };
+        let found: Vec<Option<V>> = queries
+            .iter()
+            .zip(&hashes)
+            .map(|(q, &hash)| {
+                let shard = &mut guards[guard_of(hash)].1;
+                Self::find(shard, hash, &|k: &K| eq(q, k), now)
+            })
+            .collect();
+        let (result, new) = f(&found);
+        if let Some(new) = new {
+            for ((q, &hash), value) in queries.iter().zip(&hashes).zip(new) {
+                let shard = &mut guards[guard_of(hash)].1;
+                self.store(shard, hash, &|k: &K| eq(q, k), || make(q), value, now);
+            }
+        }
+        let after: usize = guards.iter().map(|(_, g)| g.map.len()).sum();
+        self.count(before, after);
         result
     }
 
@@ -102,46 +169,48 @@ impl<K: Hash + Eq + Clone, V: Entry, S: BuildHasher + Default> Table<K, V, S> {
         self.entries.load(Ordering::Relaxed) == 0
     }
 
-    fn update_shard<R>(
-        &self,
-        shard: &mut Shard<K, V>,
-        hash: u64,
-        key: &K,
-        now: i64,
-        f: impl FnOnce(Option<&V>) -> (R, Option<V>),
-    ) -> R {
-        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+    /// The entry of `hash` that `eq` accepts, copied out (a sweep of idle entries runs
+    /// every [`SWEEP_EVERY`] lookups of the shard).
+    fn find(shard: &mut Shard<K, V>, hash: u64, eq: &impl Fn(&K) -> bool, now: i64) -> Option<V> {
         shard.ops = shard.ops.wrapping_add(1);
         if shard.ops % SWEEP_EVERY == 0 {
             shard.map.retain(|(_, v)| !v.is_idle(now));
         }
-        if let Some((_, value)) = shard.map.find_mut(hash, |(k, _)| k == key) {
-            let (result, new) = f(Some(value));
-            if let Some(new) = new {
-                *value = new;
-            }
-            return result;
+        shard.map.find(hash, |(k, _)| eq(k)).map(|(_, v)| v.clone())
+    }
+
+    /// Stores `value` for the key of `hash` (replacing its entry, or inserting one built
+    /// by `make`, first making room in a full shard).
+    fn store(
+        &self,
+        shard: &mut Shard<K, V>,
+        hash: u64,
+        eq: &impl Fn(&K) -> bool,
+        make: impl FnOnce() -> K,
+        value: V,
+        now: i64,
+    ) {
+        if let Some((_, slot)) = shard.map.find_mut(hash, |(k, _)| eq(k)) {
+            *slot = value;
+            return;
         }
-        let (result, new) = f(None);
-        if let Some(new) = new {
-            if shard.map.len() >= self.shard_capacity {
-                shard.map.retain(|(_, v)| !v.is_idle(now));
-            }
-            if shard.map.len() >= self.shard_capacity {
-                let victim = shard
-                    .map
-                    .iter()
-                    .min_by_key(|(_, v)| v.busy_until())
-                    .map(|(k, _)| (self.hasher.hash_one(k), k.clone()));
-                if let Some((victim_hash, victim)) = victim {
-                    if let Ok(entry) = shard.map.find_entry(victim_hash, |(k, _)| *k == victim) {
-                        entry.remove();
-                    }
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        if shard.map.len() >= self.shard_capacity {
+            shard.map.retain(|(_, v)| !v.is_idle(now));
+        }
+        if shard.map.len() >= self.shard_capacity {
+            let victim = shard
+                .map
+                .iter()
+                .min_by_key(|(_, v)| v.busy_until())
+                .map(|(k, _)| (self.hasher.hash_one(k), k.clone()));
+            if let Some((victim_hash, victim)) = victim {
+                if let Ok(entry) = shard.map.find_entry(victim_hash, |(k, _)| *k == victim) {
+                    entry.remove();
                 }
             }
-            shard.map.insert_unique(hash, (key.clone(), new), rehash);
         }
-        result
+        shard.map.insert_unique(hash, (make(), value), rehash);
     }
 
     /// Drops every idle entry; returns how many were dropped.

@@ -75,7 +75,7 @@ impl Entry for Failures {
 }
 
 /// An IP refused by a [`FailureThrottle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Throttled {
     /// When to retry, for the 429.
     pub limited: RateLimited,

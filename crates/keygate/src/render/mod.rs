@@ -14,6 +14,7 @@ pub use nested::NestedRenderer;
 pub use problem::ProblemRenderer;
 
 use crate::error::AuthError;
+use crate::rate_limit::RateLimitHeaders;
 
 /// Renders an [`AuthError`] as a response body. Status and headers
 /// (`WWW-Authenticate`, `Retry-After`, `X-RateLimit-*`) are set by keygate around it.
@@ -130,35 +131,78 @@ pub struct ErrorResponse {
 /// assert_eq!(response.status, 401);
 /// assert!(response.headers.contains(&("www-authenticate", "Bearer".to_owned())));
 /// ```
+///
+/// It also carries which rate-limit fields responses get ([`RateLimitHeaders`]), so a
+/// refusal and a success of the same service say the same thing.
 #[derive(Clone)]
-pub struct SharedRenderer(Arc<dyn ErrorRenderer>);
+pub struct SharedRenderer {
+    renderer: Arc<dyn ErrorRenderer>,
+    rate_limit_headers: RateLimitHeaders,
+}
 
 impl SharedRenderer {
-    /// Shares `renderer`.
+    /// Shares `renderer` (with `X-RateLimit-*` fields).
     pub fn new(renderer: impl ErrorRenderer) -> Self {
-        Self(Arc::new(renderer))
+        Self {
+            renderer: Arc::new(renderer),
+            rate_limit_headers: RateLimitHeaders::default(),
+        }
+    }
+
+    /// The same renderer, with the rate-limit fields of `style`.
+    ///
+    /// ```
+    /// use keygate::render::SharedRenderer;
+    /// use keygate::rate_limit::RateLimitHeaders;
+    /// let renderer = SharedRenderer::default().with_rate_limit_headers(RateLimitHeaders::Ietf);
+    /// assert_eq!(renderer.rate_limit_headers(), RateLimitHeaders::Ietf);
+    /// ```
+    #[must_use]
+    pub fn with_rate_limit_headers(mut self, style: RateLimitHeaders) -> Self {
+        self.rate_limit_headers = style;
+        self
+    }
+
+    /// Which rate-limit fields responses carry.
+    pub fn rate_limit_headers(&self) -> RateLimitHeaders {
+        self.rate_limit_headers
     }
 
     /// What the bodies look like (see [`ErrorRenderer::body_schema`]).
     pub fn body_schema(&self) -> BodySchema {
-        self.0.body_schema()
+        self.renderer.body_schema()
     }
 
     /// The full response for `error`: status, headers (the `WWW-Authenticate` from
     /// [`ErrorRenderer::challenge`]) and body.
     pub fn response(&self, error: &AuthError) -> ErrorResponse {
-        let ErrorBody { content_type, body } = self.0.render(error);
+        let ErrorBody { content_type, body } = self.renderer.render(error);
         let mut headers = vec![("content-type", content_type.to_owned())];
-        if let Some(challenge) = self.0.challenge(error) {
+        if let Some(challenge) = self.renderer.challenge(error) {
             headers.push(("www-authenticate", challenge));
         }
         if let AuthError::RateLimited {
             retry_after,
             status,
+            report,
         } = error
         {
             headers.push(("retry-after", retry_after.to_string()));
-            headers.extend(status.headers());
+            match report {
+                Some(report) => {
+                    let text = report.header_text(self.rate_limit_headers);
+                    headers.extend(
+                        text.iter().map(|(name, value)| {
+                            (name, String::from_utf8_lossy(value).into_owned())
+                        }),
+                    );
+                }
+                // Not a key's limit (the failure throttle): its state, the legacy way.
+                None if self.rate_limit_headers != RateLimitHeaders::Ietf => {
+                    headers.extend(status.headers());
+                }
+                None => {}
+            }
         }
         headers.push(("cache-control", "no-store".to_owned()));
         ErrorResponse {
@@ -177,7 +221,9 @@ impl Default for SharedRenderer {
 
 impl fmt::Debug for SharedRenderer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SharedRenderer")
+        f.debug_struct("SharedRenderer")
+            .field("rate_limit_headers", &self.rate_limit_headers)
+            .finish_non_exhaustive()
     }
 }
 
@@ -216,6 +262,7 @@ mod tests {
                 remaining: 0,
                 reset: 1_700_000_007,
             },
+            report: None,
         };
         let res = SharedRenderer::default().response(&err);
         assert_eq!(res.status, 429);

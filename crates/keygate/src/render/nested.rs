@@ -185,6 +185,7 @@ mod tests {
                 remaining: 0,
                 reset: 0,
             },
+            report: None,
         };
         assert_eq!(
             body(NestedRenderer::new(), &limited),

@@ -33,10 +33,18 @@ struct Problem<'a> {
     required_scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
+    /// The limits that refused the request (draft-ietf-httpapi-ratelimit-headers).
+    #[serde(rename = "violated-policies", skip_serializing_if = "Option::is_none")]
+    violated_policies: Option<Vec<String>>,
 }
 
+/// The problem type the HTTPAPI draft registers for a request over its quota.
+const QUOTA_EXCEEDED: &str = "https://iana.org/assignments/http-problem-types#quota-exceeded";
+
 impl ProblemRenderer {
-    /// `type` is `about:blank`.
+    /// `type` is `about:blank`, or for a request over a key's limits the draft's
+    /// `https://iana.org/assignments/http-problem-types#quota-exceeded`, with
+    /// `violated-policies` naming the limits that refused it.
     pub fn new() -> Self {
         Self::default()
     }
@@ -65,7 +73,8 @@ impl ErrorRenderer for ProblemRenderer {
                     "detail": {"type": "string"},
                     "code": {"type": "string"},
                     "requiredScope": {"type": "string"},
-                    "retryAfter": {"type": "integer", "minimum": 0}
+                    "retryAfter": {"type": "integer", "minimum": 0},
+                    "violated-policies": {"type": "array", "items": {"type": "string"}}
                 }
             }),
         }
@@ -88,11 +97,19 @@ impl ErrorRenderer for ProblemRenderer {
                 s
             }
         };
+        let violated_policies = match error {
+            AuthError::RateLimited {
+                report: Some(report),
+                ..
+            } => Some(report.violated()),
+            _ => None,
+        };
         let problem = Problem {
-            kind: self.type_base.as_ref().map_or_else(
-                || "about:blank".to_owned(),
-                |base| format!("{base}{}", error.code()),
-            ),
+            kind: match (&self.type_base, &violated_policies) {
+                (Some(base), _) => format!("{base}{}", error.code()),
+                (None, Some(_)) => QUOTA_EXCEEDED.to_owned(),
+                (None, None) => "about:blank".to_owned(),
+            },
             title: error.status_text(),
             status: error.status(),
             detail,
@@ -105,6 +122,7 @@ impl ErrorRenderer for ProblemRenderer {
                 AuthError::RateLimited { retry_after, .. } => Some(*retry_after),
                 _ => None,
             },
+            violated_policies,
         };
         ErrorBody::with_content_type("application/problem+json", &problem)
     }

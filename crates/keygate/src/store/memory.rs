@@ -235,6 +235,7 @@ impl KeyStore for MemoryStore {
             .allowed_referrers
             .clone_from(&record.allowed_referrers);
         existing.rate_limit = record.rate_limit;
+        existing.limits.clone_from(&record.limits);
         existing.metadata.clone_from(&record.metadata);
         existing.disabled_at = record.disabled_at;
         existing.version = record.version + 1;

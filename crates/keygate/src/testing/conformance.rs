@@ -98,6 +98,11 @@ fn full_record() -> KeyRecord {
         "2001:db8::1/128".parse().unwrap_or_else(|_| unreachable!()),
     ];
     r.allowed_referrers = vec!["*.example.com".into()];
+    r.limits = crate::rate_limit::NamedLimits::parse([
+        ("burst", "10/s"),
+        ("daily", "1000/day,quota=1000"),
+    ])
+    .unwrap_or_else(|e| panic!("valid limits: {e}"));
     r.rate_limit = Some(RateLimitSpec {
         requests: 1000,
         per_seconds: 3600,
@@ -183,6 +188,7 @@ fn with_settings_of(mut onto: KeyRecord, from: &KeyRecord) -> KeyRecord {
     onto.allowed_ips.clone_from(&from.allowed_ips);
     onto.allowed_referrers.clone_from(&from.allowed_referrers);
     onto.rate_limit = from.rate_limit;
+    onto.limits.clone_from(&from.limits);
     onto.metadata.clone_from(&from.metadata);
     onto.disabled_at = from.disabled_at;
     onto

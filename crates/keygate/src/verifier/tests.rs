@@ -4,7 +4,7 @@ use chrono::Duration;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::rate_limit::FailureThrottle;
+use crate::rate_limit::{FailureThrottle, RateLimitStatus};
 use crate::record::Rotation;
 use crate::role::Role;
 use crate::{key_format, KeyId, KeyRecord, MemoryStore, RateLimits, ScopeSet};
@@ -465,6 +465,7 @@ fn limited_fixture(limits: RateLimits, throttle: Option<FailureThrottle>) -> Fix
 fn status(r: Result<Verification, AuthError>) -> Option<(u32, u32, i64)> {
     r.ok()
         .and_then(|v| v.rate_limit)
+        .map(|r| r.summary())
         .map(|s| (s.limit, s.remaining, s.reset))
 }
 
@@ -489,17 +490,30 @@ async fn per_key_limit_then_429_with_retry_after() {
     let t = 1_800_000_000;
     assert_eq!(status(f.verify(&key).await), Some((2, 1, t + 1800)));
     assert_eq!(status(f.verify(&key).await), Some((2, 0, t + 3600)));
-    assert_eq!(
-        outcome(f.verify(&key).await),
+    match outcome(f.verify(&key).await) {
         Err(AuthError::RateLimited {
-            retry_after: 1800,
-            status: RateLimitStatus {
-                limit: 2,
-                remaining: 0,
-                reset: t + 3600
-            }
-        })
-    );
+            retry_after,
+            status,
+            report,
+        }) => {
+            assert_eq!(
+                (retry_after, status),
+                (
+                    1800,
+                    RateLimitStatus {
+                        limit: 2,
+                        remaining: 0,
+                        reset: t + 3600
+                    }
+                )
+            );
+            assert_eq!(
+                report.map(|r| r.violated()),
+                Some(vec!["default".to_owned()])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     f.clock.advance(Duration::minutes(30));
     assert_eq!(status(f.verify(&key).await), Some((2, 0, t + 5400)));
 }
@@ -573,12 +587,11 @@ struct DownLimiter;
 
 #[async_trait::async_trait]
 impl crate::rate_limit::RateLimiter for DownLimiter {
-    async fn check(
+    async fn check_all(
         &self,
-        _: &KeyId,
-        _: &crate::RateLimitSpec,
-        _: chrono::DateTime<chrono::Utc>,
-    ) -> Result<RateLimitStatus, RateLimitError> {
+        _: &[crate::rate_limit::LimitCheck<'_>],
+        _: i64,
+    ) -> Result<crate::rate_limit::Counted, RateLimitError> {
         Err(RateLimitError::unavailable("backend down"))
     }
 }
@@ -639,6 +652,7 @@ async fn failed_verifications_throttle_the_client_ip_before_any_lookup() {
             remaining: 0,
             reset: 1_800_000_060,
         },
+        report: None,
     });
     assert_eq!(
         outcome(f.verifier.verify(from_ip(&valid, attacker)).await),
@@ -1005,4 +1019,97 @@ async fn the_flush_prunes_verification_counts_past_their_retention() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(left.len(), kept, "retention {retention:?}: {left:?}");
     }
+}
+
+fn violated(r: Result<Verification, AuthError>) -> Option<Vec<String>> {
+    match r {
+        Err(AuthError::RateLimited {
+            report: Some(report),
+            ..
+        }) => Some(report.violated()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn named_limits_refuse_by_name_and_spend_nothing_else() {
+    let f = limited_fixture(RateLimits::in_memory(), None);
+    let (key, _) = f
+        .key("live", |r| {
+            r.rate_limit = "100/h".parse().ok();
+            r.limits = crate::rate_limit::NamedLimits::parse([("tiny", "2/h")])
+                .unwrap_or_else(|e| panic!("{e}"));
+        })
+        .await;
+    let first = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = first.rate_limit.unwrap_or_else(|| panic!("limits apply"));
+    let names: Vec<_> = report.policies().map(|p| p.name.to_string()).collect();
+    assert_eq!(names, ["default", "tiny"]);
+    assert_eq!(report.summary().remaining, 1, "tiny binds");
+    assert!(f.verify(&key).await.is_ok());
+    for _ in 0..5 {
+        assert_eq!(
+            violated(f.verify(&key).await),
+            Some(vec!["tiny".to_owned()])
+        );
+    }
+    // Raising `tiny` shows the own limit spent only by the two allowed requests.
+    let mut record = f
+        .store
+        .find_by_hash(&KeyHasher::Sha256.hash(&key))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("stored"))
+        .as_ref()
+        .clone();
+    record.limits = crate::rate_limit::NamedLimits::parse([("tiny", "1000/h")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    record.clear_resolved();
+    f.store
+        .update(&record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}"));
+    let own = after
+        .rate_limit
+        .and_then(|r| r.policies().next().map(|p| p.rate.remaining));
+    assert_eq!(own, Some(97), "3 counted: 2 before, this one");
+}
+
+#[tokio::test]
+async fn a_tenant_limit_is_shared_by_its_keys_per_environment_only() {
+    let limits = RateLimits::in_memory()
+        .per_tenant(
+            "org".parse().unwrap_or_else(|e| panic!("{e}")),
+            crate::RateLimitSpec::per_hour(3),
+        )
+        .per_owner(
+            "user".parse().unwrap_or_else(|e| panic!("{e}")),
+            crate::RateLimitSpec::per_hour(2),
+        );
+    let f = limited_fixture(limits, None);
+    let (a, _) = f.key("live", |_| {}).await;
+    let (b, _) = f.key("live", |_| {}).await;
+    let (test_key, _) = f.key("test", |_| {}).await;
+    let (other, _) = f.key("live", |r| r.tenant = "globex".to_owned()).await;
+    assert!(f.verify(&a).await.is_ok());
+    assert!(f.verify(&b).await.is_ok());
+    assert!(f.verify(&a).await.is_ok());
+    assert_eq!(violated(f.verify(&b).await), Some(vec!["org".to_owned()]));
+    assert!(
+        f.verify(&test_key).await.is_ok(),
+        "a test key spends no live budget"
+    );
+    assert!(f.verify(&other).await.is_ok(), "another tenant has its own");
+    // An owner's keys share `user` (keys without an owner are not limited by it).
+    let ann = |r: &mut KeyRecord| {
+        r.tenant = "initech".to_owned();
+        r.owner = Some("ann".to_owned());
+    };
+    let (c, _) = f.key("live", ann).await;
+    let (d, _) = f.key("live", ann).await;
+    assert!(f.verify(&c).await.is_ok());
+    assert!(f.verify(&d).await.is_ok());
+    assert_eq!(violated(f.verify(&c).await), Some(vec!["user".to_owned()]));
 }

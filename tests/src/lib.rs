@@ -21,6 +21,7 @@ pub mod cases;
 pub mod fault_proxy;
 pub mod faults;
 mod fixture;
+pub mod limits;
 pub mod process;
 pub mod redis_server;
 mod runner;

@@ -115,6 +115,10 @@ pub(crate) struct CreateArgs {
     /// Rate limit: 1000/h, 50/s, or 1000/h,burst=50.
     #[arg(long)]
     pub(crate) rate_limit: Option<String>,
+    /// A named limit beside it, NAME=SPEC (e.g. burst=10/s); repeat for more. Each
+    /// must allow a request; a request counts in all of them or in none.
+    #[arg(long = "limit", value_name = "NAME=SPEC")]
+    pub(crate) limits: Vec<String>,
     /// What the key is for.
     #[arg(long)]
     pub(crate) description: Option<String>,
@@ -164,7 +168,7 @@ pub(crate) struct IdArg {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  keygate keys update key_4f8a2b9c1d3e5f70 --scopes read:scans --rate-limit 1000/h,burst=50"
+    after_help = "Example:\n  keygate keys update key_4f8a2b9c1d3e5f70 --scopes read:scans --rate-limit 1000/h,burst=50 --limit daily=5000/day"
 )]
 pub(crate) struct UpdateArgs {
     /// The key id (key_…).
@@ -193,6 +197,12 @@ pub(crate) struct UpdateArgs {
     /// New rate limit.
     #[arg(long)]
     pub(crate) rate_limit: Option<String>,
+    /// Replace the named limits with these, NAME=SPEC; repeat for more.
+    #[arg(long = "limit", value_name = "NAME=SPEC")]
+    pub(crate) limits: Vec<String>,
+    /// Remove every named limit.
+    #[arg(long, conflicts_with = "limits")]
+    pub(crate) no_limits: bool,
 }
 
 #[derive(Debug, Args)]

@@ -582,3 +582,52 @@ fn roles_have_the_rest_apis_operations() {
     let half = db.run(&["roles", "show", "viewer", "--tenant", "acme"]);
     assert_eq!(half.status.code(), Some(2), "--tenant needs --env");
 }
+
+#[test]
+fn named_limits_are_set_shown_replaced_and_refused_when_bad() {
+    let db = Db::new("limits");
+    let created = db.json(&[
+        "keys",
+        "create",
+        "--name",
+        "metered",
+        "--rate-limit",
+        "100/h",
+        "--limit",
+        "burst=10/s",
+        "--limit",
+        "daily=1000/day,quota=1000",
+    ]);
+    assert_eq!(
+        created["limits"],
+        serde_json::json!({"burst": "10/s", "daily": "1000/day,quota=1000"})
+    );
+    let id = new_key_id(&created);
+    let shown = db.run(&["keys", "show", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("burst=10/s daily=1000/day,quota=1000"),
+        "{shown}"
+    );
+    let replaced = db.json(&["keys", "update", &id, "--limit", "burst=5/s"]);
+    assert_eq!(replaced["limits"], serde_json::json!({"burst": "5/s"}));
+    let cleared = db.json(&["keys", "update", &id, "--no-limits"]);
+    assert_eq!(cleared["limits"], serde_json::json!({}));
+    for (bad, needle) in [
+        ("burst", "expected NAME=SPEC"),
+        ("Burst=1/s", "Burst"),
+        ("default=1/s", "default"),
+        ("burst=0/s", "limit burst"),
+    ] {
+        let out = db.run(&["keys", "update", &id, "--limit", bad]);
+        assert!(!out.status.success(), "{bad} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{bad}: {err}");
+    }
+    let unchanged = db.json(&["keys", "show", &id]);
+    assert_eq!(
+        unchanged["limits"],
+        serde_json::json!({}),
+        "nothing written"
+    );
+}

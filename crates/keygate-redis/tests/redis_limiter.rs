@@ -8,7 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use keygate::clock::{Clock, ManualClock};
 use keygate::hash::KeyHasher;
-use keygate::rate_limit::{MemoryRateLimiter, RateLimitError, RateLimiter};
+use keygate::rate_limit::{
+    Counter, LimitCheck, LimitName, MemoryRateLimiter, RateLimitError, RateLimiter,
+};
 use keygate::{
     KeyGate, KeyId, KeyRecord, KeyStore, MemoryStore, RateLimitSpec, RateLimits, VerifyRequest,
 };
@@ -275,4 +277,137 @@ async fn concurrent_requests_on_two_instances_never_exceed_the_limit() {
         total += usize::from(task.await.expect("the task finishes"));
     }
     assert_eq!(total, 10);
+}
+
+/// unkey #1995 on Redis: one script decides every limit, so a request one limit
+/// refuses spends no other (the in-process limiter's rule, also across instances).
+#[tokio::test]
+async fn a_refusal_by_one_limit_moves_no_other_counter_in_redis() {
+    let Some(client) = common::redis().await else {
+        return;
+    };
+    let limiter = limiter(&client, "atomic");
+    let now = start().now().timestamp_micros();
+    let key = KeyId::generate();
+    let tiny: LimitName = "tiny".parse().unwrap_or_else(|e| panic!("{e}"));
+    let own = RateLimitSpec::per_hour(100);
+    let checks = [
+        LimitCheck {
+            counter: Counter::Key(&key),
+            spec: own,
+        },
+        LimitCheck {
+            counter: Counter::KeyLimit {
+                key: &key,
+                name: &tiny,
+            },
+            spec: RateLimitSpec::per_hour(1),
+        },
+    ];
+    let first = limiter.check_all(&checks, now).await;
+    assert!(first.is_ok_and(|c| c.allowed()));
+    for _ in 0..20 {
+        let refused = limiter
+            .check_all(&checks, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!refused.allowed());
+        let allowed: Vec<bool> = refused.steps().iter().map(|s| s.allowed).collect();
+        assert_eq!(
+            allowed,
+            [true, false],
+            "the own limit would allow, tiny refuses"
+        );
+    }
+    let status = limiter
+        .check(&key, &own, start().now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        status.remaining, 98,
+        "the own limit counted two requests, not 22"
+    );
+    // The same decisions as the in-process limiter, step for step.
+    let local = MemoryRateLimiter::new();
+    let key2 = KeyId::generate();
+    let local_checks = [
+        LimitCheck {
+            counter: Counter::Key(&key2),
+            spec: own,
+        },
+        checks[1],
+    ];
+    let mut decisions = Vec::new();
+    for _ in 0..3 {
+        decisions.push(
+            local
+                .check_all(&local_checks, now)
+                .await
+                .map(|c| c.allowed())
+                .ok(),
+        );
+    }
+    assert_eq!(decisions, [Some(true), Some(false), Some(false)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_limit_is_shared_by_every_key_on_every_instance() {
+    let Some(client) = common::redis().await else {
+        return;
+    };
+    let store = Arc::new(MemoryStore::new());
+    let mut keys = Vec::new();
+    for name in ["a", "b", "c"] {
+        let (key, record) = KeyRecord::generate(&KeyHasher::Sha256, "sk", "live", name, "acme")
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .insert(&record)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        keys.push(key.expose().to_owned());
+    }
+    let prefix = common::unique_prefix("tenant-shared");
+    let clock = start();
+    let org: LimitName = "org".parse().unwrap_or_else(|e| panic!("{e}"));
+    let gate = |org: LimitName| {
+        let limiter = RedisRateLimiter::builder(client.clone())
+            .key_prefix(&prefix)
+            .build();
+        KeyGate::builder(store.clone())
+            .prefix("sk")
+            .clock(clock.clone())
+            .rate_limits(
+                RateLimits::new(limiter)
+                    .fallback(RateLimitSpec::per_hour(100))
+                    .per_tenant(org, RateLimitSpec::per_hour(7)),
+            )
+            .build()
+    };
+    let gates = [gate(org.clone()), gate(org)];
+    let mut tasks = Vec::new();
+    for i in 0..45 {
+        let gate = gates[i % 2].clone();
+        let key = keys[i % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            match gate.verify(VerifyRequest::key(&key)).await {
+                Ok(_) => None,
+                Err(keygate::AuthError::RateLimited {
+                    report: Some(report),
+                    ..
+                }) => Some(report.violated()),
+                Err(other) => panic!("{other:?}"),
+            }
+        }));
+    }
+    let mut allowed = 0;
+    for task in tasks {
+        match task.await.expect("the task finishes") {
+            None => allowed += 1,
+            Some(violated) => assert_eq!(violated, ["org"]),
+        }
+    }
+    assert_eq!(
+        allowed, 7,
+        "three keys on two instances share one budget of 7"
+    );
 }

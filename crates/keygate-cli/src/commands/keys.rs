@@ -8,7 +8,7 @@ use keygate::store::PageRequest;
 use keygate::{Actor, KeyRecord, KeyUpdate, NewKey};
 use keygate_admin::dto::{CreatedKeyView, KeyView};
 
-use super::{about_key, expiry_from_now, key_id, rate_limit, scopes};
+use super::{about_key, expiry_from_now, key_id, named_limits, rate_limit, scopes};
 use crate::cli::{CreateArgs, DeactivateArgs, KeysCommand, ListArgs, RotateArgs, UpdateArgs};
 use crate::output::{table, when, Output};
 use crate::store::Store;
@@ -107,6 +107,7 @@ async fn create(store: &Store, out: &Output, args: CreateArgs) -> Result<ExitCod
         .map(expiry_from_now)
         .transpose()?;
     new.rate_limit = args.rate_limit.as_deref().map(rate_limit).transpose()?;
+    new.limits = named_limits(&args.limits)?;
     new.allowed_ips = args
         .allowed_ips
         .iter()
@@ -246,6 +247,19 @@ fn show_record_with(out: &Output, record: &KeyRecord, extra: &[(&str, String)]) 
                     .rate_limit
                     .map_or_else(|| "default".into(), |r| r.to_string()),
             ],
+            vec![
+                "limits".into(),
+                if record.limits.is_empty() {
+                    "-".into()
+                } else {
+                    record
+                        .limits
+                        .iter()
+                        .map(|(name, spec)| format!("{name}={spec}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+            ],
             vec!["created".into(), when(Some(view.created_at))],
             vec!["expires".into(), when(view.expires_at)],
             vec!["last used".into(), when(view.last_used_at)],
@@ -287,6 +301,13 @@ async fn update(store: &Store, out: &Output, args: UpdateArgs) -> Result<ExitCod
             .map(rate_limit)
             .transpose()?
             .map(Some),
+        limits: if args.no_limits {
+            Some(keygate::rate_limit::NamedLimits::new())
+        } else if args.limits.is_empty() {
+            None
+        } else {
+            Some(named_limits(&args.limits)?)
+        },
         ..KeyUpdate::default()
     };
     if update.is_empty() {

@@ -7,6 +7,7 @@ pub(crate) mod serve;
 pub(crate) mod usage;
 pub(crate) mod verify;
 
+use keygate::rate_limit::NamedLimits;
 use keygate::{KeyId, RateLimitSpec, ScopeSet};
 
 use crate::Failure;
@@ -33,6 +34,21 @@ pub(crate) fn scopes(list: &[String]) -> Result<ScopeSet, Failure> {
 
 pub(crate) fn rate_limit(raw: &str) -> Result<RateLimitSpec, Failure> {
     raw.parse().map_err(Failure::from)
+}
+
+/// Named limits from `NAME=SPEC` arguments.
+pub(crate) fn named_limits(args: &[String]) -> Result<NamedLimits, Failure> {
+    let pairs = args
+        .iter()
+        .map(|arg| {
+            arg.split_once('=').ok_or_else(|| {
+                Failure(format!(
+                    "--limit {arg:?}: expected NAME=SPEC, e.g. --limit burst=10/s"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    NamedLimits::parse(pairs).map_err(|e| Failure(format!("--limit: {e}")))
 }
 
 pub(crate) fn expiry_from_now(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {

@@ -322,6 +322,8 @@ async fn a_key_may_tighten_but_not_loosen_its_own_restrictions() {
         .expires_at(f.clock.now() + Duration::days(30));
     new.allowed_ips = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())];
     new.rate_limit = Some(RateLimitSpec::per_hour(100));
+    new.limits =
+        crate::rate_limit::NamedLimits::parse([("tiny", "2/h")]).unwrap_or_else(|e| panic!("{e}"));
     let created = f.create(&Actor::system(), new).await;
     let me = Actor::key(
         f.verifier
@@ -360,6 +362,15 @@ async fn a_key_may_tighten_but_not_loosen_its_own_restrictions() {
             rate_limit: Some(Some(RateLimitSpec::per_hour(1000))),
             ..KeyUpdate::default()
         },
+        // Its named limits: dropped, or raised.
+        KeyUpdate {
+            limits: Some(crate::rate_limit::NamedLimits::new()),
+            ..KeyUpdate::default()
+        },
+        KeyUpdate {
+            limits: crate::rate_limit::NamedLimits::parse([("tiny", "3/h")]).ok(),
+            ..KeyUpdate::default()
+        },
     ];
     for update in loosen {
         let res = f.manager.update(&me, id, update.clone()).await;
@@ -371,6 +382,7 @@ async fn a_key_may_tighten_but_not_loosen_its_own_restrictions() {
             .parse()
             .unwrap_or_else(|_| unreachable!())]),
         rate_limit: Some(Some(RateLimitSpec::per_hour(10))),
+        limits: crate::rate_limit::NamedLimits::parse([("tiny", "1/h"), ("extra", "5/m")]).ok(),
         ..KeyUpdate::default()
     };
     let res = f.manager.update(&me, id, tighten).await;

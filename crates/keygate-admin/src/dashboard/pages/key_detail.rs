@@ -64,6 +64,14 @@ pub(crate) fn render(
                     dt { "Role" } dd { (view.role.as_deref().unwrap_or("—")) }
                     dt { "Scopes" } dd { (list(&view.scopes, "none of its own")) }
                     dt { "Rate limit" } dd { (rate(view)) }
+                    dt { "Named limits" } dd {
+                        @if view.limits.is_empty() { span.muted { "none" } }
+                        @else {
+                            @for (i, (name, spec)) in view.limits.iter().enumerate() {
+                                @if i > 0 { ", " } code { (name) " " (spec) }
+                            }
+                        }
+                    }
                     dt { "Allowed IPs" } dd { (list(&view.allowed_ips, "any")) }
                     dt { "Allowed referrers" } dd { (list(&view.allowed_referrers, "any")) }
                     dt { "Created" } dd { (when(Some(view.created_at), "")) }

@@ -100,8 +100,17 @@ impl<K: Hash + Eq + Clone, V: Entry + Clone, S: BuildHasher + Default> Table<K, 
         let hash = self.hasher.hash_one(query);
         let mut shard = self.lock(Self::shard_index(hash));
         let before = shard.map.len();
-        let found = Self::find(&mut shard, hash, &eq, now);
-        let (result, new) = f(found.as_ref());
+        Self::tick(&mut shard, now);
+        // One probe for a key already held (the common case): updated in place.
+        if let Some((_, value)) = shard.map.find_mut(hash, |(k, _)| eq(k)) {
+            let (result, new) = f(Some(value));
+            if let Some(new) = new {
+                *value = new;
+            }
+            self.count(before, shard.map.len());
+            return result;
+        }
+        let (result, new) = f(None);
         if let Some(new) = new {
             self.store(&mut shard, hash, &eq, make, new, now);
         }
@@ -172,11 +181,16 @@ impl<K: Hash + Eq + Clone, V: Entry + Clone, S: BuildHasher + Default> Table<K, 
     /// The entry of `hash` that `eq` accepts, copied out (a sweep of idle entries runs
     /// every [`SWEEP_EVERY`] lookups of the shard).
     fn find(shard: &mut Shard<K, V>, hash: u64, eq: &impl Fn(&K) -> bool, now: i64) -> Option<V> {
+        Self::tick(shard, now);
+        shard.map.find(hash, |(k, _)| eq(k)).map(|(_, v)| v.clone())
+    }
+
+    /// Counts one lookup of the shard; every [`SWEEP_EVERY`] it drops the idle entries.
+    fn tick(shard: &mut Shard<K, V>, now: i64) {
         shard.ops = shard.ops.wrapping_add(1);
         if shard.ops % SWEEP_EVERY == 0 {
             shard.map.retain(|(_, v)| !v.is_idle(now));
         }
-        shard.map.find(hash, |(k, _)| eq(k)).map(|(_, v)| v.clone())
     }
 
     /// Stores `value` for the key of `hash` (replacing its entry, or inserting one built
@@ -285,5 +299,43 @@ mod tests {
         assert!(!table.is_empty());
         assert_eq!(table.evict_idle(10), 1);
         assert!(table.is_empty());
+    }
+
+    #[test]
+    fn update_many_reads_and_writes_all_or_nothing() {
+        let table: Table<u32, Until> = Table::new(64);
+        let keys = [1u32, 2, 3, 1000];
+        let seen = table.update_many(
+            &keys,
+            |q, k| q == k,
+            |q| *q,
+            0,
+            |found| (found.iter().filter(|v| v.is_some()).count(), None),
+        );
+        assert_eq!((seen, table.len()), (0, 0), "nothing stored when told so");
+        table.update_many(
+            &keys,
+            |q, k| q == k,
+            |q| *q,
+            0,
+            |found| ((), Some(found.iter().map(|_| Until(10)).collect())),
+        );
+        assert_eq!(table.len(), 4);
+        assert!(!table.is_empty());
+        let values = table.update_many(
+            &[3u32, 1],
+            |q, k| q == k,
+            |q| *q,
+            0,
+            |found| {
+                (
+                    found.iter().map(|v| v.map(|u| u.0)).collect::<Vec<_>>(),
+                    None,
+                )
+            },
+        );
+        assert_eq!(values, [Some(10), Some(10)]);
+        assert_eq!(table.evict_idle(10), 4);
+        assert!(table.is_empty(), "the entry count follows removals");
     }
 }

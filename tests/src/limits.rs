@@ -266,6 +266,48 @@ pub async fn run_limits(framework: &str, base: &str, f: &LimitsFixture) {
         .collect();
     assert_eq!(names, ["default"], "{framework}");
 
+    // A limit in shadow mode: never a 429, never advertised; what it would have refused
+    // is audited (one event per key and limit at the flush, with the count).
+    let (status, made) = create(json!({
+        "name": "shadowed",
+        "limits": {"probe": "1/h,shadow"},
+    }))
+    .await;
+    assert_eq!(status, 201, "{framework}: {made}");
+    assert_eq!(
+        made["limits"],
+        json!({"probe": "1/h,shadow"}),
+        "{framework}"
+    );
+    let shadowed = made["key"].as_str().expect("a key").to_owned();
+    for _ in 0..3 {
+        let res = call(shadowed.clone()).await;
+        assert_eq!(res.status().as_u16(), 200, "{framework}");
+        let names: Vec<String> = sf_list(res.headers(), "ratelimit-policy")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            names,
+            ["default"],
+            "{framework}: the shadow limit is not advertised"
+        );
+    }
+    f.gate.verifier().flush_usage().await.expect("a flush");
+    let audit: Value = http
+        .get(format!("{base}/v1/audit-logs?action=key.shadow_limit"))
+        .bearer_auth(&f.admin_key)
+        .send()
+        .await
+        .expect("a response")
+        .json()
+        .await
+        .expect("a JSON body");
+    let events = audit["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 1, "{framework}: {audit}");
+    assert_eq!(events[0]["count"], 2, "{framework}: {audit}");
+    assert_eq!(events[0]["target"], made["id"], "{framework}: {audit}");
+
     // Two keys of one owner share `user` (3 an hour between them).
     let mut owned = Vec::new();
     for name in ["ann's ci", "ann's laptop"] {

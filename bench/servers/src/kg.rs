@@ -38,11 +38,18 @@ pub fn record(key: &str, name: &str) -> KeyRecord {
 
 /// Inserts the demo key and `total - 1` fillers.
 pub async fn fill(store: &impl KeyStore, total: usize) {
+    fill_with(store, total, |_| {}).await;
+}
+
+/// [`fill`], the demo key's record edited by `demo` first.
+pub async fn fill_with(store: &impl KeyStore, total: usize, demo: fn(&mut KeyRecord)) {
     let insert = |key: String, name: String| {
         let record = record(&key, &name);
         async move { store.insert(&record).await }
     };
-    if let Err(e) = insert(demo_key(), "demo".to_owned()).await {
+    let mut demo_record = record(&demo_key(), "demo");
+    demo(&mut demo_record);
+    if let Err(e) = store.insert(&demo_record).await {
         fail(&format!("insert: {e}"));
     }
     for i in 1..total {
@@ -62,6 +69,11 @@ pub async fn memory_store() -> Arc<MemoryStore> {
 /// A `CachedStore` (default TTLs) over a fresh SQLite file holding [`SQLITE_KEYS`] keys.
 /// The file is `$KEYGATE_BENCH_DB`, else `keygate-bench-<pid>.db` in the temp dir.
 pub async fn sqlite_cached() -> CachedStore<SqliteStore> {
+    sqlite_cached_with(|_| {}).await
+}
+
+/// [`sqlite_cached`], the demo key's record edited by `demo`.
+pub async fn sqlite_cached_with(demo: fn(&mut KeyRecord)) -> CachedStore<SqliteStore> {
     let path = std::env::var_os(DB_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -70,7 +82,7 @@ pub async fn sqlite_cached() -> CachedStore<SqliteStore> {
     let sqlite = SqliteStore::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap_or_else(|e| fail(&format!("sqlite {}: {e}", path.display())));
-    fill(&sqlite, SQLITE_KEYS).await;
+    fill_with(&sqlite, SQLITE_KEYS, demo).await;
     CachedStore::new(sqlite)
 }
 
@@ -89,6 +101,16 @@ pub fn with_limits<T>(builder: KeyGateBuilder<T>) -> KeyGateBuilder<T> {
             RateLimits::in_memory().env_default(ENV, RateLimitSpec::per_second(1_000_000_000)),
         )
         .failure_throttle(FailureThrottle::new(RateLimitSpec::per_minute(10)))
+}
+
+/// Gives the demo key two named limits (never reached), as a metered API's key has:
+/// each request counts in three limits at once.
+pub fn two_named_limits(record: &mut KeyRecord) {
+    record.limits = keygate::rate_limit::NamedLimits::parse([
+        ("burst", "1000000000/s"),
+        ("daily", "1000000000/day"),
+    ])
+    .unwrap_or_else(|e| fail(&format!("limits: {e}")));
 }
 
 /// The cache's key-lookup counters as `name value` lines: what `GET /stats` answers.

@@ -153,8 +153,8 @@ fn constrain(schemas: &mut Value) {
             refill within a year (window x burst / requests <= 31536000 s)",
         "oneOf": [
             {"type": "integer", "minimum": 1, "maximum": 4_294_967_295_u64, "description": "Requests per hour"},
-            {"type": "string", "description": "N/s, N/m, N/h, N/day or N/<seconds>s, then ,burst=N and ,quota=N",
-             "pattern": format!("^{}/(s|m|h|day|{}s)(,burst=(1000000|{}))?(,quota={})?$", count("8"), count("6"), count("5"), count("8"))},
+            {"type": "string", "description": "N/s, N/m, N/h, N/day or N/<seconds>s, then ,burst=N and ,quota=N, and ,shadow for a limit that is counted and audited but never refuses",
+             "pattern": format!("^{}/(s|m|h|day|{}s)(,burst=(1000000|{}))?(,quota={})?(,shadow)?$", count("8"), count("6"), count("5"), count("8"))},
             {"$ref": "#/components/schemas/RateLimitObject"},
         ],
     });
@@ -165,6 +165,8 @@ fn constrain(schemas: &mut Value) {
     props["burst"] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000});
     props["dailyQuota"] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 4_294_967_295_u64,
         "description": "Requests per UTC day"});
+    props["shadow"] = json!({"type": ["boolean", "null"],
+        "description": "Shadow mode: counted, logged and audited, never refusing"});
     schemas["DurationInput"] = json!({
         "description": "How long: seconds, or text (30s, 15m, 24h, 7d, 2w); at most 30 days",
         "oneOf": [

@@ -4,11 +4,13 @@
 --
 -- KEYS[i]          limit i's state: a hash {tat, interval, day, used}, times in Unix µs
 -- ARGV[1]          now in Unix µs, or "" to read the server's clock (TIME)
--- ARGV[3i-1..3i+1] limit i: interval (µs between requests at the steady rate), burst
---                  (requests allowed at once), daily quota (-1 for none)
--- Returns {now, then per limit: allowed (0|1), tat, interval, day, used}: each limit's
--- state after the request when every limit allowed it (and it was counted), else the
--- state as kept, with whether that limit alone would have allowed it.
+-- ARGV[4i-2..4i+1] limit i: interval (µs between requests at the steady rate), burst
+--                  (requests allowed at once), daily quota (-1 for none), shadow (1: the
+--                  limit is counted but never refuses)
+-- Returns {now, then per limit: allowed (0|1), tat, interval, day, used}: when every
+-- limit not in shadow allowed the request, each limit's state after it (counted where
+-- the limit allowed it, as kept where a shadow limit would have refused it); else
+-- every state as kept, with whether that limit alone would have allowed it.
 
 local now
 if ARGV[1] == '' then
@@ -31,9 +33,10 @@ end
 local limits = {}
 local all_allowed = true
 for i = 1, #KEYS do
-  local interval = tonumber(ARGV[3 * i - 1])
-  local burst = tonumber(ARGV[3 * i])
-  local quota = tonumber(ARGV[3 * i + 1])
+  local interval = tonumber(ARGV[4 * i - 2])
+  local burst = tonumber(ARGV[4 * i - 1])
+  local quota = tonumber(ARGV[4 * i])
+  local shadow = tonumber(ARGV[4 * i + 1]) == 1
   local window = interval * burst
 
   -- kept: the stored state at `now`, nothing counted
@@ -67,7 +70,7 @@ for i = 1, #KEYS do
       allowed = 1
     end
   end
-  if allowed == 0 then
+  if allowed == 0 and not shadow then
     all_allowed = false
   end
   limits[i] = {allowed = allowed, tat = tat, interval = interval, used = used,
@@ -92,13 +95,13 @@ end
 local reply = {now}
 for i = 1, #KEYS do
   local l = limits[i]
-  if all_allowed then
+  if all_allowed and l.allowed == 1 then
     l.tat = l.tat + l.interval
     if l.quota >= 0 then
       l.used = l.used + 1
     end
     save(KEYS[i], l)
-  elseif #KEYS == 1 and l.rescaled then
+  elseif (all_allowed or #KEYS == 1) and l.rescaled then
     -- A lone limit keeps its re-expressed state even when it refuses (nothing counted).
     save(KEYS[i], l)
   end

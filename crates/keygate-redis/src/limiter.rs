@@ -238,7 +238,8 @@ impl RedisRateLimiter {
                 .key(self.counter_key(&check.counter))
                 .arg(check.spec.interval_micros())
                 .arg(check.spec.burst_size())
-                .arg(check.spec.daily_quota.map_or(-1, i64::from));
+                .arg(check.spec.daily_quota.map_or(-1, i64::from))
+                .arg(i64::from(check.spec.shadow));
         }
         let call = async {
             let mut connection = self.connection().await?;
@@ -266,9 +267,10 @@ impl RedisRateLimiter {
                 allowed: s[0] == 1,
             })
             .collect();
-        let counted = match <[GcraStep; 1]>::try_from(steps) {
-            Ok([one]) => Counted::one(one),
-            Err(many) => Counted::many(many),
+        let counted = match (<[GcraStep; 1]>::try_from(steps), checks) {
+            (Ok([one]), [check]) => Counted::one(check, one),
+            (Ok([one]), _) => Counted::many(checks, vec![one]),
+            (Err(many), _) => Counted::many(checks, many),
         };
         Ok(counted.at(script_now))
     }

@@ -411,3 +411,45 @@ async fn a_tenant_limit_is_shared_by_every_key_on_every_instance() {
         "three keys on two instances share one budget of 7"
     );
 }
+
+/// A shadow limit in the script: never refuses, keeps counting as if it were enforced,
+/// and says when it would have refused.
+#[tokio::test]
+async fn a_shadow_limit_never_refuses_in_redis() {
+    let Some(client) = common::redis().await else {
+        return;
+    };
+    let limiter = limiter(&client, "shadow");
+    let now = start().now().timestamp_micros();
+    let key = KeyId::generate();
+    let probe: LimitName = "probe".parse().unwrap_or_else(|e| panic!("{e}"));
+    let checks = [
+        LimitCheck {
+            counter: Counter::Key(&key),
+            spec: RateLimitSpec::per_hour(100),
+        },
+        LimitCheck {
+            counter: Counter::KeyLimit {
+                key: &key,
+                name: &probe,
+            },
+            spec: RateLimitSpec::per_hour(2).in_shadow(),
+        },
+    ];
+    let mut would_refuse = Vec::new();
+    for _ in 0..4 {
+        let counted = limiter
+            .check_all(&checks, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(counted.allowed(), "a shadow limit never refuses");
+        would_refuse.push(!counted.steps()[1].allowed);
+    }
+    assert_eq!(would_refuse, [false, false, true, true]);
+    let own = limiter
+        .check(&key, &RateLimitSpec::per_hour(100), start().now())
+        .await
+        .map(|s| s.remaining)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(own, 95, "every request counted in the enforced limit");
+}

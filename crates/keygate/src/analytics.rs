@@ -38,11 +38,14 @@ pub enum VerificationOutcome {
     Forbidden,
     /// Over its rate limit.
     RateLimited,
+    /// Let through, but over a limit in shadow mode (which would have refused it):
+    /// counted beside the request's own outcome (`valid`), not instead of it.
+    ShadowLimited,
 }
 
 impl VerificationOutcome {
     /// Every outcome, in order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Valid,
         Self::Unknown,
         Self::Revoked,
@@ -50,10 +53,11 @@ impl VerificationOutcome {
         Self::Disabled,
         Self::Forbidden,
         Self::RateLimited,
+        Self::ShadowLimited,
     ];
 
-    /// `valid`, `unknown`, `revoked`, `expired`, `disabled`, `forbidden` or
-    /// `rate_limited`.
+    /// `valid`, `unknown`, `revoked`, `expired`, `disabled`, `forbidden`,
+    /// `rate_limited` or `shadow_limited`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Valid => "valid",
@@ -63,6 +67,7 @@ impl VerificationOutcome {
             Self::Disabled => "disabled",
             Self::Forbidden => "forbidden",
             Self::RateLimited => "rate_limited",
+            Self::ShadowLimited => "shadow_limited",
         }
     }
 

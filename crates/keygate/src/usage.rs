@@ -48,6 +48,17 @@ pub struct UsageRecorder {
     scopes_used: Mutex<BTreeSet<(KeyId, String)>>,
     /// Bumped by every flush of scope use: a key notes a requirement once per value.
     scope_generation: AtomicU64,
+    /// What shadow limits would have refused since the last flush, by key and limit.
+    shadow: Mutex<HashMap<(KeyId, String), ShadowTally>>,
+}
+
+/// Requests one shadow limit of one key would have refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShadowTally {
+    pub(crate) tenant: String,
+    pub(crate) count: u64,
+    pub(crate) first: DateTime<Utc>,
+    pub(crate) last: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +206,64 @@ impl UsageRecorder {
                 outcome,
             );
             self.add(key, record, 1);
+        }
+    }
+
+    /// Notes a request let through that shadow limits of `record` would have refused:
+    /// counted as `shadow_limited` (beside its `valid`), and tallied per limit for the
+    /// flush's audit events and log lines. Runs only when a shadow limit refuses.
+    #[cold]
+    pub(crate) fn note_shadow(
+        &self,
+        record: &KeyRecord,
+        report: &crate::rate_limit::RateLimitReport,
+        at_micros: i64,
+    ) {
+        let at = DateTime::from_timestamp_micros(at_micros).unwrap_or_default();
+        let key = (
+            Granularity::Minute.start_of(at),
+            Some(record.id.clone()),
+            VerificationOutcome::ShadowLimited,
+        );
+        self.add(key, Some(record), 1);
+        let mut shadow = self.shadow.lock().unwrap_or_else(PoisonError::into_inner);
+        for policy in report.shadow_refusals() {
+            let name = if policy.daily_exceeded && !policy.rate_exceeded {
+                format!("{}:daily", policy.name)
+            } else {
+                policy.name.to_string()
+            };
+            let tally = shadow
+                .entry((record.id.clone(), name))
+                .or_insert_with(|| ShadowTally {
+                    tenant: record.tenant.clone(),
+                    count: 0,
+                    first: at,
+                    last: at,
+                });
+            tally.count = tally.count.saturating_add(1);
+            tally.last = tally.last.max(at);
+        }
+    }
+
+    /// Takes what shadow limits would have refused since the last call.
+    pub(crate) fn take_shadow(&self) -> HashMap<(KeyId, String), ShadowTally> {
+        std::mem::take(&mut *self.shadow.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Puts back tallies a failed flush could not write.
+    pub(crate) fn restore_shadow(&self, tallies: HashMap<(KeyId, String), ShadowTally>) {
+        let mut shadow = self.shadow.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key, tally) in tallies {
+            match shadow.get_mut(&key) {
+                Some(t) => {
+                    t.count = t.count.saturating_add(tally.count);
+                    t.first = t.first.min(tally.first);
+                }
+                None => {
+                    shadow.insert(key, tally);
+                }
+            }
         }
     }
 

@@ -152,6 +152,7 @@ pub(crate) fn default_failure_throttle() -> FailureThrottle {
         per_seconds: 60,
         burst: Some(60),
         daily_quota: None,
+        shadow: false,
     })
 }
 
@@ -428,6 +429,7 @@ impl Verifier {
         for event in inner.failure_audit.drain(now, all) {
             inner.store.append_audit(&event).await?;
         }
+        self.flush_shadow_refusals().await?;
         if self.prune_due(now) {
             if let Some(retention) = inner.audit_retention {
                 let pruned = inner.store.prune_audit(now - retention).await?;
@@ -446,6 +448,40 @@ impl Verifier {
         let flushed = inner.usage.flush(inner.store.as_ref()).await;
         scope_use?;
         flushed
+    }
+
+    /// Writes one audit event (`key.shadow_limit`) and one log line per key and shadow
+    /// limit that would have refused requests since the last flush, with the count.
+    async fn flush_shadow_refusals(&self) -> Result<(), crate::StoreError> {
+        let inner = &*self.inner;
+        let mut tallies = inner.usage.take_shadow();
+        let keys: Vec<(crate::KeyId, String)> = tallies.keys().cloned().collect();
+        for key in keys {
+            let Some(tally) = tallies.get(&key) else {
+                continue;
+            };
+            let (id, limit) = &key;
+            tracing::warn!(
+                key = %id,
+                tenant = %tally.tenant,
+                limit = %limit,
+                would_have_refused = tally.count,
+                "keygate: a limit in shadow mode would have refused requests"
+            );
+            let mut event =
+                crate::audit::AuditEvent::new("key.shadow_limit", crate::audit::Outcome::Success)
+                    .with_target(id.clone())
+                    .with_tenant(tally.tenant.clone())
+                    .with_reason(format!("would exceed {limit}"));
+            event.at = tally.last;
+            event.count = u32::try_from(tally.count).unwrap_or(u32::MAX);
+            if let Err(e) = inner.store.append_audit(&event).await {
+                inner.usage.restore_shadow(tallies);
+                return Err(e);
+            }
+            tallies.remove(&key);
+        }
+        Ok(())
     }
 
     /// Whether a retention is set and the last prune is [`PRUNE_EVERY`] ago (then now
@@ -544,7 +580,7 @@ impl Verifier {
         // 5. Rate limit, before any further store call.
         let rate_limit = match &inner.rate_limits {
             Some(limits) => match limits.check(&record, now).await {
-                Ok(status) => status,
+                Ok(report) => self.shadowed(&record, report, now.timestamp_micros()),
                 Err(err) => {
                     let err = limiter_error(err);
                     if matches!(err, AuthError::RateLimited { .. }) {
@@ -626,7 +662,7 @@ impl Verifier {
         // 5. The rate limit, counted only when answered here.
         let rate_limit = match &inner.rate_limits {
             Some(limits) => match limits.check_sync(&record, now)? {
-                Ok(status) => status,
+                Ok(report) => self.shadowed(&record, report, now),
                 Err(err) => {
                     let err = limiter_error(err);
                     if matches!(err, AuthError::RateLimited { .. }) {
@@ -642,6 +678,23 @@ impl Verifier {
             principal: principal.clone(),
             rate_limit,
         }))
+    }
+
+    /// The report to send with a request the limits let through, after noting what its
+    /// shadow limits would have refused (nothing to note, the common case, is one
+    /// flag test per limit); `None` when no limit is enforced (nothing to advertise).
+    #[inline]
+    fn shadowed(
+        &self,
+        record: &KeyRecord,
+        report: Option<RateLimitReport>,
+        now_micros: i64,
+    ) -> Option<RateLimitReport> {
+        let report = report?;
+        if report.shadow_refusals().next().is_some() {
+            self.inner.usage.note_shadow(record, &report, now_micros);
+        }
+        report.is_enforced().then_some(report)
     }
 
     /// Why a well-formed key whose prefix or environment is not accepted is refused,

@@ -62,6 +62,9 @@ pub struct RateLimitObject {
     /// Requests per UTC day.
     #[serde(default, deserialize_with = "whole_or_null")]
     pub daily_quota: Option<u32>,
+    /// Shadow mode: counted, logged and audited, never refusing.
+    #[serde(default)]
+    pub shadow: Option<bool>,
 }
 
 /// Named limits: limit name -> rate limit (any form of `rateLimit`). A name is 1 to 32
@@ -103,6 +106,7 @@ impl RateLimitInput {
                 per_seconds: o.per_seconds.unwrap_or(3600),
                 burst: o.burst,
                 daily_quota: o.daily_quota,
+                shadow: o.shadow.unwrap_or(false),
             },
         };
         spec.validate()

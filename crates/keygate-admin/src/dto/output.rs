@@ -20,7 +20,11 @@ pub enum RateLimitView {
 
 impl From<&RateLimitSpec> for RateLimitView {
     fn from(spec: &RateLimitSpec) -> Self {
-        if spec.per_seconds == 3600 && spec.burst.is_none() && spec.daily_quota.is_none() {
+        if spec.per_seconds == 3600
+            && spec.burst.is_none()
+            && spec.daily_quota.is_none()
+            && !spec.shadow
+        {
             Self::PerHour(spec.requests)
         } else {
             Self::Spec(spec.to_string())
@@ -257,6 +261,10 @@ pub struct AuditEventView {
     pub outcome: String,
     /// Why.
     pub reason: Option<String>,
+    /// How many occurrences the event stands for: refused verifications and
+    /// shadow-limit events are aggregated (one event per client, reason or limit and
+    /// window); every other event is 1.
+    pub count: u32,
 }
 
 impl From<&AuditEvent> for AuditEventView {
@@ -272,6 +280,7 @@ impl From<&AuditEvent> for AuditEventView {
             client_ip: e.client_ip.map(|ip| ip.to_string()),
             outcome: e.outcome.as_str().to_owned(),
             reason: e.reason.clone(),
+            count: e.count,
         }
     }
 }

@@ -362,7 +362,16 @@ async fn a_key_may_tighten_but_not_loosen_its_own_restrictions() {
             rate_limit: Some(Some(RateLimitSpec::per_hour(1000))),
             ..KeyUpdate::default()
         },
-        // Its named limits: dropped, or raised.
+        // Its own limit put in shadow mode: it would no longer refuse.
+        KeyUpdate {
+            rate_limit: Some(Some(RateLimitSpec::per_hour(100).in_shadow())),
+            ..KeyUpdate::default()
+        },
+        // Its named limits: dropped, raised, or put in shadow mode.
+        KeyUpdate {
+            limits: crate::rate_limit::NamedLimits::parse([("tiny", "2/h,shadow")]).ok(),
+            ..KeyUpdate::default()
+        },
         KeyUpdate {
             limits: Some(crate::rate_limit::NamedLimits::new()),
             ..KeyUpdate::default()

@@ -349,8 +349,10 @@ fn ips_within(before: &[IpNet], after: &[IpNet]) -> bool {
         || (!after.is_empty() && after.iter().all(|a| before.iter().any(|b| b.contains(a))))
 }
 
-/// Whether `after` allows no more than `before` (no limit allows everything).
+/// Whether `after` allows no more than `before` (no limit, or one in shadow mode,
+/// allows everything).
 fn rate_within(before: Option<&RateLimitSpec>, after: Option<&RateLimitSpec>) -> bool {
+    let (before, after) = (before.filter(|s| !s.shadow), after.filter(|s| !s.shadow));
     let (Some(b), Some(a)) = (before, after) else {
         return before.is_none();
     };
@@ -376,6 +378,7 @@ mod tests {
             per_seconds: per,
             burst,
             daily_quota: quota,
+            shadow: false,
         }
     }
 

@@ -401,6 +401,7 @@ mod tests {
             per_seconds: u32::MAX,
             burst: Some(u32::MAX),
             daily_quota: None,
+            shadow: false,
         };
         let year = 31_536_000;
         let base = NOW / MICROS_PER_SECOND;

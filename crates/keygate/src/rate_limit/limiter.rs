@@ -112,6 +112,8 @@ impl From<RateLimitError> for AuthError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counted {
     repr: CountedRepr,
+    /// Whether the request went ahead (and was counted).
+    allowed: bool,
     /// The time the limiter decided at, when it is not the caller's (a limiter that
     /// reads its own clock, e.g. Redis's `TIME`).
     at: Option<i64>,
@@ -124,20 +126,33 @@ enum CountedRepr {
 }
 
 impl Counted {
-    /// The decision of a single limit.
-    pub fn one(step: GcraStep) -> Self {
+    /// The decision of a single limit (`check`): allowed when its step allows, or when
+    /// it is in shadow mode.
+    pub fn one(check: &LimitCheck<'_>, step: GcraStep) -> Self {
         Self {
+            allowed: step.allowed || check.spec.shadow,
             repr: CountedRepr::One(step),
             at: None,
         }
     }
 
-    /// The decision of several limits (one step per check, in order).
-    pub fn many(steps: Vec<GcraStep>) -> Self {
+    /// The decision of several limits (one step per check, in order): allowed when
+    /// every limit not in shadow mode allows it.
+    pub fn many(checks: &[LimitCheck<'_>], steps: Vec<GcraStep>) -> Self {
         Self {
+            allowed: Self::decide(checks, &steps),
             repr: CountedRepr::Many(steps),
             at: None,
         }
+    }
+
+    /// Whether `steps` let a request through: every limit allows it, or is in shadow
+    /// mode (which never refuses).
+    pub fn decide(checks: &[LimitCheck<'_>], steps: &[GcraStep]) -> bool {
+        checks
+            .iter()
+            .zip(steps)
+            .all(|(check, step)| step.allowed || check.spec.shadow)
     }
 
     /// The same decision, made at `now` (Unix µs) by the limiter's own clock.
@@ -155,9 +170,9 @@ impl Counted {
         }
     }
 
-    /// Whether the request was allowed (and counted).
+    /// Whether the request was allowed (and counted in every limit that allowed it).
     pub fn allowed(&self) -> bool {
-        self.steps().iter().all(|s| s.allowed)
+        self.allowed
     }
 }
 
@@ -262,12 +277,20 @@ pub(crate) fn report_of(
     let Some((check, step)) = pairs.next() else {
         return Err(RateLimited::new(1, RateLimitStatus::default()));
     };
-    let mut report = RateLimitReport::new(
-        now,
-        Policy::after(check.name(), &check.spec, step, allowed, now),
-    );
+    // A limit counted the request when it went ahead and the limit allowed it (a
+    // shadow limit that would have refused it keeps its state).
+    let policy = |check: &LimitCheck<'_>, step: &GcraStep| {
+        Policy::after(
+            check.name(),
+            &check.spec,
+            step,
+            allowed && step.allowed,
+            now,
+        )
+    };
+    let mut report = RateLimitReport::new(now, policy(check, step));
     for (check, step) in pairs {
-        report.push(Policy::after(check.name(), &check.spec, step, allowed, now));
+        report.push(policy(check, step));
     }
     if allowed {
         Ok(report)

@@ -194,7 +194,7 @@ impl MemoryRateLimiter {
                     (step, Some(step.state))
                 },
             );
-            return Counted::one(step);
+            return Counted::one(check, step);
         }
         let counters: Vec<Counter<'_>> = checks.iter().map(|c| c.counter).collect();
         self.table.update_many(
@@ -208,7 +208,9 @@ impl MemoryRateLimiter {
                     .zip(prev)
                     .map(|(check, prev)| GcraState::step(prev.as_ref(), &check.spec, now))
                     .collect();
-                let counted = Counted::many(steps);
+                let counted = Counted::many(checks, steps);
+                // Allowed: every limit keeps its step's state (counted, or as kept by a
+                // shadow limit that would have refused). Refused: nothing moves.
                 let store = counted
                     .allowed()
                     .then(|| counted.steps().iter().map(|s| s.state).collect());
@@ -244,7 +246,7 @@ fn uncount(
             }
         })
         .collect();
-    Counted::many(steps)
+    Counted::many(checks, steps)
 }
 
 #[async_trait]

@@ -99,6 +99,9 @@ pub struct Policy {
     pub daily_exceeded: bool,
     /// Seconds until this limit lets a request through (0 when it does now).
     pub retry_after: u64,
+    /// In shadow mode: never refuses, never advertised; `rate_exceeded` /
+    /// `daily_exceeded` then say what it would have refused.
+    pub shadow: bool,
 }
 
 impl Policy {
@@ -182,12 +185,18 @@ impl Policy {
             rate_exceeded,
             daily_exceeded,
             retry_after,
+            shadow: spec.shadow,
         }
     }
 
-    /// Whether this limit refused the request.
+    /// Whether this limit refused the request (a shadow limit never does).
     pub fn exceeded(&self) -> bool {
-        self.rate_exceeded || self.daily_exceeded
+        !self.shadow && (self.rate_exceeded || self.daily_exceeded)
+    }
+
+    /// Whether this shadow limit would have refused the request.
+    pub fn would_have_refused(&self) -> bool {
+        self.shadow && (self.rate_exceeded || self.daily_exceeded)
     }
 
     /// The part that binds: the one that refused, else the one with the least left
@@ -242,9 +251,25 @@ impl RateLimitReport {
         self.rest.push(policy);
     }
 
-    /// Every applied limit, in order.
+    /// Every enforced limit, in order (shadow limits are left out: they are not
+    /// advertised).
     pub fn policies(&self) -> impl Iterator<Item = &Policy> + '_ {
+        self.all_policies().filter(|p| !p.shadow)
+    }
+
+    /// Every applied limit, shadow ones included.
+    pub fn all_policies(&self) -> impl Iterator<Item = &Policy> + '_ {
         std::iter::once(&self.first).chain(&self.rest)
+    }
+
+    /// The shadow limits that would have refused the request.
+    pub fn shadow_refusals(&self) -> impl Iterator<Item = &Policy> + '_ {
+        self.all_policies().filter(|p| p.would_have_refused())
+    }
+
+    /// Whether any limit is enforced (else there is nothing to advertise).
+    pub fn is_enforced(&self) -> bool {
+        self.policies().next().is_some()
     }
 
     /// The limit that binds, for `X-RateLimit-*`: of a refused request, the refusing
@@ -258,14 +283,14 @@ impl RateLimitReport {
         if let Some(policy) = refused {
             return policy.tightest();
         }
-        let mut best = self.first.tightest();
-        for policy in &self.rest {
+        let mut best: Option<RateLimitStatus> = None;
+        for policy in self.policies() {
             let candidate = policy.tightest();
-            if candidate.remaining < best.remaining {
-                best = candidate;
+            if best.is_none_or(|b| candidate.remaining < b.remaining) {
+                best = Some(candidate);
             }
         }
-        best
+        best.unwrap_or_default()
     }
 
     /// Seconds until the request could go through: the longest wait of the limits that
@@ -297,6 +322,9 @@ impl RateLimitReport {
     /// The response fields of `style`, written into one buffer.
     pub fn header_text(&self, style: RateLimitHeaders) -> RateLimitHeaderText {
         let mut out = RateLimitHeaderText::default();
+        if !self.is_enforced() {
+            return out;
+        }
         if style.legacy() {
             let summary = self.summary();
             let mut digits = itoa::Buffer::new();

@@ -51,6 +51,12 @@ pub struct RateLimitSpec {
     /// Requests allowed per UTC day, on top of the rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_quota: Option<u32>,
+    /// Shadow mode (`,shadow`): the limit is counted but never refuses; what it would
+    /// have refused is counted (analytics outcome `shadow_limited`), logged and audited
+    /// (`key.shadow_limit`), so a new limit can be rolled out safely. It is not
+    /// advertised in rate-limit headers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 /// A rate limit that does not parse, or is outside the bounds of [`RateLimitSpec`]; the
@@ -69,7 +75,7 @@ impl RateLimitSpecError {
         let shown: String = input.chars().take(64).collect();
         Self(format!(
             "invalid rate limit {shown:?}: expected N/s, N/m, N/h, N/day or N/<seconds>s, \
-             optionally ',burst=N' and ',quota=N'"
+             optionally ',burst=N', ',quota=N' and ',shadow'"
         ))
     }
 }
@@ -147,6 +153,7 @@ impl RateLimitSpec {
             per_seconds,
             burst: None,
             daily_quota: None,
+            shadow: false,
         }
     }
 
@@ -192,6 +199,21 @@ impl RateLimitSpec {
     #[must_use]
     pub fn with_burst(mut self, burst: u32) -> Self {
         self.burst = Some(burst);
+        self
+    }
+
+    /// The same limit in shadow mode: counted, never refusing (see
+    /// [`RateLimitSpec::shadow`]).
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// let spec = RateLimitSpec::per_second(10).in_shadow();
+    /// assert_eq!(spec.to_string(), "10/s,shadow");
+    /// assert_eq!("10/s,shadow".parse(), Ok(spec));
+    /// ```
+    #[must_use]
+    pub fn in_shadow(mut self) -> Self {
+        self.shadow = true;
         self
     }
 
@@ -264,13 +286,12 @@ impl FromStr for RateLimitSpec {
                 .and_then(|n| n.parse().ok())
                 .ok_or_else(err)?,
         };
-        let mut spec = Self {
-            requests,
-            per_seconds,
-            burst: None,
-            daily_quota: None,
-        };
+        let mut spec = Self::new(requests, per_seconds);
         for extra in parts {
+            if extra == "shadow" {
+                spec.shadow = true;
+                continue;
+            }
             let (k, v) = extra.split_once('=').ok_or_else(err)?;
             let v: u32 = v.trim().parse().map_err(|_| err())?;
             match k.trim() {
@@ -299,6 +320,9 @@ impl fmt::Display for RateLimitSpec {
         }
         if let Some(q) = self.daily_quota {
             write!(f, ",quota={q}")?;
+        }
+        if self.shadow {
+            f.write_str(",shadow")?;
         }
         Ok(())
     }
@@ -414,6 +438,23 @@ mod tests {
     }
 
     #[test]
+    fn shadow_mode_parses_prints_and_serializes() {
+        let spec: RateLimitSpec = "100/m,shadow,burst=10".parse().expect("valid");
+        assert!(spec.shadow);
+        assert_eq!(spec.to_string(), "100/m,burst=10,shadow");
+        assert_eq!(spec.to_string().parse(), Ok(spec));
+        for bad in ["100/m,shadow=1", "100/m,shadows", "shadow", "100/m,,shadow"] {
+            assert!(bad.parse::<RateLimitSpec>().is_err(), "{bad:?}");
+        }
+        let json = serde_json::to_value(spec).expect("serializes");
+        assert_eq!(json["shadow"], true);
+        let plain = serde_json::to_value(RateLimitSpec::per_hour(1)).expect("serializes");
+        assert!(plain.get("shadow").is_none(), "{plain}");
+        let back: RateLimitSpec = serde_json::from_value(json).expect("deserializes");
+        assert_eq!(back, spec);
+    }
+
+    #[test]
     fn zero_burst_and_zero_quota_are_refused_by_name() {
         let err = |s: &str| match s.parse::<RateLimitSpec>() {
             Ok(spec) => panic!("{s:?} parsed as {spec:?}"),
@@ -431,6 +472,7 @@ mod tests {
             per_seconds: u32::MAX,
             burst: Some(u32::MAX),
             daily_quota: None,
+            shadow: false,
         };
         let msg = huge.validate().map_err(|e| e.to_string());
         assert!(
@@ -473,6 +515,7 @@ mod tests {
             per_seconds: u32::MAX,
             burst: Some(u32::MAX),
             daily_quota: None,
+            shadow: false,
         };
         let window = huge
             .interval_micros()

@@ -108,6 +108,7 @@ fn full_record() -> KeyRecord {
         per_seconds: 3600,
         burst: Some(50),
         daily_quota: Some(10_000),
+        shadow: false,
     });
     r.metadata.insert(
         "team".into(),

@@ -1113,3 +1113,95 @@ async fn a_tenant_limit_is_shared_by_its_keys_per_environment_only() {
     assert!(f.verify(&d).await.is_ok());
     assert_eq!(violated(f.verify(&c).await), Some(vec!["user".to_owned()]));
 }
+
+#[tokio::test]
+async fn a_shadow_limit_never_refuses_and_what_it_would_refuse_is_counted_and_audited() {
+    let f = limited_fixture(RateLimits::in_memory(), None);
+    let (key, record) = f
+        .key("live", |r| {
+            r.rate_limit = "100/h".parse().ok();
+            r.limits = crate::rate_limit::NamedLimits::parse([("probe", "1/h,shadow")])
+                .unwrap_or_else(|e| panic!("{e}"));
+        })
+        .await;
+    for _ in 0..4 {
+        let ok = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}"));
+        let report = ok
+            .rate_limit
+            .unwrap_or_else(|| panic!("the own limit applies"));
+        let names: Vec<_> = report.policies().map(|p| p.name.to_string()).collect();
+        assert_eq!(names, ["default"], "a shadow limit is not advertised");
+    }
+    // Counted in the own limit, four times.
+    let own = f
+        .verify(&key)
+        .await
+        .ok()
+        .and_then(|v| v.rate_limit)
+        .map(|r| r.summary().remaining);
+    assert_eq!(own, Some(95));
+    f.verifier
+        .flush_usage()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let filter = crate::audit::AuditFilter {
+        action: Some("key.shadow_limit".into()),
+        ..Default::default()
+    };
+    let events = f
+        .store
+        .list_audit(&filter, &crate::store::PageRequest::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .items;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].target.as_ref(), Some(&record.id));
+    assert_eq!(
+        events[0].count, 4,
+        "the first request fit, the next four would not"
+    );
+    assert_eq!(events[0].reason.as_deref(), Some("would exceed probe"));
+    let counts = f
+        .store
+        .verification_counts(&crate::analytics::VerificationFilter::between(
+            f.clock.now() - Duration::hours(1),
+            f.clock.now() + Duration::hours(1),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let shadowed: u64 = counts
+        .iter()
+        .filter(|c| c.outcome == crate::analytics::VerificationOutcome::ShadowLimited)
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(shadowed, 4);
+    // A request the enforced limit refuses is not counted in the shadow one either.
+    f.verifier
+        .flush_usage()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = f
+        .store
+        .list_audit(&filter, &crate::store::PageRequest::default())
+        .await
+        .map(|p| p.items.len());
+    assert_eq!(
+        again.ok(),
+        Some(1),
+        "a flush with nothing new writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn with_only_shadow_limits_nothing_is_advertised_or_refused() {
+    let limits = RateLimits::in_memory().per_tenant(
+        "org".parse().unwrap_or_else(|e| panic!("{e}")),
+        crate::RateLimitSpec::per_hour(1).in_shadow(),
+    );
+    let f = limited_fixture(limits, None);
+    let (key, _) = f.key("live", |_| {}).await;
+    for _ in 0..3 {
+        let ok = f.verify(&key).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(ok.rate_limit.is_none(), "no enforced limit, no headers");
+    }
+}

@@ -1,7 +1,8 @@
 //! Named and shared limits end to end, the same for both frameworks: keys made over the
 //! admin API with named limits, a limit shared by an owner's keys, the IETF
 //! `RateLimit-Policy` / `RateLimit` fields (parsed as Structured Fields) beside
-//! `X-RateLimit-*`, and problem+json 429s naming the violated policies.
+//! `X-RateLimit-*`, problem+json 429s naming the violated policies, and shadow mode
+//! for a limit and for a scope requirement ([`BETA_SCOPE`] on `GET /beta`).
 
 use std::sync::Arc;
 
@@ -11,6 +12,9 @@ use keygate::{Actor, KeyGate, MemoryStore, NewKey, RateLimitSpec, RateLimits, Sc
 use keygate_admin::Admin;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
+
+/// What `GET /beta` requires, in shadow mode (each framework's test serves it).
+pub const BETA_SCOPE: &str = "write:beta";
 
 /// A gate with the IETF fields and `X-RateLimit-*` both, problem+json errors, a
 /// fallback limit and a limit shared by each owner's keys; its admin API and an admin
@@ -293,7 +297,41 @@ pub async fn run_limits(framework: &str, base: &str, f: &LimitsFixture) {
             "{framework}: the shadow limit is not advertised"
         );
     }
+    // A scope requirement in shadow mode: a key without the scope goes through (and
+    // the refusal it would have had is audited); no key is still a 401.
+    for _ in 0..2 {
+        let beta = http
+            .get(format!("{base}/beta"))
+            .bearer_auth(&shadowed)
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(beta.status().as_u16(), 200, "{framework}");
+    }
+    let anonymous = http
+        .get(format!("{base}/beta"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(anonymous.status().as_u16(), 401, "{framework}");
     f.gate.verifier().flush_usage().await.expect("a flush");
+    let scope_audit: Value = http
+        .get(format!("{base}/v1/audit-logs?action=key.shadow_scope"))
+        .bearer_auth(&f.admin_key)
+        .send()
+        .await
+        .expect("a response")
+        .json()
+        .await
+        .expect("a JSON body");
+    let events = scope_audit["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 1, "{framework}: {scope_audit}");
+    assert_eq!(events[0]["count"], 2, "{framework}: {scope_audit}");
+    assert_eq!(
+        events[0]["reason"],
+        format!("would lack {BETA_SCOPE}"),
+        "{framework}: {scope_audit}"
+    );
     let audit: Value = http
         .get(format!("{base}/v1/audit-logs?action=key.shadow_limit"))
         .bearer_auth(&f.admin_key)
@@ -305,7 +343,8 @@ pub async fn run_limits(framework: &str, base: &str, f: &LimitsFixture) {
         .expect("a JSON body");
     let events = audit["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(events.len(), 1, "{framework}: {audit}");
-    assert_eq!(events[0]["count"], 2, "{framework}: {audit}");
+    // Five requests (three here, two to /beta) against one an hour: four over.
+    assert_eq!(events[0]["count"], 4, "{framework}: {audit}");
     assert_eq!(events[0]["target"], made["id"], "{framework}: {audit}");
 
     // Two keys of one owner share `user` (3 an hour between them).

@@ -59,9 +59,26 @@ pub(crate) fn check(
     req: &impl HttpMessage,
     requirement: &Requirement,
 ) -> Result<(), AuthRejection> {
+    check_with(req, requirement, keygate::scope::require)
+}
+
+/// [`check`] in shadow mode: 401 without a principal; one that lacks `requirement`
+/// goes through, the refusal it would have had noted by the core.
+pub(crate) fn check_in_shadow(
+    req: &impl HttpMessage,
+    requirement: &Requirement,
+) -> Result<(), AuthRejection> {
+    check_with(req, requirement, keygate::scope::require_in_shadow)
+}
+
+fn check_with(
+    req: &impl HttpMessage,
+    requirement: &Requirement,
+    decide: fn(Option<&keygate::Authenticated>, &Requirement) -> Result<(), keygate::AuthError>,
+) -> Result<(), AuthRejection> {
     let extensions = req.extensions();
     let authenticated = extensions.get::<keygate::Authenticated>();
-    keygate::scope::require(authenticated, requirement).map_err(|error| {
+    decide(authenticated, requirement).map_err(|error| {
         let renderer = authenticated
             .map(|a| a.renderer.clone())
             .unwrap_or_default();

@@ -13,7 +13,7 @@ use keygate::scope::ScopeError;
 use keygate::{MethodPolicy, Requirement};
 use pin_project_lite::pin_project;
 
-use crate::guard::check;
+use crate::guard::{check, check_in_shadow};
 
 /// Middleware that refuses requests whose [`Principal`](crate::Principal) lacks a
 /// scope: 403 `insufficient_scope`, or 401 when no key was verified (no
@@ -49,6 +49,7 @@ use crate::guard::check;
 #[derive(Debug, Clone)]
 pub struct RequireScope {
     rule: Rule,
+    shadow: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +98,7 @@ impl RequireScope {
     pub fn requirement(requirement: Requirement) -> Self {
         Self {
             rule: Rule::Fixed(Arc::new(requirement)),
+            shadow: false,
         }
     }
 
@@ -113,7 +115,24 @@ impl RequireScope {
     pub fn method_policy(policy: MethodPolicy) -> Self {
         Self {
             rule: Rule::Methods(Arc::new(policy)),
+            shadow: false,
         }
+    }
+
+    /// The same requirement in shadow mode, to roll it out safely: callers without the
+    /// scope are let through, and what it would have refused is counted
+    /// (`shadow_forbidden`), logged and audited (`key.shadow_scope`). A request without
+    /// a verified key is still refused.
+    ///
+    /// ```
+    /// use keygate_actix::RequireScope;
+    /// let rolling_out = RequireScope::new("write:beta").in_shadow();
+    /// # let _ = rolling_out;
+    /// ```
+    #[must_use]
+    pub fn in_shadow(mut self) -> Self {
+        self.shadow = true;
+        self
     }
 }
 
@@ -131,6 +150,7 @@ where
         ready(Ok(RequireScopeMiddleware {
             service,
             rule: self.rule.clone(),
+            shadow: self.shadow,
         }))
     }
 }
@@ -154,6 +174,7 @@ where
 pub struct RequireScopeMiddleware<S> {
     service: S,
     rule: Rule,
+    shadow: bool,
 }
 
 impl<S> fmt::Debug for RequireScopeMiddleware<S> {
@@ -175,10 +196,11 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        let decide = if self.shadow { check_in_shadow } else { check };
         let verdict = match &self.rule {
-            Rule::Fixed(requirement) => check(&req, requirement),
+            Rule::Fixed(requirement) => decide(&req, requirement),
             Rule::Methods(policy) => {
-                check(&req, &policy.requirement(req.method().as_str(), req.path()))
+                decide(&req, &policy.requirement(req.method().as_str(), req.path()))
             }
         };
         let kind = match verdict {

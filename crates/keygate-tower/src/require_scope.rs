@@ -34,6 +34,7 @@ use crate::response::{render, RejectionBody};
 #[derive(Debug, Clone)]
 pub struct RequireScope {
     rule: Arc<ScopeRule>,
+    shadow: bool,
 }
 
 impl RequireScope {
@@ -58,6 +59,7 @@ impl RequireScope {
     pub fn requirement(requirement: Requirement) -> Self {
         Self {
             rule: Arc::new(ScopeRule::Requirement(requirement)),
+            shadow: false,
         }
     }
 
@@ -65,7 +67,24 @@ impl RequireScope {
     pub fn method_policy(policy: MethodPolicy) -> Self {
         Self {
             rule: Arc::new(ScopeRule::Methods(policy)),
+            shadow: false,
         }
+    }
+
+    /// The same requirement in shadow mode, to roll it out safely: callers without the
+    /// scope are let through, and what it would have refused is counted
+    /// (`shadow_forbidden`), logged and audited (`key.shadow_scope`). A request without
+    /// a verified key is still refused.
+    ///
+    /// ```
+    /// use keygate_tower::RequireScope;
+    /// let rolling_out = RequireScope::new("write:beta").in_shadow();
+    /// # let _ = rolling_out;
+    /// ```
+    #[must_use]
+    pub fn in_shadow(mut self) -> Self {
+        self.shadow = true;
+        self
     }
 }
 
@@ -76,6 +95,7 @@ impl<S> Layer<S> for RequireScope {
         RequireScopeService {
             inner,
             rule: self.rule.clone(),
+            shadow: self.shadow,
         }
     }
 }
@@ -85,6 +105,7 @@ impl<S> Layer<S> for RequireScope {
 pub struct RequireScopeService<S> {
     inner: S,
     rule: Arc<ScopeRule>,
+    shadow: bool,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopeService<S>
@@ -102,11 +123,12 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let authenticated = request.extensions().get::<Authenticated>();
-        let verdict = self.rule.check(
-            authenticated,
-            request.method().as_str(),
-            request.uri().path(),
-        );
+        let (method, path) = (request.method().as_str(), request.uri().path());
+        let verdict = if self.shadow {
+            self.rule.check_in_shadow(authenticated, method, path)
+        } else {
+            self.rule.check(authenticated, method, path)
+        };
         match verdict {
             Ok(()) => RequireScopeFuture {
                 kind: Kind::Inner {

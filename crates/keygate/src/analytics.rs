@@ -41,11 +41,14 @@ pub enum VerificationOutcome {
     /// Let through, but over a limit in shadow mode (which would have refused it):
     /// counted beside the request's own outcome (`valid`), not instead of it.
     ShadowLimited,
+    /// Let through, but short of a scope requirement in shadow mode (which would have
+    /// answered 403): counted beside the request's own outcome.
+    ShadowForbidden,
 }
 
 impl VerificationOutcome {
     /// Every outcome, in order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Valid,
         Self::Unknown,
         Self::Revoked,
@@ -54,10 +57,11 @@ impl VerificationOutcome {
         Self::Forbidden,
         Self::RateLimited,
         Self::ShadowLimited,
+        Self::ShadowForbidden,
     ];
 
     /// `valid`, `unknown`, `revoked`, `expired`, `disabled`, `forbidden`,
-    /// `rate_limited` or `shadow_limited`.
+    /// `rate_limited`, `shadow_limited` or `shadow_forbidden`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Valid => "valid",
@@ -68,6 +72,7 @@ impl VerificationOutcome {
             Self::Forbidden => "forbidden",
             Self::RateLimited => "rate_limited",
             Self::ShadowLimited => "shadow_limited",
+            Self::ShadowForbidden => "shadow_forbidden",
         }
     }
 

@@ -155,6 +155,25 @@ impl Principal {
         crate::Scope::parse(scope).is_ok_and(|s| self.0.scopes.grants(&s))
     }
 
+    /// [`require`](Principal::require) in shadow mode: always `Ok`; when the principal
+    /// falls short, the refusal it would have had is counted (`shadow_forbidden`),
+    /// logged and audited (`key.shadow_scope`) at the verifier's next flush, so a new
+    /// requirement can be rolled out without breaking the callers it would lock out.
+    pub fn require_in_shadow(&self, requirement: &Requirement) -> Result<(), AuthError> {
+        if self.require(requirement).is_err() {
+            if let Some(note) = self.0.scope_use.get() {
+                note.recorder.note_shadow_scope(
+                    &self.0.key_id,
+                    &self.0.tenant,
+                    &self.0.env,
+                    requirement,
+                    chrono::Utc::now(),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// `Ok` if the principal meets `requirement`, else [`AuthError::InsufficientScope`].
     pub fn require(&self, requirement: &Requirement) -> Result<(), AuthError> {
         if requirement.is_satisfied_by(&self.0.scopes) {

@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::scope_rule::require;
+pub use crate::scope_rule::{require, require_in_shadow};
 
 /// Longest scope string accepted.
 pub(crate) const MAX_SCOPE_LEN: usize = 128;

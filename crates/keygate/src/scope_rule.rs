@@ -47,6 +47,34 @@ impl ScopeRule {
             Self::Methods(policy) => require(authenticated, &policy.requirement(method, path)),
         }
     }
+
+    /// [`check`](ScopeRule::check) in shadow mode, for rolling out a new requirement:
+    /// a caller without the scope is let through, and what the rule would have refused
+    /// is counted, logged and audited ([`Principal::require_in_shadow`]). A request
+    /// with no verified key is still refused: shadow mode relaxes the scope, never the
+    /// key.
+    ///
+    /// [`Principal::require_in_shadow`]: crate::Principal::require_in_shadow
+    ///
+    /// ```
+    /// use keygate::{AuthError, ScopeRule};
+    /// let rule = ScopeRule::parse("write:scans")?;
+    /// assert_eq!(rule.check_in_shadow(None, "POST", "/scans"), Err(AuthError::MissingKey));
+    /// # Ok::<(), keygate::scope::ScopeError>(())
+    /// ```
+    pub fn check_in_shadow(
+        &self,
+        authenticated: Option<&Authenticated>,
+        method: &str,
+        path: &str,
+    ) -> Result<(), AuthError> {
+        match self {
+            Self::Requirement(requirement) => require_in_shadow(authenticated, requirement),
+            Self::Methods(policy) => {
+                require_in_shadow(authenticated, &policy.requirement(method, path))
+            }
+        }
+    }
 }
 
 /// `Ok` if the caller meets `requirement`; see [`ScopeRule::check`].
@@ -70,5 +98,27 @@ pub fn require(
             );
             Err(AuthError::MissingKey)
         }
+    }
+}
+
+/// [`require`] in shadow mode: a verified caller is let through whatever its scopes,
+/// and what the requirement would have refused is counted, logged and audited
+/// ([`Principal::require_in_shadow`](crate::Principal::require_in_shadow)); no verified
+/// key is still [`AuthError::MissingKey`].
+///
+/// ```
+/// use keygate::{AuthError, Requirement};
+/// use keygate::scope::require_in_shadow;
+/// let requirement = Requirement::parse("write:items")?;
+/// assert_eq!(require_in_shadow(None, &requirement), Err(AuthError::MissingKey));
+/// # Ok::<(), keygate::scope::ScopeError>(())
+/// ```
+pub fn require_in_shadow(
+    authenticated: Option<&Authenticated>,
+    requirement: &Requirement,
+) -> Result<(), AuthError> {
+    match authenticated {
+        Some(authenticated) => authenticated.principal.require_in_shadow(requirement),
+        None => require(None, requirement),
     }
 }

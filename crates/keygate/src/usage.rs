@@ -48,9 +48,14 @@ pub struct UsageRecorder {
     scopes_used: Mutex<BTreeSet<(KeyId, String)>>,
     /// Bumped by every flush of scope use: a key notes a requirement once per value.
     scope_generation: AtomicU64,
-    /// What shadow limits would have refused since the last flush, by key and limit.
-    shadow: Mutex<HashMap<(KeyId, String), ShadowTally>>,
+    /// What shadow limits and shadow scope requirements would have refused since the
+    /// last flush, by key, audit action and reason.
+    shadow: Mutex<HashMap<ShadowKey, ShadowTally>>,
 }
+
+/// A key, the audit action (`key.shadow_limit`, `key.shadow_scope`) and the reason
+/// (`would exceed burst`, `would lack write:beta`).
+pub(crate) type ShadowKey = (KeyId, &'static str, String);
 
 /// Requests one shadow limit of one key would have refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,33 +231,80 @@ impl UsageRecorder {
             VerificationOutcome::ShadowLimited,
         );
         self.add(key, Some(record), 1);
-        let mut shadow = self.shadow.lock().unwrap_or_else(PoisonError::into_inner);
         for policy in report.shadow_refusals() {
             let name = if policy.daily_exceeded && !policy.rate_exceeded {
                 format!("{}:daily", policy.name)
             } else {
                 policy.name.to_string()
             };
-            let tally = shadow
-                .entry((record.id.clone(), name))
-                .or_insert_with(|| ShadowTally {
-                    tenant: record.tenant.clone(),
-                    count: 0,
-                    first: at,
-                    last: at,
-                });
-            tally.count = tally.count.saturating_add(1);
-            tally.last = tally.last.max(at);
+            self.tally(
+                (
+                    record.id.clone(),
+                    "key.shadow_limit",
+                    format!("would exceed {name}"),
+                ),
+                &record.tenant,
+                at,
+            );
         }
     }
 
+    /// Notes a request let through that a scope requirement in shadow mode would have
+    /// refused (403): counted as `shadow_forbidden` and tallied for the flush's audit
+    /// event (`key.shadow_scope`) and log line.
+    #[cold]
+    pub(crate) fn note_shadow_scope(
+        &self,
+        key: &KeyId,
+        tenant: &str,
+        env: &str,
+        requirement: &crate::Requirement,
+        at: DateTime<Utc>,
+    ) {
+        let count_key = (
+            Granularity::Minute.start_of(at),
+            Some(key.clone()),
+            VerificationOutcome::ShadowForbidden,
+        );
+        {
+            let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+            let counted = counts.entry(count_key).or_insert_with(|| Counted {
+                tenant: Some(tenant.to_owned()),
+                env: Some(env.to_owned()),
+                count: 0,
+            });
+            counted.count = counted.count.saturating_add(1);
+        }
+        self.tally(
+            (
+                key.clone(),
+                "key.shadow_scope",
+                format!("would lack {requirement}"),
+            ),
+            tenant,
+            at,
+        );
+    }
+
+    fn tally(&self, key: ShadowKey, tenant: &str, at: DateTime<Utc>) {
+        let mut shadow = self.shadow.lock().unwrap_or_else(PoisonError::into_inner);
+        let tally = shadow.entry(key).or_insert_with(|| ShadowTally {
+            tenant: tenant.to_owned(),
+            count: 0,
+            first: at,
+            last: at,
+        });
+        tally.count = tally.count.saturating_add(1);
+        tally.last = tally.last.max(at);
+    }
+
     /// Takes what shadow limits would have refused since the last call.
-    pub(crate) fn take_shadow(&self) -> HashMap<(KeyId, String), ShadowTally> {
+    pub(crate) fn take_shadow(&self) -> HashMap<ShadowKey, ShadowTally> {
         std::mem::take(&mut *self.shadow.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Puts back tallies a failed flush could not write.
-    pub(crate) fn restore_shadow(&self, tallies: HashMap<(KeyId, String), ShadowTally>) {
+    pub(crate) fn restore_shadow(&self, tallies: HashMap<ShadowKey, ShadowTally>) {
         let mut shadow = self.shadow.lock().unwrap_or_else(PoisonError::into_inner);
         for (key, tally) in tallies {
             match shadow.get_mut(&key) {

@@ -450,29 +450,30 @@ impl Verifier {
         flushed
     }
 
-    /// Writes one audit event (`key.shadow_limit`) and one log line per key and shadow
-    /// limit that would have refused requests since the last flush, with the count.
+    /// Writes one audit event (`key.shadow_limit`, `key.shadow_scope`) and one log line
+    /// per key and shadow limit or requirement that would have refused requests since
+    /// the last flush, with the count.
     async fn flush_shadow_refusals(&self) -> Result<(), crate::StoreError> {
         let inner = &*self.inner;
         let mut tallies = inner.usage.take_shadow();
-        let keys: Vec<(crate::KeyId, String)> = tallies.keys().cloned().collect();
+        let keys: Vec<crate::usage::ShadowKey> = tallies.keys().cloned().collect();
         for key in keys {
             let Some(tally) = tallies.get(&key) else {
                 continue;
             };
-            let (id, limit) = &key;
+            let (id, action, reason) = &key;
             tracing::warn!(
                 key = %id,
                 tenant = %tally.tenant,
-                limit = %limit,
+                action = %action,
+                reason = %reason,
                 would_have_refused = tally.count,
-                "keygate: a limit in shadow mode would have refused requests"
+                "keygate: a limit or scope requirement in shadow mode would have refused requests"
             );
-            let mut event =
-                crate::audit::AuditEvent::new("key.shadow_limit", crate::audit::Outcome::Success)
-                    .with_target(id.clone())
-                    .with_tenant(tally.tenant.clone())
-                    .with_reason(format!("would exceed {limit}"));
+            let mut event = crate::audit::AuditEvent::new(*action, crate::audit::Outcome::Success)
+                .with_target(id.clone())
+                .with_tenant(tally.tenant.clone())
+                .with_reason(reason.clone());
             event.at = tally.last;
             event.count = u32::try_from(tally.count).unwrap_or(u32::MAX);
             if let Err(e) = inner.store.append_audit(&event).await {

@@ -40,11 +40,14 @@ pub(crate) async fn run(store: &Store, out: &Output, args: AuditArgs) -> Result<
                     e.target.clone().unwrap_or_else(|| "-".into()),
                     e.actor.clone().unwrap_or_else(|| "cli".into()),
                     e.reason.clone().unwrap_or_default(),
+                    e.count.to_string(),
                 ]
             })
             .collect();
         table(
-            &["TIME", "ACTION", "OUTCOME", "TARGET", "ACTOR", "REASON"],
+            &[
+                "TIME", "ACTION", "OUTCOME", "TARGET", "ACTOR", "REASON", "COUNT",
+            ],
             &rows,
         )
     });

@@ -105,13 +105,14 @@ fn param(list: &[(String, Vec<(String, i64)>)], member: &str, param: &str) -> Op
 /// On any difference, naming the framework.
 pub async fn run_limits(framework: &str, base: &str, f: &LimitsFixture) {
     let http = reqwest::Client::new();
-    let create = |body: Value| {
+    // One admin call: method, path and JSON body in; status and JSON body out.
+    let admin = |method: reqwest::Method, path: String, body: Value| {
         let http = http.clone();
-        let url = format!("{base}/v1/api-keys");
+        let url = format!("{base}{path}");
         let admin = f.admin_key.clone();
         async move {
             let res = http
-                .post(url)
+                .request(method, url)
                 .bearer_auth(admin)
                 .json(&body)
                 .send()
@@ -121,6 +122,7 @@ pub async fn run_limits(framework: &str, base: &str, f: &LimitsFixture) {
             (status, res.json::<Value>().await.expect("a JSON body"))
         }
     };
+    let create = |body: Value| admin(reqwest::Method::POST, "/v1/api-keys".to_owned(), body);
 
     // Bad input is refused, naming what is wrong; nothing is made.
     for (limits, needle) in [
@@ -235,22 +237,7 @@ pub async fn run_limits(framework: &str, base: &str, f: &LimitsFixture) {
     }
 
     // Raising the named limit over PATCH lets the key through again; `{}` removes it.
-    let patch = |body: Value| {
-        let http = http.clone();
-        let url = format!("{base}/v1/api-keys/{id}");
-        let admin = f.admin_key.clone();
-        async move {
-            let res = http
-                .patch(url)
-                .bearer_auth(admin)
-                .json(&body)
-                .send()
-                .await
-                .expect("a response");
-            let status = res.status().as_u16();
-            (status, res.json::<Value>().await.expect("a JSON body"))
-        }
-    };
+    let patch = |body: Value| admin(reqwest::Method::PATCH, format!("/v1/api-keys/{id}"), body);
     let (status, view) = patch(json!({"limits": {"tiny": "1000/h"}})).await;
     assert_eq!(
         (status, &view["limits"]),

@@ -42,10 +42,7 @@ impl ScopeRule {
         method: &str,
         path: &str,
     ) -> Result<(), AuthError> {
-        match self {
-            Self::Requirement(requirement) => require(authenticated, requirement),
-            Self::Methods(policy) => require(authenticated, &policy.requirement(method, path)),
-        }
+        self.decide(authenticated, method, path, require)
     }
 
     /// [`check`](ScopeRule::check) in shadow mode, for rolling out a new requirement:
@@ -68,11 +65,20 @@ impl ScopeRule {
         method: &str,
         path: &str,
     ) -> Result<(), AuthError> {
+        self.decide(authenticated, method, path, require_in_shadow)
+    }
+
+    /// The route's requirement for this request, decided by `decide`.
+    fn decide(
+        &self,
+        authenticated: Option<&Authenticated>,
+        method: &str,
+        path: &str,
+        decide: fn(Option<&Authenticated>, &Requirement) -> Result<(), AuthError>,
+    ) -> Result<(), AuthError> {
         match self {
-            Self::Requirement(requirement) => require_in_shadow(authenticated, requirement),
-            Self::Methods(policy) => {
-                require_in_shadow(authenticated, &policy.requirement(method, path))
-            }
+            Self::Requirement(requirement) => decide(authenticated, requirement),
+            Self::Methods(policy) => decide(authenticated, &policy.requirement(method, path)),
         }
     }
 }

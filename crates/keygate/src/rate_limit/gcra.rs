@@ -233,7 +233,7 @@ impl GcraState {
 }
 
 /// Unix microseconds rounded up to whole seconds.
-fn ceil_seconds(micros: i64) -> i64 {
+pub(super) fn ceil_seconds(micros: i64) -> i64 {
     let secs = micros.div_euclid(MICROS_PER_SECOND);
     if micros.rem_euclid(MICROS_PER_SECOND) == 0 {
         secs
@@ -243,7 +243,7 @@ fn ceil_seconds(micros: i64) -> i64 {
 }
 
 /// Unix microseconds rounded up to whole seconds, as a duration.
-fn ceil_seconds_u64(micros: i64) -> u64 {
+pub(super) fn ceil_seconds_u64(micros: i64) -> u64 {
     u64::try_from(ceil_seconds(micros)).unwrap_or(0)
 }
 

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use super::gcra::{GcraStep, MICROS_PER_DAY};
+use super::gcra::{ceil_seconds, ceil_seconds_u64, GcraStep, MICROS_PER_DAY};
 use super::name::LimitName;
 use super::spec::{RateLimitSpec, RateLimitStatus};
 
@@ -325,17 +325,25 @@ impl RateLimitReport {
         if !self.is_enforced() {
             return out;
         }
+        // Room for every value at once (no growth on the request path): three numbers,
+        // and per limit part two list members of at most name + 40 bytes.
+        let parts: usize = self
+            .policies()
+            .map(|p| (p.name.as_str().len() + 48) * (1 + usize::from(p.daily.is_some())))
+            .sum();
+        out.text
+            .reserve(60 + if style.ietf() { 2 * parts } else { 0 });
         if style.legacy() {
             let summary = self.summary();
             let mut digits = itoa::Buffer::new();
-            for (name, value) in [
-                ("x-ratelimit-limit", i64::from(summary.limit)),
-                ("x-ratelimit-remaining", i64::from(summary.remaining)),
-                ("x-ratelimit-reset", summary.reset),
+            for (field, value) in [
+                (0, i64::from(summary.limit)),
+                (1, i64::from(summary.remaining)),
+                (2, summary.reset),
             ] {
                 let start = out.text.len();
                 out.text.extend_from_slice(digits.format(value).as_bytes());
-                out.push(name, start);
+                out.push(field, start);
             }
         }
         if style.ietf() {
@@ -346,7 +354,7 @@ impl RateLimitReport {
                 text.extend_from_slice(b";w=");
                 text.extend_from_slice(digits.format(window).as_bytes());
             });
-            out.push("ratelimit-policy", start);
+            out.push(3, start);
             let start = out.text.len();
             self.write_items(&mut out.text, |text, digits, _, part| {
                 text.extend_from_slice(b";r=");
@@ -354,7 +362,7 @@ impl RateLimitReport {
                 text.extend_from_slice(b";t=");
                 text.extend_from_slice(digits.format((part.reset - self.now).max(0)).as_bytes());
             });
-            out.push("ratelimit", start);
+            out.push(4, start);
         }
         out
     }
@@ -412,15 +420,13 @@ pub struct RateLimitHeaderText {
 }
 
 impl RateLimitHeaderText {
-    fn push(&mut self, name: &'static str, start: usize) {
-        let index = RATE_LIMIT_FIELDS
-            .iter()
-            .position(|n| *n == name)
-            .unwrap_or_default();
+    /// Records field `field` (an index into [`RATE_LIMIT_FIELDS`]) as the text from
+    /// `start` to the end.
+    fn push(&mut self, field: u8, start: usize) {
         let end = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
         let start = u32::try_from(start).unwrap_or(end);
         if let Some(slot) = self.slots.get_mut(usize::from(self.len)) {
-            *slot = (u8::try_from(index).unwrap_or_default(), start, end);
+            *slot = (field, start, end);
             self.len += 1;
         }
     }
@@ -437,20 +443,6 @@ impl RateLimitHeaderText {
         self.ranges()
             .map(|(index, range)| (RATE_LIMIT_FIELDS[index], &self.text[range]))
     }
-}
-
-/// Unix microseconds rounded up to whole seconds.
-fn ceil_seconds(micros: i64) -> i64 {
-    let secs = micros.div_euclid(MICROS_PER_SECOND);
-    if micros.rem_euclid(MICROS_PER_SECOND) == 0 {
-        secs
-    } else {
-        secs + 1
-    }
-}
-
-fn ceil_seconds_u64(micros: i64) -> u64 {
-    u64::try_from(ceil_seconds(micros)).unwrap_or(0)
 }
 
 #[cfg(test)]

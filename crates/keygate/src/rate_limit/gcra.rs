@@ -35,7 +35,7 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 /// assert_eq!((status.limit, status.remaining), (2, 1));
 /// # Ok::<(), keygate::rate_limit::RateLimited>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GcraState {
     /// Theoretical arrival time: when the burst is fully available again.
     pub tat: i64,

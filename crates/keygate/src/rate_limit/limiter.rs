@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
 
 use super::counter::{Counter, LimitCheck};
 use super::gcra::GcraStep;
@@ -122,7 +123,7 @@ pub struct Counted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CountedRepr {
     One(GcraStep),
-    Many(Vec<GcraStep>),
+    Many(SmallVec<[GcraStep; 4]>),
 }
 
 impl Counted {
@@ -138,7 +139,8 @@ impl Counted {
 
     /// The decision of several limits (one step per check, in order): allowed when
     /// every limit not in shadow mode allows it.
-    pub fn many(checks: &[LimitCheck<'_>], steps: Vec<GcraStep>) -> Self {
+    pub fn many(checks: &[LimitCheck<'_>], steps: impl IntoIterator<Item = GcraStep>) -> Self {
+        let steps: SmallVec<[GcraStep; 4]> = steps.into_iter().collect();
         Self {
             allowed: Self::decide(checks, &steps),
             repr: CountedRepr::Many(steps),

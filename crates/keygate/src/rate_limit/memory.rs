@@ -9,8 +9,9 @@ use super::counter::{Counter, CounterKey, LimitCheck};
 use super::gcra::{GcraState, GcraStep};
 use super::limiter::{report_of, Counted, RateLimitError, RateLimited, RateLimiter};
 use super::spec::{RateLimitSpec, RateLimitStatus};
-use super::table::{Entry, Table};
+use super::table::{Entry, Table, INLINE};
 use crate::id::KeyId;
+use smallvec::SmallVec;
 
 /// An in-process [`RateLimiter`]: one [`GcraState`] per key, in memory.
 ///
@@ -196,24 +197,26 @@ impl MemoryRateLimiter {
             );
             return Counted::one(check, step);
         }
-        let counters: Vec<Counter<'_>> = checks.iter().map(|c| c.counter).collect();
+        let counters: SmallVec<[Counter<'_>; INLINE]> = checks.iter().map(|c| c.counter).collect();
         self.table.update_many(
             &counters,
             |counter, k| k.as_counter() == *counter,
             |counter| counter.to_owned_key(),
             now,
-            |prev| {
-                let steps: Vec<GcraStep> = checks
+            |prev, new| {
+                let steps = checks
                     .iter()
                     .zip(prev)
-                    .map(|(check, prev)| GcraState::step(prev.as_ref(), &check.spec, now))
-                    .collect();
+                    .map(|(check, prev)| GcraState::step(prev.as_ref(), &check.spec, now));
                 let counted = Counted::many(checks, steps);
                 // Allowed: every limit keeps its step's state (counted, or as kept by a
                 // shadow limit that would have refused). Refused: nothing moves.
-                let store = counted
-                    .allowed()
-                    .then(|| counted.steps().iter().map(|s| s.state).collect());
+                let store = counted.allowed();
+                if store {
+                    for (slot, step) in new.iter_mut().zip(counted.steps()) {
+                        *slot = step.state;
+                    }
+                }
                 (uncount(counted, checks, prev, now), store)
             },
         )
@@ -245,7 +248,7 @@ fn uncount(
                 *step
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
     Counted::many(checks, steps)
 }
 

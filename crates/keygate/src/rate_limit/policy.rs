@@ -1,5 +1,7 @@
 //! Which limit applies to a key: its own, its environment's default, or a fallback.
 
+use smallvec::SmallVec;
+
 use super::counter::{Counter, LimitCheck};
 use super::name::LimitName;
 use super::spec::RateLimitSpec;
@@ -28,24 +30,9 @@ pub struct SharedLimit {
     pub by: SharedBy,
 }
 
-/// The limits that apply to one key, borrowed from the key and the policy: none, one
-/// (no allocation) or several.
-#[derive(Debug)]
-pub(crate) enum Checks<'a> {
-    None,
-    One([LimitCheck<'a>; 1]),
-    Many(Vec<LimitCheck<'a>>),
-}
-
-impl<'a> Checks<'a> {
-    pub(crate) fn as_slice(&self) -> &[LimitCheck<'a>] {
-        match self {
-            Checks::None => &[],
-            Checks::One(one) => one,
-            Checks::Many(many) => many,
-        }
-    }
-}
+/// The limits that apply to one key, borrowed from the key and the policy; up to four
+/// without an allocation.
+pub(crate) type Checks<'a> = SmallVec<[LimitCheck<'a>; 4]>;
 
 /// Picks each key's limit.
 ///
@@ -212,10 +199,10 @@ impl RateLimitPolicy {
             counter: Counter::Key(&record.id),
             spec,
         });
+        let mut checks: Checks<'a> = own.into_iter().collect();
         if record.limits.is_empty() && self.shared.is_empty() {
-            return own.map_or(Checks::None, |check| Checks::One([check]));
+            return checks;
         }
-        let mut checks: Vec<LimitCheck<'a>> = own.into_iter().collect();
         checks.extend(record.limits.iter().map(|(name, spec)| LimitCheck {
             counter: Counter::KeyLimit {
                 key: &record.id,
@@ -245,10 +232,7 @@ impl RateLimitPolicy {
                 spec: shared.spec,
             });
         }
-        match checks.len() {
-            0 => Checks::None,
-            _ => Checks::Many(checks),
-        }
+        checks
     }
 
     /// The limit for `record`: its own, its environment's, the fallback, or none.

@@ -4,6 +4,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -17,6 +18,8 @@ pub(crate) trait Entry {
 }
 
 const SHARDS: usize = 16;
+/// How many queries [`Table::update_many`] handles without allocating.
+pub(crate) const INLINE: usize = 8;
 /// Every this many operations a shard drops its idle entries.
 const SWEEP_EVERY: u32 = 4096;
 
@@ -120,47 +123,51 @@ impl<K: Hash + Eq + Clone, V: Entry + Clone, S: BuildHasher + Default> Table<K, 
 
     /// Runs `f` on the entries of every query at once (`None` for an absent one),
     /// holding all their shards' locks (each taken once, in shard order, so two calls
-    /// never wait on each other in a cycle), and stores the values it returns, if any,
-    /// one per query. Nothing another thread does can fall between reading the entries
-    /// and storing them.
+    /// never wait on each other in a cycle), and stores the values it writes into its
+    /// second argument (one per query) when it answers `true`. Nothing another thread
+    /// does can fall between reading the entries and storing them. Up to [`INLINE`]
+    /// queries take no allocation.
     pub(crate) fn update_many<Q: Hash, R>(
         &self,
         queries: &[Q],
         eq: impl Fn(&Q, &K) -> bool,
         make: impl Fn(&Q) -> K,
         now: i64,
-        f: impl FnOnce(&[Option<V>]) -> (R, Option<Vec<V>>),
+        f: impl FnOnce(&[Option<V>], &mut [V]) -> (R, bool),
     ) -> R
     where
-        V: Copy,
+        V: Copy + Default,
     {
-        let hashes: Vec<u64> = queries.iter().map(|q| self.hasher.hash_one(q)).collect();
-        let mut indexes: Vec<usize> = hashes.iter().map(|&h| Self::shard_index(h)).collect();
+        let hashes: SmallVec<[u64; INLINE]> =
+            queries.iter().map(|q| self.hasher.hash_one(q)).collect();
+        let mut indexes: SmallVec<[usize; INLINE]> =
+            hashes.iter().map(|&h| Self::shard_index(h)).collect();
         indexes.sort_unstable();
         indexes.dedup();
-        let mut guards: Vec<(usize, MutexGuard<'_, Shard<K, V>>)> =
-            indexes.iter().map(|&i| (i, self.lock(i))).collect();
-        let before: usize = guards.iter().map(|(_, g)| g.map.len()).sum();
+        let mut guards: SmallVec<[MutexGuard<'_, Shard<K, V>>; INLINE]> =
+            indexes.iter().map(|&i| self.lock(i)).collect();
+        let before: usize = guards.iter().map(|g| g.map.len()).sum();
         let guard_of = |hash: u64| {
             let index = Self::shard_index(hash);
             indexes.binary_search(&index).unwrap_or(0)
         };
-        let found: Vec<Option<V>> = queries
+        let found: SmallVec<[Option<V>; INLINE]> = queries
             .iter()
             .zip(&hashes)
             .map(|(q, &hash)| {
-                let shard = &mut guards[guard_of(hash)].1;
+                let shard = &mut guards[guard_of(hash)];
                 Self::find(shard, hash, &|k: &K| eq(q, k), now)
             })
             .collect();
-        let (result, new) = f(&found);
-        if let Some(new) = new {
+        let mut new: SmallVec<[V; INLINE]> = smallvec::smallvec![V::default(); queries.len()];
+        let (result, store) = f(&found, &mut new);
+        if store {
             for ((q, &hash), value) in queries.iter().zip(&hashes).zip(new) {
-                let shard = &mut guards[guard_of(hash)].1;
+                let shard = &mut guards[guard_of(hash)];
                 self.store(shard, hash, &|k: &K| eq(q, k), || make(q), value, now);
             }
         }
-        let after: usize = guards.iter().map(|(_, g)| g.map.len()).sum();
+        let after: usize = guards.iter().map(|g| g.map.len()).sum();
         self.count(before, after);
         result
     }
@@ -260,7 +267,7 @@ impl<K: Hash + Eq + Clone, V: Entry + Clone, S: BuildHasher + Default> Table<K, 
 mod tests {
     use super::*;
 
-    #[derive(Debug, Clone, Copy)]
+    #[derive(Debug, Clone, Copy, Default)]
     struct Until(i64);
 
     impl Entry for Until {
@@ -310,7 +317,7 @@ mod tests {
             |q, k| q == k,
             |q| *q,
             0,
-            |found| (found.iter().filter(|v| v.is_some()).count(), None),
+            |found, _| (found.iter().filter(|v| v.is_some()).count(), false),
         );
         assert_eq!((seen, table.len()), (0, 0), "nothing stored when told so");
         table.update_many(
@@ -318,7 +325,10 @@ mod tests {
             |q, k| q == k,
             |q| *q,
             0,
-            |found| ((), Some(found.iter().map(|_| Until(10)).collect())),
+            |_, new| {
+                new.fill(Until(10));
+                ((), true)
+            },
         );
         assert_eq!(table.len(), 4);
         assert!(!table.is_empty());
@@ -327,10 +337,10 @@ mod tests {
             |q, k| q == k,
             |q| *q,
             0,
-            |found| {
+            |found, _| {
                 (
                     found.iter().map(|v| v.map(|u| u.0)).collect::<Vec<_>>(),
-                    None,
+                    false,
                 )
             },
         );

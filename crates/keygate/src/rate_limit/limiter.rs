@@ -471,8 +471,21 @@ impl RateLimits {
         record: &KeyRecord,
         now_micros: i64,
     ) -> Option<Result<Option<RateLimitReport>, RateLimitError>> {
-        let checks = self.policy.checks_for(record);
-        let checks = checks.as_slice();
+        // A key with only its own limit (the common case): one check on the stack.
+        if let Some(own) = self.policy.only_own_check(record) {
+            return match own {
+                Some(check) => self.decide_sync(&[check], now_micros),
+                None => Some(Ok(None)),
+            };
+        }
+        self.decide_sync(&self.policy.checks_for(record), now_micros)
+    }
+
+    fn decide_sync(
+        &self,
+        checks: &[LimitCheck<'_>],
+        now_micros: i64,
+    ) -> Option<Result<Option<RateLimitReport>, RateLimitError>> {
         if checks.is_empty() {
             return Some(Ok(None));
         }
@@ -508,8 +521,20 @@ impl RateLimits {
         now: DateTime<Utc>,
     ) -> Result<Option<RateLimitReport>, RateLimitError> {
         let now = now.timestamp_micros();
-        let checks = self.policy.checks_for(record);
-        let checks = checks.as_slice();
+        if let Some(own) = self.policy.only_own_check(record) {
+            return match own {
+                Some(check) => self.decide(&[check], now).await,
+                None => Ok(None),
+            };
+        }
+        self.decide(&self.policy.checks_for(record), now).await
+    }
+
+    async fn decide(
+        &self,
+        checks: &[LimitCheck<'_>],
+        now: i64,
+    ) -> Result<Option<RateLimitReport>, RateLimitError> {
         if checks.is_empty() {
             return Ok(None);
         }

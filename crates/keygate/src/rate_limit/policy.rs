@@ -192,6 +192,23 @@ impl RateLimitPolicy {
         &self.shared
     }
 
+    /// For a key with no named limits under a policy without shared ones (the common
+    /// case): `Some` of its one check (`None` inside: no limit at all), built on the
+    /// stack; `None` when [`checks_for`](RateLimitPolicy::checks_for) is needed.
+    #[inline]
+    pub(crate) fn only_own_check<'a>(
+        &self,
+        record: &'a KeyRecord,
+    ) -> Option<Option<LimitCheck<'a>>> {
+        if !record.limits.is_empty() || !self.shared.is_empty() {
+            return None;
+        }
+        Some(self.spec_for(record).map(|spec| LimitCheck {
+            counter: Counter::Key(&record.id),
+            spec,
+        }))
+    }
+
     /// Every limit that applies to `record`, in order: its own (`default`), its named
     /// limits, the shared ones.
     pub(crate) fn checks_for<'a>(&'a self, record: &'a KeyRecord) -> Checks<'a> {
@@ -200,9 +217,6 @@ impl RateLimitPolicy {
             spec,
         });
         let mut checks: Checks<'a> = own.into_iter().collect();
-        if record.limits.is_empty() && self.shared.is_empty() {
-            return checks;
-        }
         checks.extend(record.limits.iter().map(|(name, spec)| LimitCheck {
             counter: Counter::KeyLimit {
                 key: &record.id,

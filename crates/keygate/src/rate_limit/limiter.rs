@@ -123,7 +123,8 @@ pub struct Counted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CountedRepr {
     One(GcraStep),
-    Many(SmallVec<[GcraStep; 4]>),
+    // A `Vec`, not an inline vector: a single limit's `Counted` stays small to move.
+    Many(Vec<GcraStep>),
 }
 
 impl Counted {
@@ -140,7 +141,7 @@ impl Counted {
     /// The decision of several limits (one step per check, in order): allowed when
     /// every limit not in shadow mode allows it.
     pub fn many(checks: &[LimitCheck<'_>], steps: impl IntoIterator<Item = GcraStep>) -> Self {
-        let steps: SmallVec<[GcraStep; 4]> = steps.into_iter().collect();
+        let steps: Vec<GcraStep> = steps.into_iter().collect();
         Self {
             allowed: Self::decide(checks, &steps),
             repr: CountedRepr::Many(steps),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use smallvec::SmallVec;
 
 use super::counter::{Counter, LimitCheck};
 use super::gcra::GcraStep;

@@ -302,16 +302,25 @@ pub async fn run_limits(framework: &str, base: &str, f: &LimitsFixture) {
         .expect("a response");
     assert_eq!(anonymous.status().as_u16(), 401, "{framework}");
     f.gate.verifier().flush_usage().await.expect("a flush");
-    let scope_audit: Value = http
-        .get(format!("{base}/v1/audit-logs?action=key.shadow_scope"))
-        .bearer_auth(&f.admin_key)
-        .send()
-        .await
-        .expect("a response")
-        .json()
-        .await
-        .expect("a JSON body");
-    let events = scope_audit["data"].as_array().cloned().unwrap_or_default();
+    // The audit events of one action, and the whole answer for failure messages.
+    let audit_events = |action: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}/v1/audit-logs?action={action}");
+        let admin = f.admin_key.clone();
+        async move {
+            let body: Value = http
+                .get(url)
+                .bearer_auth(admin)
+                .send()
+                .await
+                .expect("a response")
+                .json()
+                .await
+                .expect("a JSON body");
+            (body["data"].as_array().cloned().unwrap_or_default(), body)
+        }
+    };
+    let (events, scope_audit) = audit_events("key.shadow_scope").await;
     assert_eq!(events.len(), 1, "{framework}: {scope_audit}");
     assert_eq!(events[0]["count"], 2, "{framework}: {scope_audit}");
     assert_eq!(
@@ -319,16 +328,7 @@ pub async fn run_limits(framework: &str, base: &str, f: &LimitsFixture) {
         format!("would lack {BETA_SCOPE}"),
         "{framework}: {scope_audit}"
     );
-    let audit: Value = http
-        .get(format!("{base}/v1/audit-logs?action=key.shadow_limit"))
-        .bearer_auth(&f.admin_key)
-        .send()
-        .await
-        .expect("a response")
-        .json()
-        .await
-        .expect("a JSON body");
-    let events = audit["data"].as_array().cloned().unwrap_or_default();
+    let (events, audit) = audit_events("key.shadow_limit").await;
     assert_eq!(events.len(), 1, "{framework}: {audit}");
     // Five requests (three here, two to /beta) against one an hour: four over.
     assert_eq!(events[0]["count"], 4, "{framework}: {audit}");

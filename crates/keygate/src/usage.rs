@@ -266,15 +266,7 @@ impl UsageRecorder {
             Some(key.clone()),
             VerificationOutcome::ShadowForbidden,
         );
-        {
-            let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-            let counted = counts.entry(count_key).or_insert_with(|| Counted {
-                tenant: Some(tenant.to_owned()),
-                env: Some(env.to_owned()),
-                count: 0,
-            });
-            counted.count = counted.count.saturating_add(1);
-        }
+        self.add_for(count_key, Some((tenant, env)), 1);
         self.tally(
             (
                 key.clone(),
@@ -320,10 +312,15 @@ impl UsageRecorder {
     }
 
     fn add(&self, key: CountKey, record: Option<&KeyRecord>, n: u64) {
+        self.add_for(key, record.map(|r| (r.tenant.as_str(), r.env.as_str())), n);
+    }
+
+    /// Adds `n` to a count, of a key in `(tenant, env)` (`None`: an unknown key).
+    fn add_for(&self, key: CountKey, owner: Option<(&str, &str)>, n: u64) {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let counted = counts.entry(key).or_insert_with(|| Counted {
-            tenant: record.map(|r| r.tenant.clone()),
-            env: record.map(|r| r.env.clone()),
+            tenant: owner.map(|(tenant, _)| tenant.to_owned()),
+            env: owner.map(|(_, env)| env.to_owned()),
             count: 0,
         });
         counted.count = counted.count.saturating_add(n);
@@ -529,19 +526,24 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    #[tokio::test]
-    async fn counts_successes_and_refusals_and_keeps_them_through_a_failed_flush() {
-        use crate::analytics::VerificationOutcome;
-        let store = MemoryStore::new();
-        let recorder = UsageRecorder::default();
-        let record = Arc::new(KeyRecord::new(
+    /// A live key of tenant acme, shared as the verifier shares records.
+    fn test_record() -> Arc<KeyRecord> {
+        Arc::new(KeyRecord::new(
             KeyHasher::Sha256.hash("k"),
             "h",
             "sk",
             "live",
             "n",
             "acme",
-        ));
+        ))
+    }
+
+    #[tokio::test]
+    async fn counts_successes_and_refusals_and_keeps_them_through_a_failed_flush() {
+        use crate::analytics::VerificationOutcome;
+        let store = MemoryStore::new();
+        let recorder = UsageRecorder::default();
+        let record = test_record();
         let micros = 1_800_000_000_000_000;
         // Three uses in one second, two in the next: five successes.
         for at in [
@@ -603,14 +605,7 @@ mod tests {
     async fn rate_limited_refusals_are_counted_on_the_record_and_are_no_last_use() {
         use crate::analytics::VerificationOutcome;
         let store = MemoryStore::new();
-        let record = Arc::new(KeyRecord::new(
-            KeyHasher::Sha256.hash("k"),
-            "h",
-            "sk",
-            "live",
-            "n",
-            "acme",
-        ));
+        let record = test_record();
         store
             .insert(&record)
             .await

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, HeaderMap, HeaderName};
-use actix_web::http::Uri;
+use actix_web::http::{Method, Uri};
 use actix_web::HttpMessage;
 use keygate::request::{ClientIp, RequestParts};
 
@@ -15,6 +15,7 @@ static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 pub(crate) struct ActixParts<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) uri: &'a Uri,
+    pub(crate) method: &'a Method,
     pub(crate) client_ip: Option<IpAddr>,
 }
 
@@ -30,6 +31,7 @@ impl<'a> ActixParts<'a> {
         Self {
             headers: req.headers(),
             uri: req.uri(),
+            method: req.method(),
             client_ip,
         }
     }
@@ -54,6 +56,14 @@ impl RequestParts for ActixParts<'_> {
 
     fn client_ip(&self) -> Option<IpAddr> {
         self.client_ip
+    }
+
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    fn path(&self) -> &str {
+        self.uri.path()
     }
 }
 
@@ -83,6 +93,7 @@ mod tests {
         let parts = ActixParts {
             headers: req.headers(),
             uri: req.uri(),
+            method: req.method(),
             client_ip: None,
         };
         let mut seen = Vec::new();
@@ -104,6 +115,7 @@ mod tests {
         let parts = ActixParts {
             headers: req.headers(),
             uri: req.uri(),
+            method: req.method(),
             client_ip: None,
         };
         assert_eq!(parts.query(), None);

@@ -12,7 +12,7 @@ use keygate::{Actor, AuthError, Authenticated, KeyGate, KeyId, KeyManager, KeyUp
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::dto::input::{parse_ips, to_named_limits};
+use crate::dto::input::{parse_ips, to_named_limits, CreditsInput};
 use crate::dto::{
     ApiError, AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView,
     KeyList, KeyView, MeView, PutRoleRequest, RoleList, RoleView, RotateKeyRequest,
@@ -583,6 +583,11 @@ fn new_key(body: CreateKeyRequest) -> Result<NewKey, ApiError> {
         .map(to_named_limits)
         .transpose()?
         .unwrap_or_default();
+    new.credits = body
+        .credits
+        .as_ref()
+        .map(CreditsInput::to_grant)
+        .transpose()?;
     new.expires_at = body.expires_at;
     new.allowed_ips = parse_ips(&body.allowed_ips.unwrap_or_default())?;
     new.allowed_referrers = body.allowed_referrers.unwrap_or_default();
@@ -604,6 +609,10 @@ fn key_update(body: UpdateKeyRequest) -> Result<KeyUpdate, ApiError> {
             .map(|r| r.map(|r| r.to_spec()).transpose())
             .transpose()?,
         limits: body.limits.as_ref().map(to_named_limits).transpose()?,
+        credits: body
+            .credits
+            .map(|c| c.as_ref().map(CreditsInput::to_grant).transpose())
+            .transpose()?,
         metadata: body.metadata,
     })
 }

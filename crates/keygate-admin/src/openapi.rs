@@ -36,6 +36,9 @@ const CURSOR_PATTERN: &str = "^-?[0-9]{1,18}\\.[A-Za-z0-9_-]{1,128}$";
     ScopesInput,
     RateLimitInput,
     crate::dto::input::RateLimitObject,
+    crate::dto::CreditsInput,
+    crate::dto::RefillInput,
+    crate::dto::CreditsView,
     DurationInput,
     KeyView,
     CreatedKeyView,
@@ -167,6 +170,31 @@ fn constrain(schemas: &mut Value) {
         "description": "Requests per UTC day"});
     props["shadow"] = json!({"type": ["boolean", "null"],
         "description": "Shadow mode: counted, logged and audited, never refusing"});
+    let credits_count =
+        json!({"type": "integer", "minimum": 0, "maximum": keygate::credits::MAX_CREDITS});
+    schemas["CreditsInput"]["properties"]["remaining"] = credits_count.clone();
+    schemas["CreditsInput"]["properties"]["refill"] = json!({"oneOf": [
+        {"type": "null"}, {"$ref": "#/components/schemas/RefillInput"},
+    ]});
+    schemas["RefillInput"] = json!({
+        "description": "A refill: the balance is set back to amount at 00:00 UTC every day, or every \
+            month on day (1 to 31, default 1; in a shorter month its last day)",
+        "oneOf": [
+            {"type": "object", "required": ["interval", "amount"], "additionalProperties": false,
+             "properties": {"interval": {"const": "daily"}, "amount": credits_count, "day": {"type": "null"}}},
+            {"type": "object", "required": ["interval", "amount"], "additionalProperties": false,
+             "properties": {"interval": {"const": "monthly"}, "amount": credits_count,
+                            "day": {"type": ["integer", "null"], "minimum": 1, "maximum": 31}}},
+        ],
+    });
+    for request in ["CreateKeyRequest", "UpdateKeyRequest"] {
+        schemas[request]["properties"]["credits"] = json!({
+            "description": "Uses the key may make, spent by each verified request (its route's cost), \
+                refused with 429 usage_exceeded at zero. Setting or changing them needs the \
+                admin:credits scope, never on the caller's own key; on update null removes them",
+            "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/CreditsInput"}],
+        });
+    }
     schemas["DurationInput"] = json!({
         "description": "How long: seconds, or text (30s, 15m, 24h, 7d, 2w); at most 30 days",
         "oneOf": [

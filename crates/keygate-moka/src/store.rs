@@ -374,6 +374,12 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         self.store.record_usage(usage).await
     }
+    async fn settle_credits(
+        &self,
+        spends: &[keygate::credits::CreditSpend],
+    ) -> Result<Vec<Option<keygate::credits::CreditBalance>>, StoreError> {
+        self.store.settle_credits(spends).await
+    }
     async fn record_verifications(
         &self,
         counts: &[keygate::analytics::VerificationCount],

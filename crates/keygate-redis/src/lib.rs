@@ -8,6 +8,9 @@
 //!   [`keygate::rate_limit::MemoryRateLimiter`]. When Redis is down it either answers 503
 //!   ([`OnRedisError::FailClosed`], the default) or counts in process
 //!   ([`OnRedisError::LocalFallback`]).
+//! - [`RedisCredits`]: a [`keygate::credits::CreditLedger`] shared by every instance:
+//!   one balance per key, spent atomically by one Lua script (never below zero), failing
+//!   closed when Redis is down.
 //! - [`RedisInvalidationPublisher`] and [`RedisInvalidationSource`] (feature
 //!   `invalidation`, on by default): cache invalidation over Redis pub/sub, the
 //!   alternative to Postgres `LISTEN/NOTIFY`, for `keygate_moka::CachedStore::follow`.
@@ -30,12 +33,14 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod credits;
 #[cfg(feature = "invalidation")]
 mod invalidation;
 mod limiter;
 #[cfg(feature = "invalidation")]
 mod publishing;
 
+pub use credits::{RedisCredits, RedisCreditsBuilder};
 #[cfg(feature = "invalidation")]
 pub use invalidation::{RedisInvalidationPublisher, RedisInvalidationSource, DEFAULT_CHANNEL};
 pub use limiter::{OnRedisError, RedisRateLimiter, RedisRateLimiterBuilder, TimeSource};

@@ -205,6 +205,12 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         self.inner.record_usage(usage).await
     }
+    async fn settle_credits(
+        &self,
+        spends: &[keygate::credits::CreditSpend],
+    ) -> Result<Vec<Option<keygate::credits::CreditBalance>>, StoreError> {
+        self.inner.settle_credits(spends).await
+    }
     async fn record_verifications(
         &self,
         counts: &[keygate::analytics::VerificationCount],

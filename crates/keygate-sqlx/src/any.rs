@@ -162,6 +162,12 @@ impl KeyStore for AnyStore {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         each!(self, s => s.record_usage(usage).await)
     }
+    async fn settle_credits(
+        &self,
+        spends: &[keygate::credits::CreditSpend],
+    ) -> Result<Vec<Option<keygate::credits::CreditBalance>>, StoreError> {
+        each!(self, s => s.settle_credits(spends).await)
+    }
     async fn record_verifications(
         &self,
         counts: &[keygate::analytics::VerificationCount],

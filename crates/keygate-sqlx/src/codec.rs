@@ -83,6 +83,12 @@ pub(crate) struct RawKey {
     pub(crate) disabled_at: Option<DateTime<Utc>>,
     /// JSON object: limit name -> spec text.
     pub(crate) limits: String,
+    /// The credits' balance (`None`: unmetered) and bookkeeping.
+    pub(crate) credits_remaining: Option<i64>,
+    pub(crate) credits_refill: Option<String>,
+    pub(crate) credits_period: i64,
+    pub(crate) credits_epoch: i64,
+    pub(crate) credits_account: Option<String>,
     /// Read from `keygate_owners`, never written with the key.
     pub(crate) owner_deactivated_at: Option<DateTime<Utc>>,
 }
@@ -125,6 +131,24 @@ impl RawKey {
             version: version_column(r.version)?,
             disabled_at: r.disabled_at,
             limits: to_json("limits", &r.limits)?,
+            credits_remaining: r
+                .credits
+                .as_ref()
+                .map(|c| i64::try_from(c.remaining).map_err(|_| corrupt("credits", c.remaining)))
+                .transpose()?,
+            credits_refill: r
+                .credits
+                .as_ref()
+                .and_then(|c| c.refill)
+                .map(|refill| refill.to_string()),
+            credits_period: r.credits.as_ref().map_or(0, |c| c.period),
+            credits_epoch: r
+                .credits
+                .as_ref()
+                .map(|c| i64::try_from(c.epoch).map_err(|_| corrupt("credits epoch", c.epoch)))
+                .transpose()?
+                .unwrap_or(0),
+            credits_account: r.credits.as_ref().map(|c| c.account.to_string()),
             owner_deactivated_at: None,
         })
     }
@@ -153,6 +177,21 @@ impl RawKey {
         r.revoked_at = self.revoked_at;
         r.disabled_at = self.disabled_at;
         r.limits = from_json("limits", &self.limits)?;
+        r.credits = match (self.credits_remaining, self.credits_account) {
+            (Some(remaining), Some(account)) => Some(keygate::credits::Credits {
+                remaining: u64::try_from(remaining).map_err(|_| corrupt("credits", remaining))?,
+                refill: self
+                    .credits_refill
+                    .map(|text| text.parse().map_err(|e| corrupt("credits refill", e)))
+                    .transpose()?,
+                period: self.credits_period,
+                epoch: u64::try_from(self.credits_epoch)
+                    .map_err(|_| corrupt("credits epoch", self.credits_epoch))?,
+                account: key_id("credits_account", &account)?,
+            }),
+            (None, _) => None,
+            (Some(_), None) => return Err(corrupt("credits", "a balance without an account")),
+        };
         r.last_used_at = self.last_used_at;
         r.rotation = match (self.replaced_by, self.grace_until) {
             (Some(by), Some(grace_until)) => Some(Rotation {

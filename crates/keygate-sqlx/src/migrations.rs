@@ -52,6 +52,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "named limits",
         include_str!("../migrations/sqlite/0007_named_limits.sql"),
     ),
+    (
+        8,
+        "credits",
+        include_str!("../migrations/sqlite/0008_credits.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -90,6 +95,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         7,
         "named limits",
         include_str!("../migrations/postgres/0007_named_limits.sql"),
+    ),
+    (
+        8,
+        "credits",
+        include_str!("../migrations/postgres/0008_credits.sql"),
     ),
 ];
 

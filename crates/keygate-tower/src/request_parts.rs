@@ -35,6 +35,14 @@ impl<B> RequestParts for HttpParts<'_, B> {
     fn client_ip(&self) -> Option<IpAddr> {
         client_ip(self.0)
     }
+
+    fn method(&self) -> &str {
+        self.0.method().as_str()
+    }
+
+    fn path(&self) -> &str {
+        self.0.uri().path()
+    }
 }
 
 /// The header name of each of a gate's credential sources (`None` for a query

@@ -38,6 +38,8 @@ pub enum VerificationOutcome {
     Forbidden,
     /// Over its rate limit.
     RateLimited,
+    /// Out of credits (`usage_exceeded`).
+    UsageExceeded,
     /// Let through, but over a limit in shadow mode (which would have refused it):
     /// counted beside the request's own outcome (`valid`), not instead of it.
     ShadowLimited,
@@ -48,7 +50,7 @@ pub enum VerificationOutcome {
 
 impl VerificationOutcome {
     /// Every outcome, in order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Valid,
         Self::Unknown,
         Self::Revoked,
@@ -56,12 +58,13 @@ impl VerificationOutcome {
         Self::Disabled,
         Self::Forbidden,
         Self::RateLimited,
+        Self::UsageExceeded,
         Self::ShadowLimited,
         Self::ShadowForbidden,
     ];
 
     /// `valid`, `unknown`, `revoked`, `expired`, `disabled`, `forbidden`,
-    /// `rate_limited`, `shadow_limited` or `shadow_forbidden`.
+    /// `rate_limited`, `usage_exceeded`, `shadow_limited` or `shadow_forbidden`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Valid => "valid",
@@ -71,6 +74,7 @@ impl VerificationOutcome {
             Self::Disabled => "disabled",
             Self::Forbidden => "forbidden",
             Self::RateLimited => "rate_limited",
+            Self::UsageExceeded => "usage_exceeded",
             Self::ShadowLimited => "shadow_limited",
             Self::ShadowForbidden => "shadow_forbidden",
         }
@@ -108,6 +112,7 @@ impl VerificationOutcome {
             AuthError::DisabledKey => Self::Disabled,
             AuthError::IpNotAllowed | AuthError::ReferrerNotAllowed => Self::Forbidden,
             AuthError::RateLimited { .. } => Self::RateLimited,
+            AuthError::UsageExceeded { .. } => Self::UsageExceeded,
             _ => return None,
         })
     }

@@ -48,6 +48,7 @@ pub struct PreparedRequest {
     found_in: FoundIn,
     client_ip: Option<IpAddr>,
     referrer: Option<String>,
+    cost: u64,
 }
 
 impl PreparedRequest {
@@ -56,12 +57,14 @@ impl PreparedRequest {
         credential: ExtractedCredential<'_>,
         client_ip: Option<IpAddr>,
         parts: &impl RequestParts,
+        cost: u64,
     ) -> Self {
         Self {
             found_in: credential.found_in,
             key: credential.into_secret(),
             client_ip,
             referrer: parts.referrer().map(str::to_owned),
+            cost,
         }
     }
 
@@ -144,14 +147,21 @@ impl KeyGate {
             Err(err) => return Checked::Done(Err(err)),
         };
         let client_ip = parts.client_ip();
-        match self
-            .verifier()
-            .verify_now(credential.key_bytes(), client_ip, || parts.referrer())
-        {
+        match self.verifier().verify_now(
+            credential.key_bytes(),
+            client_ip,
+            || parts.referrer(),
+            || self.cost_of(parts),
+        ) {
             Some(result) => {
                 Checked::Done(result.map(|v| self.authenticated(v, credential.found_in)))
             }
-            None => Checked::Pending(PreparedRequest::own(credential, client_ip, parts)),
+            None => Checked::Pending(PreparedRequest::own(
+                credential,
+                client_ip,
+                parts,
+                self.cost_of(parts),
+            )),
         }
     }
 
@@ -159,7 +169,12 @@ impl KeyGate {
     /// context, owned, for [`KeyGate::authenticate`].
     pub fn prepare(&self, parts: &impl RequestParts) -> Result<PreparedRequest, AuthError> {
         let credential = extract_credential(self.sources(), parts)?;
-        Ok(PreparedRequest::own(credential, parts.client_ip(), parts))
+        Ok(PreparedRequest::own(
+            credential,
+            parts.client_ip(),
+            parts,
+            self.cost_of(parts),
+        ))
     }
 
     /// Step 2: the full pipeline over a prepared request (the store's I/O, audit
@@ -171,6 +186,7 @@ impl KeyGate {
                 key: request.key.expose(),
                 client_ip: request.client_ip,
                 referrer: request.referrer.as_deref(),
+                cost: request.cost,
             })
             .await?;
         Ok(self.authenticated(verification, request.found_in))

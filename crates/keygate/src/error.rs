@@ -57,6 +57,13 @@ pub enum AuthError {
         /// key's limit (the failure throttle).
         report: Option<std::sync::Arc<RateLimitReport>>,
     },
+    /// The key has fewer credits left than the request costs (see
+    /// [`crate::credits`]).
+    #[error("the API key has no uses left")]
+    UsageExceeded {
+        /// Seconds until the key's credits refill (`Retry-After`), if they do.
+        retry_after: Option<u64>,
+    },
     /// The key store could not be reached: fail closed.
     #[error("the key store is unavailable")]
     StoreUnavailable,
@@ -110,7 +117,7 @@ impl AuthError {
             Self::MissingKey | Self::InvalidKey(_) | Self::ExpiredKey | Self::DisabledKey => 401,
             Self::ConflictingKeys => 400,
             Self::InsufficientScope { .. } | Self::IpNotAllowed | Self::ReferrerNotAllowed => 403,
-            Self::RateLimited { .. } => 429,
+            Self::RateLimited { .. } | Self::UsageExceeded { .. } => 429,
             Self::StoreUnavailable => 503,
         }
     }
@@ -127,6 +134,7 @@ impl AuthError {
             Self::IpNotAllowed => "ip_not_allowed",
             Self::ReferrerNotAllowed => "referrer_not_allowed",
             Self::RateLimited { .. } => "rate_limit_exceeded",
+            Self::UsageExceeded { .. } => "usage_exceeded",
             Self::StoreUnavailable => "store_unavailable",
         }
     }
@@ -166,6 +174,7 @@ impl AuthError {
             Self::IpNotAllowed
             | Self::ReferrerNotAllowed
             | Self::RateLimited { .. }
+            | Self::UsageExceeded { .. }
             | Self::StoreUnavailable => None,
         }
     }
@@ -187,6 +196,16 @@ impl AuthError {
                 Self::InvalidKey(InvalidKeyReason::Unknown).www_authenticate()
             }
             other => other.www_authenticate(),
+        }
+    }
+
+    /// Seconds until the request may succeed (`Retry-After`): over a rate limit, or
+    /// out of credits that refill.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::UsageExceeded { retry_after } => *retry_after,
+            _ => None,
         }
     }
 
@@ -260,6 +279,12 @@ mod tests {
                 AuthError::ReferrerNotAllowed,
                 403,
                 "referrer_not_allowed",
+                None,
+            ),
+            (
+                AuthError::UsageExceeded { retry_after: None },
+                429,
+                "usage_exceeded",
                 None,
             ),
             (AuthError::StoreUnavailable, 503, "store_unavailable", None),

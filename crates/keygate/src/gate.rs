@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::credits::{CreditLedger, RouteCosts};
 use crate::error::AuthError;
 use crate::hash::KeyHasher;
 use crate::rate_limit::{FailureThrottle, RateLimitHeaders, RateLimits};
@@ -38,6 +39,7 @@ pub struct KeyGate {
 
 struct Inner {
     verifier: Verifier,
+    costs: RouteCosts,
     sources: Vec<CredentialSource>,
     renderer: SharedRenderer,
     hide_credentials: bool,
@@ -64,6 +66,7 @@ impl std::fmt::Debug for KeyGate {
 #[must_use]
 pub struct KeyGateBuilder<T = KeyGate> {
     verifier: VerifierOrBuilder,
+    costs: RouteCosts,
     sources: Vec<CredentialSource>,
     renderer: SharedRenderer,
     hide_credentials: bool,
@@ -124,6 +127,21 @@ impl KeyGate {
         self.inner.verifier.shutdown().await
     }
 
+    /// What each request costs a key with credits.
+    pub fn costs(&self) -> &RouteCosts {
+        &self.inner.costs
+    }
+
+    /// What a request costs a key with credits.
+    pub(crate) fn cost_of(&self, parts: &impl RequestParts) -> u64 {
+        let costs = &self.inner.costs;
+        if costs.is_uniform() {
+            costs.default_cost_value()
+        } else {
+            costs.cost_of(parts.method(), parts.path())
+        }
+    }
+
     /// Where credentials are read from, in order.
     pub fn sources(&self) -> &[CredentialSource] {
         &self.inner.sources
@@ -160,6 +178,7 @@ impl KeyGateBuilder<KeyGate> {
     fn new(verifier: VerifierOrBuilder) -> Self {
         Self {
             verifier,
+            costs: RouteCosts::default(),
             sources: Vec::new(),
             renderer: SharedRenderer::default(),
             hide_credentials: false,
@@ -180,6 +199,7 @@ impl<T> KeyGateBuilder<T> {
     pub fn finish_with<U>(self, finish: fn(KeyGate) -> U) -> KeyGateBuilder<U> {
         KeyGateBuilder {
             verifier: self.verifier,
+            costs: self.costs,
             sources: self.sources,
             renderer: self.renderer,
             hide_credentials: self.hide_credentials,
@@ -284,6 +304,29 @@ impl<T> KeyGateBuilder<T> {
         self.map_verifier(|b| b.analytics_retention(retention))
     }
 
+    /// Where keys' credits are spent (default: in process); see
+    /// [`VerifierBuilder::credits`].
+    pub fn credits(self, ledger: impl CreditLedger) -> Self {
+        self.map_verifier(|b| b.credits(ledger))
+    }
+
+    /// What each request costs a key with credits, by method and path (default: 1
+    /// for every request). Keys without credits are not matched at all.
+    ///
+    /// ```
+    /// use keygate::credits::RouteCosts;
+    /// use keygate::{KeyGate, MemoryStore};
+    /// let gate = KeyGate::builder(MemoryStore::new())
+    ///     .costs(RouteCosts::new().route("POST /v1/scans", 10)?.route("GET /healthz", 0)?)
+    ///     .build();
+    /// assert_eq!(gate.costs().cost_of("POST", "/v1/scans"), 10);
+    /// # Ok::<(), keygate::credits::RouteCostError>(())
+    /// ```
+    pub fn costs(mut self, costs: RouteCosts) -> Self {
+        self.costs = costs;
+        self
+    }
+
     /// Read `Authorization: Bearer <key>`.
     pub fn bearer(mut self) -> Self {
         self.sources.push(CredentialSource::Bearer);
@@ -350,6 +393,7 @@ impl<T> KeyGateBuilder<T> {
         (self.finish)(KeyGate {
             inner: Arc::new(Inner {
                 verifier,
+                costs: self.costs,
                 sources,
                 renderer: self.renderer,
                 hide_credentials: self.hide_credentials,

@@ -32,7 +32,7 @@
 //! ([`Verifier`], [`VerifyRequest`]). The rest lives in a module named for what it
 //! holds: [`rate_limit`] (limiters, the failure throttle, `X-RateLimit-*` headers),
 //! [`render`] (error bodies), [`request`] (finding the key in a request, for adapters),
-//! [`store`] (filters, pages, cursors), [`manager`], [`audit`], [`analytics`], [`clock`], [`hash`],
+//! [`store`] (filters, pages, cursors), [`credits`] (remaining uses, refills, route costs), [`manager`], [`audit`], [`analytics`], [`clock`], [`hash`],
 //! [`key_format`], [`record`], [`role`], [`scope`], [`usage`], [`verifier`], [`error`]
 //! and [`duration`].
 #![deny(missing_docs)]
@@ -43,6 +43,7 @@ pub mod audit;
 mod authenticate;
 mod base62;
 pub mod clock;
+pub mod credits;
 pub mod duration;
 pub mod error;
 mod failure_audit;

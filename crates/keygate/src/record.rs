@@ -126,6 +126,10 @@ pub struct KeyRecord {
     /// request is counted in all of them or in none.
     #[serde(default, skip_serializing_if = "NamedLimits::is_empty")]
     pub limits: NamedLimits,
+    /// Uses left, spent by each successful verification (`None`: unmetered). The
+    /// stored balance lags the ledger's by up to one flush; see [`crate::credits`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<crate::credits::Credits>,
     /// Free-form JSON for the application.
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The key that created this one, if made through the API.
@@ -179,6 +183,7 @@ impl KeyRecord {
             allowed_referrers: Vec::new(),
             rate_limit: None,
             limits: NamedLimits::new(),
+            credits: None,
             metadata: serde_json::Map::new(),
             created_by: None,
             version: 0,

@@ -65,6 +65,15 @@ pub trait RequestParts {
     fn client_ip(&self) -> Option<std::net::IpAddr> {
         None
     }
+    /// The request method (`GET`), for [route costs](crate::credits::RouteCosts);
+    /// read only for keys with credits when the gate has a cost table.
+    fn method(&self) -> &str {
+        ""
+    }
+    /// The request path (`/v1/scans/1`), for route costs.
+    fn path(&self) -> &str {
+        ""
+    }
     /// The first `Referer` header, when it is UTF-8 (keys with referrer restrictions
     /// are checked against it; read only for such keys).
     fn referrer(&self) -> Option<&str> {

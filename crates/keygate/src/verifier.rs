@@ -9,6 +9,7 @@ use futures_util::future::Either;
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::clock::{Clock, SystemClock};
+use crate::credits::{CreditLedger, Credits, MemoryCredits, Spent};
 use crate::error::{AuthError, InvalidKeyReason};
 use crate::failure_audit::{Failure, FailureAudit};
 use crate::hash::KeyHasher;
@@ -30,6 +31,9 @@ pub struct VerifyRequest<'a> {
     pub client_ip: Option<IpAddr>,
     /// The `Referer` header, for keys with referrer restrictions.
     pub referrer: Option<&'a str>,
+    /// What the request spends from a key with credits (see [`crate::credits`]);
+    /// 1 by default.
+    pub cost: u64,
 }
 
 impl<'a> VerifyRequest<'a> {
@@ -39,7 +43,15 @@ impl<'a> VerifyRequest<'a> {
             key,
             client_ip: None,
             referrer: None,
+            cost: 1,
         }
+    }
+
+    /// The same request costing `cost` credits.
+    #[must_use]
+    pub fn with_cost(mut self, cost: u64) -> Self {
+        self.cost = cost;
+        self
     }
 }
 
@@ -97,6 +109,7 @@ struct Inner {
     accept_legacy: bool,
     usage: Arc<UsageRecorder>,
     rate_limits: Option<RateLimits>,
+    credits: Arc<dyn CreditLedger>,
     failure_throttle: Option<FailureThrottle>,
     audit_failures: bool,
     failure_audit: FailureAudit,
@@ -133,6 +146,7 @@ pub struct VerifierBuilder {
     envs: Vec<String>,
     accept_legacy: bool,
     rate_limits: Option<RateLimits>,
+    credits: Arc<dyn CreditLedger>,
     failure_throttle: Option<FailureThrottle>,
     audit_failures: bool,
     audit_window: chrono::Duration,
@@ -226,6 +240,21 @@ impl VerifierBuilder {
         self
     }
 
+    /// Where keys' credits are spent (see [`crate::credits`]): in process by default
+    /// ([`MemoryCredits`]); `keygate_redis::RedisCredits` for one balance across
+    /// instances. Keys without credits never reach it.
+    ///
+    /// ```
+    /// use keygate::credits::MemoryCredits;
+    /// use keygate::{MemoryStore, Verifier};
+    /// let verifier = Verifier::builder(MemoryStore::new()).credits(MemoryCredits::new()).build();
+    /// # let _ = verifier;
+    /// ```
+    pub fn credits(mut self, ledger: impl CreditLedger) -> Self {
+        self.credits = Arc::new(ledger);
+        self
+    }
+
     /// Refuse (429) client IPs with too many failed verifications, before any store
     /// lookup, and audit it. On by default (60 failures a minute per client,
     /// burst 60); set another one here, or turn it off with
@@ -316,6 +345,7 @@ impl VerifierBuilder {
                 accept_legacy: self.accept_legacy,
                 usage: Arc::new(UsageRecorder::default()),
                 rate_limits: self.rate_limits,
+                credits: self.credits,
                 failure_throttle: self.failure_throttle,
                 audit_failures: self.audit_failures,
                 failure_audit: FailureAudit::new(self.audit_window, 1024),
@@ -342,6 +372,7 @@ impl Verifier {
             envs: Vec::new(),
             accept_legacy: false,
             rate_limits: None,
+            credits: Arc::new(MemoryCredits::new()),
             failure_throttle: Some(default_failure_throttle()),
             audit_failures: true,
             audit_window: chrono::Duration::seconds(60),
@@ -430,6 +461,7 @@ impl Verifier {
             inner.store.append_audit(&event).await?;
         }
         self.flush_shadow_refusals().await?;
+        self.settle_credits().await?;
         if self.prune_due(now) {
             if let Some(retention) = inner.audit_retention {
                 let pruned = inner.store.prune_audit(now - retention).await?;
@@ -485,6 +517,29 @@ impl Verifier {
         Ok(())
     }
 
+    /// Tells the store what this process spent from credit balances since the last
+    /// flush (kept for the next one if the store is down), and catches the ledger up
+    /// with what the store holds (other instances' spends).
+    async fn settle_credits(&self) -> Result<(), crate::StoreError> {
+        let ledger = &self.inner.credits;
+        let spends = ledger.take_unsettled();
+        if spends.is_empty() {
+            return Ok(());
+        }
+        match self.inner.store.settle_credits(&spends).await {
+            Ok(balances) => {
+                for (spend, balance) in spends.iter().zip(balances) {
+                    ledger.settled(spend, balance);
+                }
+                Ok(())
+            }
+            Err(err) => {
+                ledger.restore_unsettled(spends);
+                Err(err)
+            }
+        }
+    }
+
     /// Whether a retention is set and the last prune is [`PRUNE_EVERY`] ago (then now
     /// counts as the last prune).
     fn prune_due(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
@@ -510,9 +565,12 @@ impl Verifier {
         &'a self,
         request: VerifyRequest<'a>,
     ) -> impl Future<Output = Result<Verification, AuthError>> + Send + 'a {
-        match self.verify_now(request.key.as_bytes(), request.client_ip, || {
-            request.referrer
-        }) {
+        match self.verify_now(
+            request.key.as_bytes(),
+            request.client_ip,
+            || request.referrer,
+            || request.cost,
+        ) {
             Some(result) => Either::Left(std::future::ready(result)),
             None => Either::Right(Box::pin(self.verify_full(request))),
         }
@@ -578,23 +636,9 @@ impl Verifier {
             return Err(err);
         }
 
-        // 5. Rate limit, before any further store call.
-        let rate_limit = match &inner.rate_limits {
-            Some(limits) => match limits.check(&record, now).await {
-                Ok(report) => self.shadowed(&record, report, now.timestamp_micros()),
-                Err(err) => {
-                    let err = limiter_error(err);
-                    if matches!(err, AuthError::RateLimited { .. }) {
-                        inner.usage.note_limited(&record, now.timestamp_micros());
-                    }
-                    return Err(err);
-                }
-            },
-            None => None,
-        };
-
-        // 6. The principal: built once per shared record (role resolved then), reused
-        //    by every later verification of the same record.
+        // The principal: built once per shared record (role resolved then), reused by
+        // every later verification of the same record; resolved before anything is
+        // spent, as the store may be down.
         let principal = match record.resolved.get() {
             Some(principal) => principal.clone(),
             None => {
@@ -604,6 +648,40 @@ impl Verifier {
                 record.resolved.set(principal.clone());
                 principal
             }
+        };
+
+        // 5. Credits, then rate limits: a request a limit refuses gets its credits back.
+        let spent = match &record.credits {
+            Some(credits) => {
+                let spent = inner
+                    .credits
+                    .spend(credits, request.cost, now)
+                    .await
+                    .map_err(limiter_error)?;
+                if !spent.allowed {
+                    return Err(self.out_of_credits(&record, credits, spent, now));
+                }
+                Some((credits, request.cost))
+            }
+            None => None,
+        };
+        let rate_limit = match &inner.rate_limits {
+            Some(limits) => match limits.check(&record, now).await {
+                Ok(report) => self.shadowed(&record, report, now.timestamp_micros()),
+                Err(err) => {
+                    if let Some((credits, cost)) = spent {
+                        if let Err(e) = inner.credits.refund(credits, cost, now).await {
+                            tracing::warn!(error = %e, key_id = %record.id, "keygate: could not give back the credits of a rate-limited request");
+                        }
+                    }
+                    let err = limiter_error(err);
+                    if matches!(err, AuthError::RateLimited { .. }) {
+                        inner.usage.note_limited(&record, now.timestamp_micros());
+                    }
+                    return Err(err);
+                }
+            },
+            None => None,
         };
         inner.usage.note_record(&record, now.timestamp_micros());
         Ok(Verification {
@@ -626,6 +704,7 @@ impl Verifier {
         key: &[u8],
         client_ip: Option<IpAddr>,
         referrer: impl FnOnce() -> Option<&'r str>,
+        cost: impl FnOnce() -> u64,
     ) -> Option<Result<Verification, AuthError>> {
         let inner = &*self.inner;
         let now = inner.clock.now_micros();
@@ -660,12 +739,26 @@ impl Verifier {
         self.check_context(&record, client_ip, referrer).ok()?;
         // 6. A principal already built for this record (its role resolved).
         let principal = record.resolved.get()?;
-        // 5. The rate limit, counted only when answered here.
+        // 5. Credits and the rate limit, counted only when answered here.
+        let spent = match &record.credits {
+            Some(credits) => Some(self.spend_now(&record, credits, cost(), now)?),
+            None => None,
+        };
+        let spent = match spent {
+            Some(Err(err)) => return Some(Err(err)),
+            Some(Ok(spent)) => Some(spent),
+            None => None,
+        };
         let rate_limit = match &inner.rate_limits {
-            Some(limits) => match limits.check_sync(&record, now)? {
-                Ok(report) => self.shadowed(&record, report, now),
-                Err(err) => {
-                    let err = limiter_error(err);
+            Some(limits) => match limits.check_sync(&record, now) {
+                Some(Ok(report)) => self.shadowed(&record, report, now),
+                verdict => {
+                    if let Some((credits, cost, at)) = spent {
+                        if inner.credits.refund_sync(credits, cost, at).is_none() {
+                            tracing::warn!(key_id = %record.id, "keygate: could not give back credits");
+                        }
+                    }
+                    let err = limiter_error(verdict?.err()?);
                     if matches!(err, AuthError::RateLimited { .. }) {
                         inner.usage.note_limited(&record, now);
                     }
@@ -679,6 +772,46 @@ impl Verifier {
             principal: principal.clone(),
             rate_limit,
         }))
+    }
+
+    /// Spends `cost` of `credits` from memory: `None` when the ledger cannot answer
+    /// without I/O; the refusal when too few are left; else what to give back if a
+    /// limit then refuses the request.
+    #[allow(clippy::type_complexity)]
+    fn spend_now<'c>(
+        &self,
+        record: &KeyRecord,
+        credits: &'c Credits,
+        cost: u64,
+        now_micros: i64,
+    ) -> Option<Result<(&'c Credits, u64, chrono::DateTime<chrono::Utc>), AuthError>> {
+        let now = chrono::DateTime::from_timestamp_micros(now_micros)?;
+        Some(match self.inner.credits.spend_sync(credits, cost, now)? {
+            Ok(spent) if spent.allowed => Ok((credits, cost, now)),
+            Ok(spent) => Err(self.out_of_credits(record, credits, spent, now)),
+            Err(err) => Err(limiter_error(err)),
+        })
+    }
+
+    /// The refusal of a key with too few credits left, counted (`usage_exceeded`).
+    #[cold]
+    fn out_of_credits(
+        &self,
+        record: &KeyRecord,
+        credits: &Credits,
+        spent: Spent,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AuthError {
+        let retry_after = credits.refills_at(spent.period).map(|at| {
+            let micros = (at - now).num_microseconds().unwrap_or(i64::MAX).max(0);
+            u64::try_from(micros.saturating_add(999_999) / 1_000_000)
+                .unwrap_or(u64::MAX)
+                .max(1)
+        });
+        let err = AuthError::UsageExceeded { retry_after };
+        self.inner.usage.count_refusal(Some(record), &err, now);
+        tracing::debug!(key_id = %record.id, remaining = spent.remaining, "keygate: key out of credits");
+        err
     }
 
     /// The report to send with a request the limits let through, after noting what its

@@ -309,6 +309,7 @@ async fn sign_in(dashboard: &Dashboard, req: DashboardRequest<'_>) -> DashboardR
             key,
             client_ip: req.client_ip,
             referrer: None,
+            cost: 1,
         })
         .await;
     let principal = match verified {

@@ -115,6 +115,75 @@ impl RateLimitInput {
     }
 }
 
+/// Credits: uses left, optionally refilled. Setting them needs the `admin:credits`
+/// scope; at most 2^53.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreditsInput {
+    /// Uses left now.
+    #[serde(deserialize_with = "whole")]
+    pub remaining: u64,
+    /// How the balance refills (absent or null: never).
+    #[serde(default)]
+    pub refill: Option<RefillInput>,
+}
+
+/// A refill: the balance is set back to `amount` at the start of every day or month
+/// (UTC).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefillInput {
+    /// `daily` or `monthly`.
+    pub interval: RefillIntervalInput,
+    /// What the balance is set back to.
+    #[serde(deserialize_with = "whole")]
+    pub amount: u64,
+    /// The day of the month of a monthly refill, 1 to 31 (default 1; in a shorter
+    /// month its last day).
+    #[serde(default, deserialize_with = "whole_or_null")]
+    pub day: Option<u8>,
+}
+
+/// When a refill happens.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RefillIntervalInput {
+    /// Every day at 00:00 UTC.
+    Daily,
+    /// Every month on `day` at 00:00 UTC.
+    Monthly,
+}
+
+impl CreditsInput {
+    /// The checked grant (422 naming the rule).
+    pub fn to_grant(&self) -> Result<keygate::credits::CreditGrant, ApiError> {
+        let bad =
+            |e: keygate::credits::CreditsError| ApiError::unprocessable(format!("credits: {e}"));
+        let refill = match &self.refill {
+            None => None,
+            Some(r) => Some(match (r.interval, r.day) {
+                (RefillIntervalInput::Daily, None) => {
+                    keygate::credits::Refill::daily(r.amount).map_err(bad)?
+                }
+                (RefillIntervalInput::Daily, Some(_)) => {
+                    return Err(ApiError::unprocessable(
+                        "credits: a day is for monthly refills only",
+                    ))
+                }
+                (RefillIntervalInput::Monthly, day) => {
+                    keygate::credits::Refill::monthly(r.amount, day.unwrap_or(1)).map_err(bad)?
+                }
+            }),
+        };
+        let grant = keygate::credits::CreditGrant {
+            remaining: self.remaining,
+            refill,
+        };
+        grant.validate().map_err(bad)?;
+        Ok(grant)
+    }
+}
+
 /// A duration: seconds (`86400`) or text (`"24h"`, `"30m"`, `"90d"`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
@@ -169,6 +238,10 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub limits: Option<LimitsInput>,
+    /// Uses the key may make (absent: unmetered, or its maker's balance when the
+    /// caller has credits and not `admin:credits`).
+    #[serde(default)]
+    pub credits: Option<CreditsInput>,
     /// Expiry (RFC 3339), or null for never.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
@@ -214,6 +287,11 @@ pub struct UpdateKeyRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub limits: Option<LimitsInput>,
+    /// New credits: a new balance, replacing the old one and its spends (null:
+    /// unmetered). Needs `admin:credits`, and never on the caller's own key.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<CreditsInput>)]
+    pub credits: Option<Option<CreditsInput>>,
     /// New expiry (null: never).
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]

@@ -7,11 +7,12 @@ mod output;
 
 pub use error::ApiError;
 pub use input::{
-    CreateKeyRequest, CreateRoleRequest, DurationInput, PutRoleRequest, RateLimitInput,
-    RotateKeyRequest, ScopesInput, UpdateKeyRequest,
+    CreateKeyRequest, CreateRoleRequest, CreditsInput, DurationInput, PutRoleRequest,
+    RateLimitInput, RefillInput, RefillIntervalInput, RotateKeyRequest, ScopesInput,
+    UpdateKeyRequest,
 };
 pub use output::{
-    AuditEventView, AuditList, CreatedKeyView, KeyList, KeyView, MeView, RateLimitStateView,
-    RateLimitView, RoleList, RoleView, UserView, VerificationAnalytics, VerificationCountView,
-    VerifyView,
+    AuditEventView, AuditList, CreatedKeyView, CreditsView, KeyList, KeyView, MeView,
+    RateLimitStateView, RateLimitView, RoleList, RoleView, UserView, VerificationAnalytics,
+    VerificationCountView, VerifyView,
 };

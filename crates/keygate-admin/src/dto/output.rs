@@ -62,6 +62,8 @@ pub struct KeyView {
     /// Named limits, by name, as spec text (`{"burst": "10/s"}`).
     #[serde(default)]
     pub limits: std::collections::BTreeMap<String, String>,
+    /// Credits (null: unmetered).
+    pub credits: Option<CreditsView>,
     /// `active`, `rotation_grace`, `rotated`, `expired`, `revoked`,
     /// `owner_deactivated` or `disabled`.
     pub status: String,
@@ -90,6 +92,36 @@ pub struct KeyView {
     pub created_by: Option<String>,
 }
 
+/// A key's credits as stored.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]
+#[serde(rename_all = "camelCase")]
+pub struct CreditsView {
+    /// Uses left, as last written by the services (they write what they spent every
+    /// few seconds, so it may lag that much).
+    pub remaining: u64,
+    /// `daily:AMOUNT`, `monthly:AMOUNT` or `monthly:AMOUNT@DAY` (null: no refill).
+    pub refill: Option<String>,
+    /// The next refill (null: no refill).
+    pub refills_at: Option<DateTime<Utc>>,
+    /// The key whose balance this is: this key's own id, or the key it spends with (a
+    /// key it was rotated from, or the metered key that made it).
+    pub account: String,
+}
+
+impl CreditsView {
+    /// The view of `credits` at `now`.
+    pub fn new(credits: &keygate::credits::Credits, now: DateTime<Utc>) -> Self {
+        let (remaining, period) = credits.balance_at(now);
+        Self {
+            remaining,
+            refill: credits.refill.map(|r| r.to_string()),
+            refills_at: credits.refills_at(period),
+            account: credits.account.to_string(),
+        }
+    }
+}
+
 impl KeyView {
     /// The view of `record` at `now`.
     pub fn new(record: &KeyRecord, now: DateTime<Utc>) -> Self {
@@ -114,6 +146,7 @@ impl KeyView {
                 .iter()
                 .map(|(name, spec)| (name.to_string(), spec.to_string()))
                 .collect(),
+            credits: record.credits.as_ref().map(|c| CreditsView::new(c, now)),
             status,
             created_at: record.created_at,
             expires_at: record.expires_at,

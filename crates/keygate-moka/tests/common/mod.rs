@@ -149,6 +149,12 @@ impl KeyStore for CountingStore {
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         self.memory.record_usage(usage).await
     }
+    async fn settle_credits(
+        &self,
+        spends: &[keygate::credits::CreditSpend],
+    ) -> Result<Vec<Option<keygate::credits::CreditBalance>>, StoreError> {
+        self.memory.settle_credits(spends).await
+    }
     async fn record_verifications(
         &self,
         counts: &[keygate::analytics::VerificationCount],

@@ -35,7 +35,8 @@ const SELECT_KEY: &str = "SELECT k.id, k.hash, k.hint, k.prefix, k.env, k.name, 
     k.description, k.tenant, k.owner, k.kind, k.role, k.scopes, k.created_at, k.expires_at, \
     k.revoked_at, k.last_used_at, k.replaced_by, k.grace_until, k.allowed_ips, \
     k.allowed_referrers, k.rate_limit, k.metadata, k.created_by, k.version, k.disabled_at, \
-    k.limits, \
+    k.limits, k.credits_remaining, k.credits_refill, k.credits_period, k.credits_epoch, \
+    k.credits_account, \
     o.deactivated_at AS owner_deactivated_at \
     FROM keygate_keys AS k LEFT JOIN keygate_owners AS o \
     ON k.kind = 'personal' AND o.tenant = k.tenant AND o.owner = k.owner";
@@ -44,9 +45,10 @@ const SELECT_KEY: &str = "SELECT k.id, k.hash, k.hint, k.prefix, k.env, k.name, 
 const INSERT_KEY: &str = "INSERT INTO keygate_keys (id, hash, hint, prefix, env, name, \
     description, tenant, owner, kind, role, scopes, created_at, expires_at, revoked_at, \
     last_used_at, replaced_by, grace_until, allowed_ips, allowed_referrers, rate_limit, \
-    metadata, created_by, version, disabled_at, limits) VALUES (";
+    metadata, created_by, version, disabled_at, limits, credits_remaining, credits_refill, \
+    credits_period, credits_epoch, credits_account) VALUES (";
 
-fn key_values(k: RawKey) -> [Value; 26] {
+fn key_values(k: RawKey) -> [Value; 31] {
     [
         k.id.into(),
         k.hash.into(),
@@ -74,6 +76,11 @@ fn key_values(k: RawKey) -> [Value; 26] {
         k.version.into(),
         k.disabled_at.into(),
         k.limits.into(),
+        Value::Int(k.credits_remaining),
+        k.credits_refill.into(),
+        k.credits_period.into(),
+        k.credits_epoch.into(),
+        k.credits_account.into(),
     ]
 }
 
@@ -110,6 +117,11 @@ fn key_from_row(row: &impl Columns) -> Result<KeyRecord, StoreError> {
         version: required(row.int("version")?, "version")?,
         disabled_at: row.time("disabled_at")?,
         limits: text("limits")?,
+        credits_remaining: row.int("credits_remaining")?,
+        credits_refill: row.text("credits_refill")?,
+        credits_period: required(row.int("credits_period")?, "credits_period")?,
+        credits_epoch: required(row.int("credits_epoch")?, "credits_epoch")?,
+        credits_account: row.text("credits_account")?,
         owner_deactivated_at: row.time("owner_deactivated_at")?,
     }
     .into_record()
@@ -212,8 +224,32 @@ pub(crate) async fn update<D: Dialect>(
         .push(", rate_limit = ")
         .bind(k.rate_limit)
         .push(", limits = ")
-        .bind(k.limits)
-        .push(", metadata = ")
+        .bind(k.limits);
+    // Credits of the stored account and epoch keep the stored balance (spends settled
+    // since the record was read stay spent); others replace it.
+    let (epoch, account) = (k.credits_epoch, k.credits_account.clone());
+    let same_balance = |sql: &mut Sql| {
+        sql.push(" CASE WHEN credits_remaining IS NOT NULL AND credits_epoch = ")
+            .bind(epoch)
+            .push(" AND credits_account = ")
+            .bind(account.clone())
+            .push(" THEN ");
+    };
+    sql.push(", credits_remaining =");
+    same_balance(&mut sql);
+    sql.push("credits_remaining ELSE ")
+        .bind(Value::Int(k.credits_remaining))
+        .push(" END, credits_period =");
+    same_balance(&mut sql);
+    sql.push("credits_period ELSE ")
+        .bind(k.credits_period)
+        .push(" END, credits_refill = ")
+        .bind(k.credits_refill)
+        .push(", credits_epoch = ")
+        .bind(k.credits_epoch)
+        .push(", credits_account = ")
+        .bind(k.credits_account);
+    sql.push(", metadata = ")
         .bind(k.metadata)
         .push(", disabled_at = ")
         .bind(k.disabled_at)
@@ -708,6 +744,80 @@ fn verification_from_row(row: &impl Columns) -> Result<VerificationCount, StoreE
 }
 
 /// Upserts each (key, scope): the earliest first use and the latest last use stay.
+/// Settles spends of credit balances (see `KeyStore::settle_credits`), each in two
+/// statements of one transaction: the arithmetic happens in the `UPDATE` itself, so
+/// instances settling at once add up; then keys of the account at an older epoch get
+/// the result.
+pub(crate) async fn settle_credits<D: Dialect>(
+    d: &D,
+    spends: &[keygate::credits::CreditSpend],
+) -> Result<Vec<Option<keygate::credits::CreditBalance>>, StoreError> {
+    let int = |what: &str, n: u64| {
+        i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what}: {n}")))
+    };
+    let mut tx = d.begin().await?;
+    let mut balances = Vec::with_capacity(spends.len());
+    for spend in spends {
+        let account = spend.account.to_string();
+        let epoch = int("credits epoch", spend.epoch)?;
+        let spent = int("credits spent", spend.spent)?;
+        let fresh = int(
+            "credits",
+            spend
+                .refill
+                .map_or(0, |r| r.amount)
+                .saturating_sub(spend.spent),
+        )?;
+        let mut sql =
+            D::sql("UPDATE keygate_keys SET credits_remaining = CASE WHEN credits_period < ");
+        sql.bind(spend.period)
+            .push(" THEN ")
+            .bind(fresh)
+            .push(" WHEN credits_period = ")
+            .bind(spend.period)
+            .push(" THEN CASE WHEN credits_remaining > ")
+            .bind(spent)
+            .push(" THEN credits_remaining - ")
+            .bind(spent)
+            .push(" ELSE 0 END ELSE credits_remaining END, credits_period = CASE WHEN credits_period < ")
+            .bind(spend.period)
+            .push(" THEN ")
+            .bind(spend.period)
+            .push(" ELSE credits_period END WHERE credits_account = ")
+            .bind(account.as_str())
+            .push(" AND credits_epoch = ")
+            .bind(epoch)
+            .push(" AND credits_remaining IS NOT NULL RETURNING credits_remaining, credits_period");
+        let Some(row) = D::tx_fetch_optional(&mut tx, sql).await? else {
+            balances.push(None);
+            continue;
+        };
+        let remaining = required(row.int("credits_remaining")?, "credits_remaining")?;
+        let period = required(row.int("credits_period")?, "credits_period")?;
+        let mut sql = D::sql("UPDATE keygate_keys SET credits_remaining = ");
+        sql.bind(remaining)
+            .push(", credits_period = ")
+            .bind(period)
+            .push(", credits_epoch = ")
+            .bind(epoch)
+            .push(", credits_refill = ")
+            .bind(spend.refill.map(|r| r.to_string()))
+            .push(" WHERE credits_account = ")
+            .bind(account.as_str())
+            .push(" AND credits_epoch < ")
+            .bind(epoch)
+            .push(" AND credits_remaining IS NOT NULL");
+        D::tx_execute(&mut tx, sql).await?;
+        balances.push(Some(keygate::credits::CreditBalance {
+            remaining: u64::try_from(remaining)
+                .map_err(|_| StoreError::Corrupt(format!("credits: {remaining}")))?,
+            period,
+        }));
+    }
+    D::commit(tx).await?;
+    Ok(balances)
+}
+
 pub(crate) async fn record_scope_use<D: Dialect>(
     d: &D,
     uses: &[ScopeUse],

@@ -368,6 +368,19 @@ macro_rules! key_store {
                 )
                 .await
             }
+            async fn settle_credits(
+                &self,
+                spends: &[keygate::credits::CreditSpend],
+            ) -> Result<Vec<Option<keygate::credits::CreditBalance>>, keygate::StoreError> {
+                if spends.is_empty() {
+                    return Ok(Vec::new());
+                }
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::settle_credits(self, spends),
+                )
+                .await
+            }
             async fn record_verifications(
                 &self,
                 counts: &[keygate::analytics::VerificationCount],

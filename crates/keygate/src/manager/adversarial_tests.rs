@@ -331,6 +331,7 @@ async fn a_key_may_tighten_but_not_loosen_its_own_restrictions() {
                 key: created.key.expose(),
                 client_ip: "10.1.2.3".parse().ok(),
                 referrer: None,
+                cost: 1,
             })
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -453,6 +454,7 @@ async fn a_flood_of_unknown_keys_writes_a_bounded_number_of_audit_rows() {
                 key: key.expose(),
                 client_ip: ip,
                 referrer: None,
+                cost: 1,
             })
             .await;
         if matches!(res, Err(AuthError::RateLimited { .. })) {

@@ -15,7 +15,7 @@ use chrono::Duration;
 pub use actor::Actor;
 pub use error::ManageError;
 pub use new_key::{parse_ip_rule, NewKey};
-pub use policy::OWNER_ADMIN_SCOPE;
+pub use policy::{CREDITS_ADMIN_SCOPE, OWNER_ADMIN_SCOPE};
 pub use update::KeyUpdate;
 
 use crate::analytics::{rollup, Granularity, ScopeUse, VerificationFilter, VerificationReport};
@@ -257,6 +257,11 @@ impl KeyManager {
             spec.validate()
                 .map_err(|e| ManageError::invalid(e.to_string()))?;
         }
+        if let Some(grant) = &new.credits {
+            grant
+                .validate()
+                .map_err(|e| ManageError::invalid(e.to_string()))?;
+        }
         let tenant = match (actor.tenant(), new.tenant) {
             (Some(own), None) => own.to_owned(),
             (_, Some(asked)) if !asked.trim().is_empty() && asked.len() <= 200 => asked,
@@ -299,6 +304,15 @@ impl KeyManager {
         record.allowed_referrers = new.allowed_referrers;
         record.rate_limit = new.rate_limit;
         record.limits = new.limits;
+        record.credits = match new.credits {
+            Some(grant) => Some(credits_of(
+                record.id.clone(),
+                grant,
+                u64::try_from(now.timestamp_micros()).unwrap_or(0),
+                now,
+            )?),
+            None => self.inherited_credits(actor).await?,
+        };
         record.metadata = new.metadata;
         record.created_by = actor.principal().map(|p| p.key_id().clone());
 
@@ -329,6 +343,27 @@ impl KeyManager {
             .write(Write::Insert(&record), &event)
             .await?;
         Ok(CreatedKey { key, record })
+    }
+
+    /// The credits a key made by `actor` without credits of its own spends: its
+    /// maker's balance, when the maker has one (a metered key cannot mint unmetered
+    /// keys); the policy lets a key with `admin:credits` make unmetered keys.
+    async fn inherited_credits(
+        &self,
+        actor: &Actor,
+    ) -> Result<Option<crate::credits::Credits>, ManageError> {
+        let Some(principal) = actor.principal() else {
+            return Ok(None);
+        };
+        if crate::manager::policy::holds_credits_admin(principal) {
+            return Ok(None);
+        }
+        Ok(self
+            .inner
+            .store
+            .get(principal.key_id())
+            .await?
+            .and_then(|maker| maker.credits))
     }
 
     /// The scopes a key being created or changed would hold: its own plus its role's.
@@ -608,6 +643,26 @@ impl KeyManager {
         if let Some(limits) = &update.limits {
             record.limits.clone_from(limits);
         }
+        if let Some(credits) = update.credits {
+            record.credits = match credits {
+                Some(grant) => {
+                    grant
+                        .validate()
+                        .map_err(|e| ManageError::invalid(e.to_string()))?;
+                    // The key's own balance from now on, in an epoch later than any
+                    // of the balance it had (spends of that one no longer count).
+                    let after = before
+                        .credits
+                        .as_ref()
+                        .map_or(0, |c| c.epoch.saturating_add(1));
+                    let epoch = u64::try_from(now.timestamp_micros())
+                        .unwrap_or(0)
+                        .max(after);
+                    Some(credits_of(before.id.clone(), grant, epoch, now)?)
+                }
+                None => None,
+            };
+        }
         if let Some(metadata) = &update.metadata {
             new_key::check_metadata(metadata)?;
             new_key::check_metadata_holds_no_key(metadata)?;
@@ -693,6 +748,8 @@ impl KeyManager {
         new.allowed_referrers = old.allowed_referrers.clone();
         new.rate_limit = old.rate_limit;
         new.limits = old.limits.clone();
+        // The successor spends the same balance (never a copy of it).
+        new.credits = old.credits.clone();
         new.metadata = old.metadata.clone();
         new.created_by = actor
             .principal()
@@ -1279,8 +1336,24 @@ fn not_rotatable() -> ManageError {
 #[cfg(test)]
 mod adversarial_tests;
 #[cfg(test)]
+mod credits_adversarial_tests;
+#[cfg(test)]
 mod policy_proptest;
 #[cfg(test)]
 mod role_adversarial_tests;
 #[cfg(test)]
 mod tests;
+
+/// A key's credits made from an operator's `grant`: a balance of `account`, in `epoch`,
+/// set at `now`.
+fn credits_of(
+    account: KeyId,
+    grant: crate::credits::CreditGrant,
+    epoch: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<crate::credits::Credits, ManageError> {
+    let mut credits = crate::credits::Credits::new(account, grant.remaining, grant.refill, now)
+        .map_err(|e| ManageError::invalid(e.to_string()))?;
+    credits.epoch = epoch;
+    Ok(credits)
+}

@@ -66,6 +66,10 @@ pub struct NewKey {
     pub rate_limit: Option<RateLimitSpec>,
     /// Named limits beside it (each must allow a request; see [`NamedLimits`]).
     pub limits: NamedLimits,
+    /// Uses the key may make (see [`crate::credits`]). Setting them needs the
+    /// `admin:credits` scope; a key made by a key with credits and without that scope
+    /// spends its maker's balance.
+    pub credits: Option<crate::credits::CreditGrant>,
     /// Free-form JSON (at most 16 KB serialized).
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
@@ -98,6 +102,13 @@ impl NewKey {
     #[must_use]
     pub fn limits(mut self, limits: NamedLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets the credits.
+    #[must_use]
+    pub fn credits(mut self, credits: crate::credits::CreditGrant) -> Self {
+        self.credits = Some(credits);
         self
     }
 

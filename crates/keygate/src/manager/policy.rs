@@ -17,9 +17,12 @@
 //! 6. **Owners.** Personal keys of another owner, and owner deactivation, need the
 //!    `admin:api-keys` scope (held by `*`, `admin`, `admin:*`, `*:api-keys`) on top of
 //!    the ceiling; a service or team key gets no exception for having no owner.
-//! 7. **Listings** are of its own tenant and environment, whatever it asks for; only
+//! 7. **Credits** are set only with the `admin:credits` scope, never by a key on
+//!    itself; a key it makes without credits spends its maker's balance (the manager
+//!    gives it), so a metered key cannot mint unmetered ones.
+//! 8. **Listings** are of its own tenant and environment, whatever it asks for; only
 //!    the system actor lists across tenants.
-//! 8. **Roles.** It sees the global roles and those of its own tenant and environment
+//! 9. **Roles.** It sees the global roles and those of its own tenant and environment
 //!    (others are "not found"). The roles it defines, replaces or deletes are of its
 //!    own tenant and environment: never global (refused), never another namespace
 //!    ("not found", whether the role exists there or not). It must
@@ -92,6 +95,16 @@ pub(crate) enum Action<'a> {
 /// The scope that allows acting for other owners and deactivating owners.
 pub const OWNER_ADMIN_SCOPE: &str = "admin:api-keys";
 
+/// The scope that allows setting keys' credits (held by `*`, `admin`, `admin:*`,
+/// `*:credits`): credits are what a customer pays for, so a key without it can neither
+/// give nor change them, and the keys it makes spend its own balance.
+pub const CREDITS_ADMIN_SCOPE: &str = "admin:credits";
+
+/// Whether `principal` may set credits (holds [`CREDITS_ADMIN_SCOPE`]).
+pub(crate) fn holds_credits_admin(principal: &crate::Principal) -> bool {
+    Scope::parse(CREDITS_ADMIN_SCOPE).is_ok_and(|s| principal.scopes().grants(&s))
+}
+
 /// What `actor` may list when it asks for `filter`: a key actor lists only keys of its
 /// own tenant and environment (a tenant or environment it names is replaced by its
 /// own); the system actor's filter stands (`tenant == None`: every tenant). Each item
@@ -148,6 +161,19 @@ pub(crate) fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), ManageE
                 ));
             }
             check_lifetime(p.expires_at(), new.record.expires_at)?;
+            // Credits of the new key's own account were asked for; another account's
+            // are its maker's, inherited.
+            if new
+                .record
+                .credits
+                .as_ref()
+                .is_some_and(|c| c.account == new.record.id)
+                && !holds_credits_admin(p)
+            {
+                return Err(forbidden(format!(
+                    "setting credits needs the {CREDITS_ADMIN_SCOPE} scope"
+                )));
+            }
             check_owner(p.owner(), new.record, owner_admin)
         }
         Action::Update { before, after } => {
@@ -169,6 +195,16 @@ pub(crate) fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), ManageE
             }
             if before.record.id == *p.key_id() {
                 check_not_loosened(before.record, after.record)?;
+            }
+            if before.record.credits != after.record.credits {
+                if before.record.id == *p.key_id() {
+                    return Err(forbidden("a key may not change its own credits"));
+                }
+                if !holds_credits_admin(p) {
+                    return Err(forbidden(format!(
+                        "changing credits needs the {CREDITS_ADMIN_SCOPE} scope"
+                    )));
+                }
             }
             Ok(())
         }

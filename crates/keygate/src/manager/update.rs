@@ -36,6 +36,9 @@ pub struct KeyUpdate {
     pub rate_limit: Option<Option<RateLimitSpec>>,
     /// New named limits (replace every named limit; empty: none).
     pub limits: Option<NamedLimits>,
+    /// New credits (a new balance, spends of the old one forgotten), or none
+    /// (unmetered). Needs the `admin:credits` scope, and never on the actor's own key.
+    pub credits: Option<Option<crate::credits::CreditGrant>>,
     /// New metadata (replaces the whole object).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -52,6 +55,7 @@ impl KeyUpdate {
             && self.allowed_referrers.is_none()
             && self.rate_limit.is_none()
             && self.limits.is_none()
+            && self.credits.is_none()
             && self.metadata.is_none()
     }
 }

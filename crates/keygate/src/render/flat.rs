@@ -51,6 +51,7 @@ impl ErrorRenderer for FlatRenderer {
                 AuthError::RateLimited { retry_after, .. } => {
                     format!("Rate limit exceeded. Retry in {retry_after} seconds.")
                 }
+                AuthError::UsageExceeded { .. } => "Usage limit exceeded.".to_owned(),
                 _ => "Rate limit exceeded.".to_owned(),
             },
             _ => "API key verification is temporarily unavailable.".to_owned(),
@@ -85,6 +86,12 @@ mod tests {
         assert_eq!(
             body(&AuthError::IpNotAllowed),
             r#"{"error":"Forbidden","message":"You do not have permission to perform this action."}"#
+        );
+        assert_eq!(
+            body(&AuthError::UsageExceeded {
+                retry_after: Some(60)
+            }),
+            r#"{"error":"Too Many Requests","message":"Usage limit exceeded."}"#
         );
         assert_eq!(
             body(&AuthError::StoreUnavailable),

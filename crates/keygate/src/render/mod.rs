@@ -181,6 +181,12 @@ impl SharedRenderer {
         if let Some(challenge) = self.renderer.challenge(error) {
             headers.push(("www-authenticate", challenge));
         }
+        if let AuthError::UsageExceeded {
+            retry_after: Some(after),
+        } = error
+        {
+            headers.push(("retry-after", after.to_string()));
+        }
         if let AuthError::RateLimited {
             retry_after,
             status,

@@ -112,16 +112,23 @@ impl ErrorRenderer for NestedRenderer {
                 "Rate limit exceeded",
                 format!("Rate limit will reset in {retry_after} seconds"),
             ),
+            AuthError::UsageExceeded { retry_after } => (
+                "usage_exceeded",
+                "Usage limit exceeded",
+                match retry_after {
+                    Some(after) => {
+                        format!("This API key has no uses left; they refill in {after} seconds")
+                    }
+                    None => "This API key has no uses left".to_owned(),
+                },
+            ),
             AuthError::StoreUnavailable => (
                 "service_unavailable",
                 "Service unavailable",
                 "API key verification is temporarily unavailable; retry shortly".to_owned(),
             ),
         };
-        let retry_after = match error {
-            AuthError::RateLimited { retry_after, .. } => Some(*retry_after),
-            _ => None,
-        };
+        let retry_after = error.retry_after();
         ErrorBody::json(&Envelope {
             error: Nested {
                 code: if self.specific_codes {
@@ -149,7 +156,7 @@ fn nested_schema() -> serde_json::Value {
                 "required": ["code", "message", "details"],
                 "additionalProperties": false,
                 "properties": {
-                    "code": {"type": "string", "description": "Stable, e.g. unauthorized, forbidden, rate_limit_exceeded"},
+                    "code": {"type": "string", "description": "Stable, e.g. unauthorized, forbidden, rate_limit_exceeded, usage_exceeded"},
                     "message": {"type": "string"},
                     "details": {"type": "string"},
                     "retryAfter": {"type": "integer", "minimum": 0, "description": "Seconds, on 429"}

@@ -118,10 +118,7 @@ impl ErrorRenderer for ProblemRenderer {
                 AuthError::InsufficientScope { required } => Some(required.to_string()),
                 _ => None,
             },
-            retry_after: match error {
-                AuthError::RateLimited { retry_after, .. } => Some(*retry_after),
-                _ => None,
-            },
+            retry_after: error.retry_after(),
             violated_policies,
         };
         ErrorBody::with_content_type("application/problem+json", &problem)

@@ -236,6 +236,14 @@ impl KeyStore for MemoryStore {
             .clone_from(&record.allowed_referrers);
         existing.rate_limit = record.rate_limit;
         existing.limits.clone_from(&record.limits);
+        match (&mut existing.credits, &record.credits) {
+            (Some(stored), Some(new))
+                if stored.epoch == new.epoch && stored.account == new.account =>
+            {
+                stored.refill = new.refill;
+            }
+            (stored, new) => stored.clone_from(new),
+        }
         existing.metadata.clone_from(&record.metadata);
         existing.disabled_at = record.disabled_at;
         existing.version = record.version + 1;
@@ -387,6 +395,47 @@ impl KeyStore for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn settle_credits(
+        &self,
+        spends: &[crate::credits::CreditSpend],
+    ) -> Result<Vec<Option<crate::credits::CreditBalance>>, StoreError> {
+        let mut state = self.write()?;
+        let mut balances = Vec::with_capacity(spends.len());
+        for spend in spends {
+            let of_account = |r: &KeyRecord| {
+                r.credits
+                    .as_ref()
+                    .filter(|c| c.account == spend.account)
+                    .map(|c| c.epoch)
+            };
+            let settled = state
+                .keys
+                .values()
+                .find(|r| of_account(r) == Some(spend.epoch))
+                .and_then(|r| r.credits.as_ref())
+                .map(|c| {
+                    spend.settle(crate::credits::CreditBalance {
+                        remaining: c.remaining,
+                        period: c.period,
+                    })
+                });
+            if let Some(balance) = settled {
+                for record in state.keys.values_mut() {
+                    if of_account(record).is_some_and(|epoch| epoch <= spend.epoch) {
+                        if let Some(credits) = &mut Arc::make_mut(record).credits {
+                            credits.remaining = balance.remaining;
+                            credits.period = balance.period;
+                            credits.epoch = spend.epoch;
+                            credits.refill = spend.refill;
+                        }
+                    }
+                }
+            }
+            balances.push(settled);
+        }
+        Ok(balances)
     }
 
     async fn record_verifications(&self, counts: &[VerificationCount]) -> Result<(), StoreError> {

@@ -259,10 +259,13 @@ pub trait KeyStore: Send + Sync + 'static {
     /// exists.
     async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError>;
     /// Writes a key's settings (name, description, role, scopes, expiry, IP and
-    /// referrer rules, rate limit, metadata) if the stored
+    /// referrer rules, rate limits, credits, metadata) if the stored
     /// [`version`](KeyRecord::version) is still `record.version`; the stored version
     /// becomes `record.version + 1`. Never writes the id, hash, prefix, environment,
     /// tenant, owner, kind, creation, revocation, rotation or last-used fields.
+    /// Credits of the stored epoch keep their stored balance (what was settled since
+    /// the record was read stays spent); credits of another epoch, or none, replace
+    /// the stored ones.
     ///
     /// Errors: [`StoreError::NotFound`] if absent, [`StoreError::Revoked`] if revoked,
     /// [`StoreError::VersionConflict`] if the version moved on.
@@ -339,6 +342,21 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Records last-used times in one batch; a time never moves a key's
     /// `last_used_at` backwards; unknown ids are ignored.
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError>;
+    /// Takes what instances spent from credit balances off the stored balances, in one
+    /// batch (see [`crate::credits`]). For each spend, the keys whose credits are of
+    /// its `account` and `epoch` get [`CreditSpend::settle`] applied (a balance of an
+    /// earlier refill interval is refilled first, never below zero); then keys of that
+    /// account still at an older epoch (a key made by a metered key, whose maker's
+    /// balance was set anew) get the same balance, epoch and refill. Answers each
+    /// spend's balance afterwards, `None` when no key holds that account and epoch
+    /// (the balance was set anew since, or the keys are gone). Bumps no version and
+    /// announces no change: spends are not settings.
+    ///
+    /// [`CreditSpend::settle`]: crate::credits::CreditSpend::settle
+    async fn settle_credits(
+        &self,
+        spends: &[crate::credits::CreditSpend],
+    ) -> Result<Vec<Option<crate::credits::CreditBalance>>, StoreError>;
     /// Adds verification counts in one batch: each row's count is added to the stored
     /// row of the same key, minute (`at`, truncated to the minute) and outcome.
     async fn record_verifications(&self, counts: &[VerificationCount]) -> Result<(), StoreError>;
@@ -453,6 +471,12 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
     }
     async fn record_usage(&self, usage: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
         (**self).record_usage(usage).await
+    }
+    async fn settle_credits(
+        &self,
+        spends: &[crate::credits::CreditSpend],
+    ) -> Result<Vec<Option<crate::credits::CreditBalance>>, StoreError> {
+        (**self).settle_credits(spends).await
     }
     async fn record_verifications(&self, counts: &[VerificationCount]) -> Result<(), StoreError> {
         (**self).record_verifications(counts).await

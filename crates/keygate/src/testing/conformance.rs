@@ -35,6 +35,7 @@ where
     unknown_hash_is_none(&make().await).await;
     duplicate_id_or_hash_conflicts(&make().await).await;
     update_round_trips_every_setting(&make().await).await;
+    credits_settle_as_deltas_and_survive_updates(&make().await).await;
     disabling_is_a_conditional_setting(&make().await).await;
     verification_counts_add_up_and_filter(&make().await).await;
     scope_use_keeps_the_first_and_last_use(&make().await).await;
@@ -109,6 +110,13 @@ fn full_record() -> KeyRecord {
         burst: Some(50),
         daily_quota: Some(10_000),
         shadow: false,
+    });
+    r.credits = Some(crate::credits::Credits {
+        remaining: 250,
+        refill: crate::credits::Refill::monthly(1000, 15).ok(),
+        period: 680,
+        epoch: 1_700_000_000_123_456,
+        account: KeyId::generate(),
     });
     r.metadata.insert(
         "team".into(),
@@ -190,6 +198,7 @@ fn with_settings_of(mut onto: KeyRecord, from: &KeyRecord) -> KeyRecord {
     onto.allowed_referrers.clone_from(&from.allowed_referrers);
     onto.rate_limit = from.rate_limit;
     onto.limits.clone_from(&from.limits);
+    onto.credits.clone_from(&from.credits);
     onto.metadata.clone_from(&from.metadata);
     onto.disabled_at = from.disabled_at;
     onto
@@ -247,6 +256,130 @@ async fn update_round_trips_every_setting(store: &impl KeyStore) {
         .unwrap_or_else(|e| panic!("update_round_trips: insert full: {e}"));
     let got = get_or_panic(store, &other.id, "update_round_trips").await;
     assert_eq!(got, other, "update_round_trips: inserted full record");
+}
+
+async fn credits_settle_as_deltas_and_survive_updates(store: &impl KeyStore) {
+    use crate::credits::{CreditBalance, CreditSpend, Credits, Refill};
+    let case = "credits_settle";
+    let account = KeyId::generate();
+    let credits = |remaining, epoch| Credits {
+        remaining,
+        refill: Refill::daily(100).ok(),
+        period: 19_000,
+        epoch,
+        account: account.clone(),
+    };
+    let mut a = record("sk_live_cred_a", "acme", 1);
+    a.credits = Some(credits(100, 5));
+    // A successor (same account and epoch) and a key made by a metered key before its
+    // balance was set anew (an older epoch).
+    let mut b = record("sk_live_cred_b", "acme", 2);
+    b.credits = Some(credits(100, 5));
+    let mut c = record("sk_live_cred_c", "acme", 3);
+    c.credits = Some(credits(40, 3));
+    for r in [&a, &b, &c] {
+        store
+            .insert(r)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: insert: {e}"));
+    }
+    let stale = get_or_panic(store, &a.id, case).await;
+    let spend = |epoch, period, spent| CreditSpend {
+        account: account.clone(),
+        epoch,
+        period,
+        refill: Refill::daily(100).ok(),
+        spent,
+    };
+    let balance = |remaining, period| Some(CreditBalance { remaining, period });
+    let settle = |spends: Vec<CreditSpend>| async move {
+        store
+            .settle_credits(&spends)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: settle: {e}"))
+    };
+    let remaining_of = |id: KeyId| async move {
+        get_or_panic(store, &id, case)
+            .await
+            .credits
+            .map(|c| (c.remaining, c.period, c.epoch))
+    };
+    // Two instances' spends add up, in one batch or two.
+    assert_eq!(
+        settle(vec![spend(5, 19_000, 30), spend(5, 19_000, 20)]).await,
+        vec![balance(70, 19_000), balance(50, 19_000)],
+        "{case}: deltas"
+    );
+    for id in [&a.id, &b.id, &c.id] {
+        assert_eq!(
+            remaining_of(id.clone()).await,
+            Some((50, 19_000, 5)),
+            "{case}: every key of the account, the older epoch brought up to date"
+        );
+    }
+    // A spend of a later interval refills first; one of an earlier one is dropped.
+    assert_eq!(
+        settle(vec![spend(5, 19_001, 10)]).await,
+        vec![balance(90, 19_001)]
+    );
+    assert_eq!(
+        settle(vec![spend(5, 19_000, 5)]).await,
+        vec![balance(90, 19_001)]
+    );
+    // Never below zero; an unknown epoch or account matches nothing.
+    assert_eq!(
+        settle(vec![spend(5, 19_001, 500)]).await,
+        vec![balance(0, 19_001)]
+    );
+    let unknown = CreditSpend {
+        account: KeyId::generate(),
+        ..spend(5, 19_001, 1)
+    };
+    assert_eq!(
+        settle(vec![spend(4, 19_001, 1), unknown]).await,
+        vec![None, None]
+    );
+    assert_eq!(
+        get_or_panic(store, &a.id, case).await.version,
+        stale.version,
+        "{case}: settling is no settings write"
+    );
+    // A settings write from a record read before the spends keeps them.
+    let mut renamed = stale.clone();
+    renamed.name = "renamed".into();
+    store
+        .update(&renamed)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: update: {e}"));
+    assert_eq!(
+        remaining_of(a.id.clone()).await,
+        Some((0, 19_001, 5)),
+        "{case}: kept"
+    );
+    // A balance set anew (another epoch) replaces it; removing credits removes them.
+    let mut reset = get_or_panic(store, &a.id, case).await;
+    reset.credits = Some(credits(7, 9));
+    store
+        .update(&reset)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: update: {e}"));
+    assert_eq!(remaining_of(a.id.clone()).await, Some((7, 19_000, 9)));
+    assert_eq!(
+        settle(vec![spend(9, 19_000, 2)]).await,
+        vec![balance(5, 19_000)]
+    );
+    assert_eq!(
+        remaining_of(b.id.clone()).await,
+        Some((5, 19_000, 9)),
+        "{case}: the successor follows the new balance"
+    );
+    let mut removed = get_or_panic(store, &a.id, case).await;
+    removed.credits = None;
+    store
+        .update(&removed)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: update: {e}"));
+    assert_eq!(remaining_of(a.id.clone()).await, None);
 }
 
 async fn update_is_conditional_on_the_version(store: &impl KeyStore) {

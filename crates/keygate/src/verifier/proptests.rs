@@ -79,7 +79,7 @@ proptest! {
                 }
                 for _ in 0..2 {
                     prop_assert!(verifier.verify(VerifyRequest::key(&candidate)).await.is_err());
-                    prop_assert!(verifier.verify_now(candidate.as_bytes(), None, || None).is_none_or(|r| r.is_err()));
+                    prop_assert!(verifier.verify_now(candidate.as_bytes(), None, || None, || 1).is_none_or(|r| r.is_err()));
                 }
             }
             Ok(())

@@ -290,6 +290,7 @@ async fn ip_and_referrer_restrictions_are_403() {
         key: &key,
         client_ip: ip.parse().ok(),
         referrer,
+        cost: 1,
     };
     let good_ref = Some("https://app.example.com/x");
     assert!(f.verifier.verify(req("10.1.1.1", good_ref)).await.is_ok());
@@ -567,6 +568,7 @@ async fn refused_before_the_limiter_counts_nothing() {
         .await;
     let bad = VerifyRequest {
         referrer: Some("https://evil.example.net/"),
+        cost: 1,
         ..VerifyRequest::key(&key)
     };
     for _ in 0..3 {
@@ -577,6 +579,7 @@ async fn refused_before_the_limiter_counts_nothing() {
     }
     let good = VerifyRequest {
         referrer: Some("https://app.example.com/"),
+        cost: 1,
         ..VerifyRequest::key(&key)
     };
     assert!(f.verifier.verify(good).await.is_ok());
@@ -729,6 +732,7 @@ async fn failed_verifications_of_well_formed_keys_are_audited() {
                 key,
                 client_ip: ip,
                 referrer: None,
+                cost: 1,
             })
             .await;
     }
@@ -894,6 +898,7 @@ async fn the_hot_path_answers_only_as_the_full_path_would() {
             key,
             client_ip: "10.0.0.1".parse().ok(),
             referrer: Some("https://app.example.com/"),
+            cost: 1,
         };
         let _ = f.verifier.verify_full(warm).await;
     }
@@ -935,13 +940,14 @@ async fn the_hot_path_answers_only_as_the_full_path_would() {
         let client_ip = ip.and_then(|ip| ip.parse().ok());
         let hot = f
             .verifier
-            .verify_now(key.as_bytes(), client_ip, || referrer);
+            .verify_now(key.as_bytes(), client_ip, || referrer, || 1);
         let full = f
             .verifier
             .verify_full(VerifyRequest {
                 key,
                 client_ip,
                 referrer,
+                cost: 1,
             })
             .await;
         match hot {
@@ -1205,3 +1211,6 @@ async fn with_only_shadow_limits_nothing_is_advertised_or_refused() {
         assert!(ok.rate_limit.is_none(), "no enforced limit, no headers");
     }
 }
+
+#[cfg(test)]
+mod credits;

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod adversarial;
 pub mod analytics;
 pub mod cases;
+pub mod credits;
 pub mod fault_proxy;
 pub mod faults;
 mod fixture;

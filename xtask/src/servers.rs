@@ -31,6 +31,7 @@ const SERVERS: &[Spec] = &[
     spec("axum_keygate_sqlite", Some("axum_hashmap"), Some(3_200.0), "`ApiKeyLayer` (CachedStore over SQLite), Router::layer"),
     spec("axum_keygate_full", Some("axum_hashmap"), Some(4_000.0), "+ `RequireScope` + rate limit + failure throttle (+ ConnectInfo)"),
     spec("axum_keygate_limits", Some("axum_hashmap"), None, "`axum_keygate_full` with a key of two named limits (three counted atomically)"),
+    spec("axum_keygate_credits", Some("axum_hashmap"), None, "`axum_keygate_limits` with credits on the key (one spend per request)"),
     spec("actix_plain", None, None, "actix-web 4, no auth"),
     spec("actix_bearer", None, None, "actix-web-httpauth `HttpAuthentication::bearer`"),
     spec("actix_hashmap", None, None, "hand-written SHA-256 + HashMap `Transform`"),

@@ -113,6 +113,21 @@ pub fn two_named_limits(record: &mut KeyRecord) {
     .unwrap_or_else(|e| fail(&format!("limits: {e}")));
 }
 
+/// [`two_named_limits`] and credits (more than the benchmark spends: every request pays
+/// the spend and none is refused).
+pub fn two_named_limits_and_credits(record: &mut KeyRecord) {
+    two_named_limits(record);
+    record.credits = Some(
+        keygate::credits::Credits::new(
+            record.id.clone(),
+            keygate::credits::MAX_CREDITS,
+            None,
+            keygate::clock::Clock::now(&keygate::clock::SystemClock),
+        )
+        .unwrap_or_else(|e| fail(&format!("credits: {e}"))),
+    );
+}
+
 /// The cache's key-lookup counters as `name value` lines: what `GET /stats` answers.
 pub fn stats_text(store: &CachedStore<SqliteStore>) -> String {
     let k = store.stats().keys;

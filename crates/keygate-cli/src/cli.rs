@@ -119,6 +119,13 @@ pub(crate) struct CreateArgs {
     /// must allow a request; a request counts in all of them or in none.
     #[arg(long = "limit", value_name = "NAME=SPEC")]
     pub(crate) limits: Vec<String>,
+    /// Uses the key may make (each verified request spends its route's cost; at zero
+    /// it gets 429 usage_exceeded).
+    #[arg(long, value_name = "N")]
+    pub(crate) credits: Option<u64>,
+    /// Refill the credits: daily:AMOUNT, monthly:AMOUNT or monthly:AMOUNT@DAY.
+    #[arg(long, value_name = "REFILL", requires = "credits")]
+    pub(crate) refill: Option<String>,
     /// What the key is for.
     #[arg(long)]
     pub(crate) description: Option<String>,
@@ -203,6 +210,15 @@ pub(crate) struct UpdateArgs {
     /// Remove every named limit.
     #[arg(long, conflicts_with = "limits")]
     pub(crate) no_limits: bool,
+    /// Set a new balance of uses (spends of the old one are forgotten).
+    #[arg(long, value_name = "N")]
+    pub(crate) credits: Option<u64>,
+    /// Refill the new balance: daily:AMOUNT, monthly:AMOUNT or monthly:AMOUNT@DAY.
+    #[arg(long, value_name = "REFILL", requires = "credits")]
+    pub(crate) refill: Option<String>,
+    /// Remove the credits (unmetered).
+    #[arg(long, conflicts_with = "credits")]
+    pub(crate) no_credits: bool,
 }
 
 #[derive(Debug, Args)]

@@ -631,3 +631,62 @@ fn named_limits_are_set_shown_replaced_and_refused_when_bad() {
         "nothing written"
     );
 }
+
+#[test]
+fn credits_are_set_shown_replaced_removed_and_refused_when_bad() {
+    let db = Db::new("credits");
+    let created = db.json(&[
+        "keys",
+        "create",
+        "--name",
+        "metered",
+        "--credits",
+        "250",
+        "--refill",
+        "monthly:1000@15",
+    ]);
+    assert_eq!(created["credits"]["remaining"], 250);
+    assert_eq!(created["credits"]["refill"], "monthly:1000@15");
+    assert!(created["credits"]["refillsAt"].is_string(), "{created}");
+    let id = new_key_id(&created);
+    let key = created["key"].as_str().unwrap_or_default().to_owned();
+    let shown = db.run(&["keys", "show", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("250 left, refill monthly:1000@15 (next "),
+        "{shown}"
+    );
+    // An operator's check spends nothing.
+    for _ in 0..3 {
+        assert_eq!(db.verify_code(&key), 0);
+    }
+    assert_eq!(db.json(&["keys", "show", &id])["credits"]["remaining"], 250);
+    let replaced = db.json(&["keys", "update", &id, "--credits", "10"]);
+    assert_eq!(replaced["credits"]["remaining"], 10);
+    assert!(replaced["credits"]["refill"].is_null(), "{replaced}");
+    for (args, needle) in [
+        (vec!["--credits", "5", "--refill", "weekly:5"], "--refill"),
+        (vec!["--credits", "5", "--refill", "monthly:5@32"], "day"),
+        (vec!["--credits", "9007199254740993"], "at most"),
+        (vec!["--credits", "-1"], "-1"),
+        (vec!["--refill", "daily:5"], "--credits"),
+        (
+            vec!["--credits", "5", "--no-credits"],
+            "cannot be used with",
+        ),
+    ] {
+        let mut full = vec!["keys", "update", id.as_str()];
+        full.extend(&args);
+        let out = db.run(&full);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(
+        db.json(&["keys", "show", &id])["credits"]["remaining"],
+        10,
+        "nothing written"
+    );
+    let removed = db.json(&["keys", "update", &id, "--no-credits"]);
+    assert!(removed["credits"].is_null(), "{removed}");
+}

@@ -380,8 +380,9 @@ pub struct VerificationCountView {
     pub env: Option<String>,
     /// The bucket's start.
     pub at: DateTime<Utc>,
-    /// `valid`, `unknown`, `revoked`, `expired`, `disabled`, `forbidden` or
-    /// `rate_limited`.
+    /// `valid`, `unknown`, `revoked`, `expired`, `disabled`, `forbidden`,
+    /// `rate_limited`, `usage_exceeded`, or beside `valid`, `shadow_limited` and
+    /// `shadow_forbidden`.
     pub outcome: String,
     /// How many.
     pub count: u64,

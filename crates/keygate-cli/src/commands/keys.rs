@@ -8,7 +8,7 @@ use keygate::store::PageRequest;
 use keygate::{Actor, KeyRecord, KeyUpdate, NewKey};
 use keygate_admin::dto::{CreatedKeyView, KeyView};
 
-use super::{about_key, expiry_from_now, key_id, named_limits, rate_limit, scopes};
+use super::{about_key, credit_grant, expiry_from_now, key_id, named_limits, rate_limit, scopes};
 use crate::cli::{CreateArgs, DeactivateArgs, KeysCommand, ListArgs, RotateArgs, UpdateArgs};
 use crate::output::{table, when, Output};
 use crate::store::Store;
@@ -108,6 +108,7 @@ async fn create(store: &Store, out: &Output, args: CreateArgs) -> Result<ExitCod
         .transpose()?;
     new.rate_limit = args.rate_limit.as_deref().map(rate_limit).transpose()?;
     new.limits = named_limits(&args.limits)?;
+    new.credits = credit_grant(args.credits, args.refill.as_deref())?;
     new.allowed_ips = args
         .allowed_ips
         .iter()
@@ -260,6 +261,7 @@ fn show_record_with(out: &Output, record: &KeyRecord, extra: &[(&str, String)]) 
                         .join(" ")
                 },
             ],
+            vec!["credits".into(), credits_text(&view)],
             vec!["created".into(), when(Some(view.created_at))],
             vec!["expires".into(), when(view.expires_at)],
             vec!["last used".into(), when(view.last_used_at)],
@@ -274,6 +276,24 @@ fn show_record_with(out: &Output, record: &KeyRecord, extra: &[(&str, String)]) 
         );
         table(&["FIELD", "VALUE"], &rows)
     });
+}
+
+/// `42 left, refill daily:100 (next 2026-12-02 00:00:00 UTC)`, or `-` when unmetered.
+fn credits_text(view: &KeyView) -> String {
+    let Some(credits) = &view.credits else {
+        return "-".into();
+    };
+    let mut text = format!("{} left", credits.remaining);
+    if let Some(refill) = &credits.refill {
+        text.push_str(&format!(", refill {refill}"));
+    }
+    if let Some(at) = credits.refills_at {
+        text.push_str(&format!(" (next {})", when(Some(at))));
+    }
+    if credits.account != view.id {
+        text.push_str(&format!(", shared with {}", credits.account));
+    }
+    text
 }
 
 async fn update(store: &Store, out: &Output, args: UpdateArgs) -> Result<ExitCode, Failure> {
@@ -301,6 +321,11 @@ async fn update(store: &Store, out: &Output, args: UpdateArgs) -> Result<ExitCod
             .map(rate_limit)
             .transpose()?
             .map(Some),
+        credits: if args.no_credits {
+            Some(None)
+        } else {
+            credit_grant(args.credits, args.refill.as_deref())?.map(Some)
+        },
         limits: if args.no_limits {
             Some(keygate::rate_limit::NamedLimits::new())
         } else if args.limits.is_empty() {

@@ -51,6 +51,28 @@ pub(crate) fn named_limits(args: &[String]) -> Result<NamedLimits, Failure> {
     NamedLimits::parse(pairs).map_err(|e| Failure(format!("--limit: {e}")))
 }
 
+/// The credits of `--credits N [--refill SPEC]`, checked.
+pub(crate) fn credit_grant(
+    credits: Option<u64>,
+    refill: Option<&str>,
+) -> Result<Option<keygate::credits::CreditGrant>, Failure> {
+    let Some(remaining) = credits else {
+        return Ok(None);
+    };
+    let mut grant = keygate::credits::CreditGrant::new(remaining);
+    if let Some(refill) = refill {
+        grant = grant.refill(
+            refill
+                .parse()
+                .map_err(|e| Failure(format!("--refill {refill:?}: {e}")))?,
+        );
+    }
+    grant
+        .validate()
+        .map_err(|e| Failure(format!("--credits: {e}")))?;
+    Ok(Some(grant))
+}
+
 pub(crate) fn expiry_from_now(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
     let d = keygate::duration::parse_duration(raw).map_err(Failure)?;
     Ok(chrono::Utc::now() + d)

@@ -61,7 +61,8 @@ pub(crate) async fn run(
         .hasher(store.hasher.clone())
         .envs(args.env)
         .build();
-    match verifier.verify(VerifyRequest::key(&key)).await {
+    // An operator's check spends none of the key's credits.
+    match verifier.verify(VerifyRequest::key(&key).with_cost(0)).await {
         Ok(ok) => {
             let p = &ok.principal;
             out.show(

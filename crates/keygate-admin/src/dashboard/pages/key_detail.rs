@@ -72,6 +72,17 @@ pub(crate) fn render(
                             }
                         }
                     }
+                    dt { "Credits" } dd {
+                        @match &view.credits {
+                            None => span.muted { "unmetered" },
+                            Some(credits) => {
+                                (credits.remaining) " left"
+                                @if let Some(refill) = &credits.refill { ", refill " code { (refill) } }
+                                @if let Some(at) = credits.refills_at { " (next " (when(Some(at), "")) ")" }
+                                @if credits.account != view.id { ", shared with " code { (credits.account) } }
+                            }
+                        }
+                    }
                     dt { "Allowed IPs" } dd { (list(&view.allowed_ips, "any")) }
                     dt { "Allowed referrers" } dd { (list(&view.allowed_referrers, "any")) }
                     dt { "Created" } dd { (when(Some(view.created_at), "")) }

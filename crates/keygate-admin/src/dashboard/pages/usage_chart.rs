@@ -20,6 +20,7 @@ const BOTTOM: f64 = 20.0;
 const SERIES: &[(&str, &str, &str)] = &[
     ("valid", "Valid", "#1a7f37"),
     ("rate_limited", "Rate limited", "#9a6700"),
+    ("usage_exceeded", "Out of credits", "#bc4c00"),
     ("forbidden", "Forbidden", "#8250df"),
     ("disabled", "Disabled", "#57606a"),
     ("expired", "Expired", "#0969da"),

@@ -32,6 +32,8 @@ const SERVERS: &[Spec] = &[
     spec("axum_keygate_full", Some("axum_hashmap"), Some(4_000.0), "+ `RequireScope` + rate limit + failure throttle (+ ConnectInfo)"),
     spec("axum_keygate_limits", Some("axum_hashmap"), None, "`axum_keygate_full` with a key of two named limits (three counted atomically)"),
     spec("axum_keygate_credits", Some("axum_hashmap"), None, "`axum_keygate_limits` with credits on the key (one spend per request)"),
+    spec("axum_keygate_redis", Some("axum_hashmap"), None, "`axum_keygate_full` with the limit in Redis, exact (one script per request; needs Redis)"),
+    spec("axum_keygate_redis_approx", Some("axum_hashmap"), None, "`axum_keygate_full` with the limit in Redis, approximate (decided in process, synced every 100 ms; needs Redis)"),
     spec("actix_plain", None, None, "actix-web 4, no auth"),
     spec("actix_bearer", None, None, "actix-web-httpauth `HttpAuthentication::bearer`"),
     spec("actix_hashmap", None, None, "hand-written SHA-256 + HashMap `Transform`"),
@@ -142,12 +144,13 @@ impl Options {
     }
 
     fn selected(&self) -> Vec<Spec> {
+        // The Redis servers need a Redis: named with --only, or KEYGATE_BENCH_REDIS_URL.
+        let redis = std::env::var_os("KEYGATE_BENCH_REDIS_URL").is_some();
         SERVERS
             .iter()
-            .filter(|s| {
-                self.only
-                    .as_ref()
-                    .is_none_or(|o| o.iter().any(|n| n == s.name))
+            .filter(|s| match &self.only {
+                Some(only) => only.iter().any(|n| n == s.name),
+                None => redis || !s.name.contains("_redis"),
             })
             .copied()
             .collect()

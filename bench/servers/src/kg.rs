@@ -113,6 +113,25 @@ pub fn two_named_limits(record: &mut KeyRecord) {
     .unwrap_or_else(|e| fail(&format!("limits: {e}")));
 }
 
+/// The Redis of the Redis servers: `$KEYGATE_BENCH_REDIS_URL`, else the local one.
+pub fn redis_url() -> String {
+    std::env::var("KEYGATE_BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// [`with_limits`] with `limiter` instead of the in-process limiter.
+pub fn with_limiter<T>(
+    builder: KeyGateBuilder<T>,
+    limiter: impl keygate::rate_limit::RateLimiter,
+) -> KeyGateBuilder<T> {
+    builder
+        .rate_limits(
+            RateLimits::new(limiter).env_default(ENV, RateLimitSpec::per_second(1_000_000_000)),
+        )
+        .failure_throttle(keygate::rate_limit::FailureThrottle::new(
+            RateLimitSpec::per_minute(10),
+        ))
+}
+
 /// [`two_named_limits`] and credits (more than the benchmark spends: every request pays
 /// the spend and none is refused).
 pub fn two_named_limits_and_credits(record: &mut KeyRecord) {

@@ -8,6 +8,9 @@
 //!   [`keygate::rate_limit::MemoryRateLimiter`]. When Redis is down it either answers 503
 //!   ([`OnRedisError::FailClosed`], the default) or counts in process
 //!   ([`OnRedisError::LocalFallback`]).
+//!   [`RedisRateLimiterBuilder::build_approximate`] is the approximate mode: decisions
+//!   in process, reconciled with Redis in the background (no round trip per request;
+//!   a stated overshoot bound).
 //! - [`RedisCredits`]: a [`keygate::credits::CreditLedger`] shared by every instance:
 //!   one balance per key, spent atomically by one Lua script (never below zero), failing
 //!   closed when Redis is down.
@@ -43,6 +46,8 @@ mod publishing;
 pub use credits::{RedisCredits, RedisCreditsBuilder};
 #[cfg(feature = "invalidation")]
 pub use invalidation::{RedisInvalidationPublisher, RedisInvalidationSource, DEFAULT_CHANNEL};
-pub use limiter::{OnRedisError, RedisRateLimiter, RedisRateLimiterBuilder, TimeSource};
+pub use limiter::{
+    OnRedisError, RedisCounterSync, RedisRateLimiter, RedisRateLimiterBuilder, TimeSource,
+};
 #[cfg(feature = "invalidation")]
 pub use publishing::PublishingStore;

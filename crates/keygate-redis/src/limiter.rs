@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keygate::rate_limit::{
-    Counted, Counter, GcraState, GcraStep, LimitCheck, MemoryRateLimiter, RateLimitError,
-    RateLimiter,
+    Counted, Counter, CounterSync, GcraState, GcraStep, LimitCheck, MemoryRateLimiter,
+    RateLimitError, RateLimiter, SyncCounter, SyncedRateLimiter, WhenUnsynced,
 };
 use keygate::KeyId;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -17,6 +17,9 @@ use tokio::sync::OnceCell;
 
 /// The Lua script: GCRA over a hash per key, in one round trip.
 const GCRA_LUA: &str = include_str!("gcra.lua");
+/// The Lua script of the approximate mode: instances' requests added to the shared
+/// states.
+const SYNC_LUA: &str = include_str!("sync.lua");
 
 /// What to do when Redis cannot be reached (or answers with an error).
 ///
@@ -419,6 +422,50 @@ impl RedisRateLimiterBuilder {
         self
     }
 
+    /// The approximate mode: decisions in process (no round trip per request), this
+    /// instance's requests added to Redis and every instance's state taken back every
+    /// `sync_every` by a background task (started here when a tokio runtime is
+    /// running). A fleet of N then admits at most (N − 1) × (burst + 2 × rate ×
+    /// `sync_every`) requests beyond a limit, charged back afterwards; see
+    /// [`SyncedRateLimiter`]. While Redis is down, [`OnRedisError::FailClosed`] (the
+    /// default) keeps deciding locally for `3 × sync_every` (at least 1 s) and then
+    /// answers 503; [`OnRedisError::LocalFallback`] keeps deciding locally (each instance
+    /// enforces every limit on its own).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use keygate::RateLimits;
+    /// use keygate_redis::RedisRateLimiter;
+    /// let limiter = RedisRateLimiter::from_url("redis://127.0.0.1:6379")?
+    ///     .build_approximate(Duration::from_millis(100));
+    /// let limits = RateLimits::new(limiter);
+    /// # let _ = limits;
+    /// # Ok::<(), redis::RedisError>(())
+    /// ```
+    pub fn build_approximate(self, sync_every: Duration) -> SyncedRateLimiter<RedisCounterSync> {
+        self.build_approximate_with(sync_every, std::sync::Arc::new(keygate::clock::SystemClock))
+    }
+
+    /// [`build_approximate`](Self::build_approximate) with the clock its sync task
+    /// reads (the verifier's, e.g. a `ManualClock` in tests).
+    pub fn build_approximate_with(
+        self,
+        sync_every: Duration,
+        clock: std::sync::Arc<dyn keygate::clock::Clock>,
+    ) -> SyncedRateLimiter<RedisCounterSync> {
+        let when_unsynced = match self.on_error {
+            OnRedisError::FailClosed => WhenUnsynced::Refuse {
+                after: (sync_every * 3).max(Duration::from_secs(1)),
+            },
+            OnRedisError::LocalFallback => WhenUnsynced::DecideLocally,
+        };
+        let sync = RedisCounterSync {
+            inner: self.build(),
+            script: Script::new(SYNC_LUA),
+        };
+        SyncedRateLimiter::with(sync, sync_every, when_unsynced, clock)
+    }
+
     /// The limiter. Connects on the first check, so it can be built before Redis is up
     /// and outside an async runtime.
     ///
@@ -445,5 +492,63 @@ impl RedisRateLimiterBuilder {
                 down_until: AtomicI64::new(i64::MIN),
             }),
         }
+    }
+}
+
+/// The [`CounterSync`] of the approximate mode ([`RedisRateLimiterBuilder::build_approximate`]):
+/// one script per sync adds an instance's requests to the shared states and answers them.
+pub struct RedisCounterSync {
+    inner: RedisRateLimiter,
+    script: Script,
+}
+
+impl fmt::Debug for RedisCounterSync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCounterSync")
+            .field("limiter", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl CounterSync for RedisCounterSync {
+    async fn sync(
+        &self,
+        counters: &[SyncCounter<'_>],
+        now: i64,
+    ) -> Result<Vec<GcraState>, RateLimitError> {
+        let mut invocation = self.script.prepare_invoke();
+        invocation.arg(now);
+        for c in counters {
+            invocation
+                .key(self.inner.counter_key(&c.counter))
+                .arg(c.spec.interval_micros())
+                .arg(c.spec.daily_quota.map_or(-1, i64::from))
+                .arg(c.base)
+                .arg(c.advance)
+                .arg(c.requests);
+        }
+        let call = async {
+            let mut connection = self.inner.connection().await?;
+            invocation.invoke_async::<Vec<i64>>(&mut connection).await
+        };
+        let reply = tokio::time::timeout(self.inner.inner.timeout, call)
+            .await
+            .map_err(|_| RateLimitError::unavailable("redis rate limit sync timed out"))?
+            .map_err(RateLimitError::unavailable)?;
+        if reply.len() != counters.len() * 4 {
+            return Err(RateLimitError::unavailable(format!(
+                "unexpected reply from the sync script: {reply:?}"
+            )));
+        }
+        Ok(reply
+            .chunks_exact(4)
+            .map(|s| GcraState {
+                tat: s[0],
+                interval: s[1],
+                day: s[2],
+                used: u32::try_from(s[3]).unwrap_or(u32::MAX),
+            })
+            .collect())
     }
 }

@@ -98,6 +98,50 @@ impl GcraState {
         }
     }
 
+    /// The shared state `prev` after an instance tells it its requests since its last
+    /// sync: they moved the arrival time by `advance` µs from `base` (the state as the
+    /// instance last knew it), `requests` of them. Counted, never refused: they were
+    /// let through already (see [`SyncedRateLimiter`](crate::rate_limit::SyncedRateLimiter)).
+    /// Unlike [`GcraState::kept`] the arrival time is not capped at one burst window:
+    /// what a fleet let through beyond the limit is charged, and refused until it drains.
+    ///
+    /// ```
+    /// use keygate::RateLimitSpec;
+    /// use keygate::rate_limit::GcraState;
+    /// let spec = RateLimitSpec::per_second(1);
+    /// // One instance let 3 requests through from an idle counter at 5 s.
+    /// let shared = GcraState::synced(None, &spec, 6_000_000, 5_000_000, 3_000_000, 3);
+    /// assert_eq!(shared.tat, 8_000_000);
+    /// // Another, which knew the counter at 5 s too, let 2 through: both are charged.
+    /// let shared = GcraState::synced(Some(&shared), &spec, 6_000_000, 5_000_000, 2_000_000, 2);
+    /// assert_eq!(shared.tat, 10_000_000);
+    /// ```
+    pub fn synced(
+        prev: Option<&GcraState>,
+        spec: &RateLimitSpec,
+        now: i64,
+        base: i64,
+        advance: i64,
+        requests: u32,
+    ) -> GcraState {
+        let interval = spec.interval_micros();
+        let today = now.div_euclid(MICROS_PER_DAY);
+        let (tat, used) = match prev {
+            Some(p) if p.interval == interval => (p.tat, if p.day == today { p.used } else { 0 }),
+            _ => (base, 0),
+        };
+        GcraState {
+            tat: tat.max(base).saturating_add(advance.max(0)),
+            interval,
+            day: today,
+            used: if spec.daily_quota.is_some() {
+                used.saturating_add(requests)
+            } else {
+                used
+            },
+        }
+    }
+
     /// Checks one request at `now` (Unix µs) against `spec`, starting from `prev`
     /// (`None` for a key not seen yet or evicted while idle).
     ///

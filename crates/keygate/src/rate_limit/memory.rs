@@ -183,44 +183,96 @@ impl MemoryRateLimiter {
 
     /// Counts one request against every check, all or none.
     fn count(&self, checks: &[LimitCheck<'_>], now: i64) -> Counted {
-        if let [check] = checks {
-            let counter = check.counter;
-            let step = self.table.update_by(
-                &counter,
-                |k| k.as_counter() == counter,
-                || counter.to_owned_key(),
-                now,
-                |prev| {
-                    let step = GcraState::step(prev, &check.spec, now);
-                    (step, Some(step.state))
-                },
-            );
-            return Counted::one(check, step);
-        }
-        let counters: SmallVec<[Counter<'_>; INLINE]> = checks.iter().map(|c| c.counter).collect();
-        self.table.update_many(
-            &counters,
-            |counter, k| k.as_counter() == *counter,
-            |counter| counter.to_owned_key(),
-            now,
-            |prev, new| {
-                let steps = checks
-                    .iter()
-                    .zip(prev)
-                    .map(|(check, prev)| GcraState::step(prev.as_ref(), &check.spec, now));
-                let counted = Counted::many(checks, steps);
-                // Allowed: every limit keeps its step's state (counted, or as kept by a
-                // shadow limit that would have refused). Refused: nothing moves.
-                let store = counted.allowed();
-                if store {
-                    for (slot, step) in new.iter_mut().zip(counted.steps()) {
-                        *slot = step.state;
-                    }
-                }
-                (uncount(counted, checks, prev, now), store)
-            },
-        )
+        count_in(&self.table, checks, now)
     }
+}
+
+/// A limiter's value per counter: its GCRA state, and whatever else the limiter keeps
+/// beside it (the synced limiter: requests not yet told to the shared store).
+pub(crate) trait Counts: Entry + Copy + Default {
+    /// The GCRA state.
+    fn gcra(&self) -> &GcraState;
+    /// `prev` (`None`: a new counter) after a decision at `state` under `spec`, one
+    /// more request counted in it when `counted`.
+    fn after(prev: Option<&Self>, state: GcraState, spec: &RateLimitSpec, counted: bool) -> Self;
+    /// Refused at `now` before the algorithm runs (a state charged beyond the burst by
+    /// a shared store); never for an in-process state.
+    #[inline]
+    fn blocked(&self, spec: &RateLimitSpec, now: i64) -> bool {
+        let _ = (spec, now);
+        false
+    }
+}
+
+impl Counts for GcraState {
+    fn gcra(&self) -> &GcraState {
+        self
+    }
+    fn after(_: Option<&Self>, state: GcraState, _: &RateLimitSpec, _: bool) -> Self {
+        state
+    }
+}
+
+/// One limit's decision for a request at `now`.
+#[inline]
+fn decide<V: Counts>(prev: Option<&V>, spec: &RateLimitSpec, now: i64) -> GcraStep {
+    match prev {
+        Some(v) if v.blocked(spec, now) => GcraStep {
+            state: *v.gcra(),
+            allowed: false,
+        },
+        _ => GcraState::step(prev.map(V::gcra), spec, now),
+    }
+}
+
+/// Counts one request against every check in `table`, all or none.
+pub(crate) fn count_in<V: Counts, S: std::hash::BuildHasher + Default>(
+    table: &Table<CounterKey, V, S>,
+    checks: &[LimitCheck<'_>],
+    now: i64,
+) -> Counted {
+    if let [check] = checks {
+        let counter = check.counter;
+        let step = table.update_by(
+            &counter,
+            |k| k.as_counter() == counter,
+            || counter.to_owned_key(),
+            now,
+            |prev| {
+                let step = decide(prev, &check.spec, now);
+                let kept = V::after(prev, step.state, &check.spec, step.allowed);
+                (step, Some(kept))
+            },
+        );
+        return Counted::one(check, step);
+    }
+    let counters: SmallVec<[Counter<'_>; INLINE]> = checks.iter().map(|c| c.counter).collect();
+    table.update_many(
+        &counters,
+        |counter, k| k.as_counter() == *counter,
+        |counter| counter.to_owned_key(),
+        now,
+        |prev, new| {
+            let steps = checks
+                .iter()
+                .zip(prev)
+                .map(|(check, prev)| decide(prev.as_ref(), &check.spec, now));
+            let counted = Counted::many(checks, steps);
+            // Allowed: every limit keeps its step's state (counted, or as kept by a
+            // shadow limit that would have refused). Refused: nothing moves.
+            if counted.allowed() {
+                for (((slot, step), check), prev) in
+                    new.iter_mut().zip(counted.steps()).zip(checks).zip(prev)
+                {
+                    *slot = V::after(prev.as_ref(), step.state, &check.spec, step.allowed);
+                }
+                return (counted, true);
+            }
+            let gcra: SmallVec<[Option<GcraState>; INLINE]> =
+                prev.iter().map(|p| p.as_ref().map(|v| *v.gcra())).collect();
+            (uncount(counted, checks, &gcra, now), false)
+        },
+    )
 }
 
 /// A refused decision as kept: the limits that would have allowed the request report

@@ -15,6 +15,8 @@
 //! - `memory.rs`: [`MemoryRateLimiter`], in process, bounded, forgets idle keys;
 //! - `policy.rs`: [`RateLimitPolicy`], per-environment defaults, per-key overrides
 //!   and limits shared by a tenant's or an owner's keys;
+//! - `synced.rs`: [`SyncedRateLimiter`], decided in process and reconciled with a
+//!   shared store in the background ([`CounterSync`]): a fleet's approximate mode;
 //! - `throttle.rs`: [`FailureThrottle`], 429 for client IPs with too many failures.
 //!
 //! `keygate-redis` adds a limiter shared by every instance of a service.
@@ -28,6 +30,7 @@ mod named;
 mod policy;
 mod report;
 mod spec;
+mod synced;
 mod table;
 mod throttle;
 
@@ -42,4 +45,5 @@ pub use report::{
     Policy, RateLimitHeaderText, RateLimitHeaders, RateLimitReport, RATE_LIMIT_FIELDS,
 };
 pub use spec::{rate_limit_headers, RateLimitSpec, RateLimitSpecError, RateLimitStatus};
+pub use synced::{CounterSync, MemorySync, SyncCounter, SyncedRateLimiter, WhenUnsynced};
 pub use throttle::{FailureThrottle, Throttled};

@@ -234,6 +234,16 @@ impl<K: Hash + Eq + Clone, V: Entry + Clone, S: BuildHasher + Default> Table<K, 
         shard.map.insert_unique(hash, (make(), value), rehash);
     }
 
+    /// Runs `f` on every entry, one shard's lock at a time.
+    pub(crate) fn for_each_mut(&self, mut f: impl FnMut(&K, &mut V)) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            for (k, v) in shard.map.iter_mut() {
+                f(k, v);
+            }
+        }
+    }
+
     /// Drops every idle entry; returns how many were dropped.
     pub(crate) fn evict_idle(&self, now: i64) -> usize {
         self.shards

@@ -353,4 +353,104 @@ pub async fn run_limits(framework: &str, base: &str, f: &LimitsFixture) {
         json!(["user"]),
         "{framework}: {body}"
     );
+
+    // Limits set for an owner over the admin API: shared by the owner's keys, named in
+    // the fields, changed at once; bad input refused, and only admin:limits sets them.
+    let put = |body: Value| admin(reqwest::Method::PUT, "/v1/shared-limits".to_owned(), body);
+    for (body, needle) in [
+        (
+            json!({"owner": "bo", "limits": {"Bad Name": "1/s"}}),
+            "Bad Name",
+        ),
+        (
+            json!({"owner": "bo", "limits": {"team": "0/s"}}),
+            "limit team",
+        ),
+        (json!({"owner": " ", "limits": {"team": "1/s"}}), "owner"),
+        (json!({"owner": "bo"}), "limits"),
+        (json!({"owner": "bo", "limits": {}, "extra": 1}), "extra"),
+    ] {
+        let (status, answer) = put(body.clone()).await;
+        assert_eq!(status, 422, "{framework}: {body} -> {answer}");
+        assert!(answer.to_string().contains(needle), "{framework}: {answer}");
+    }
+    let (status, view) = put(json!({"owner": "bo", "limits": {"team": "2/h"}})).await;
+    assert_eq!(status, 200, "{framework}: {view}");
+    assert_eq!(
+        view["limits"],
+        json!({"team": "2/h"}),
+        "{framework}: {view}"
+    );
+    assert_eq!(
+        (view["tenant"].as_str(), view["owner"].as_str()),
+        (Some("acme"), Some("bo"))
+    );
+    let (status, got) = admin(
+        reqwest::Method::GET,
+        "/v1/shared-limits?owner=bo".to_owned(),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (status, &got["limits"]),
+        (200, &json!({"team": "2/h"})),
+        "{framework}: {got}"
+    );
+    let mut bos = Vec::new();
+    for name in ["bo's ci", "bo's laptop"] {
+        let (status, made) = create(json!({"name": name, "owner": "bo", "scopes": ["read"]})).await;
+        assert_eq!(status, 201, "{framework}: {made}");
+        bos.push(made["key"].as_str().expect("a key").to_owned());
+    }
+    let first = call(bos[0].clone()).await;
+    assert_eq!(first.status().as_u16(), 200, "{framework}");
+    let policy = sf_list(first.headers(), "ratelimit-policy");
+    assert_eq!(
+        param(&policy, "team", "q"),
+        Some(2),
+        "{framework}: {policy:?}"
+    );
+    assert_eq!(
+        call(bos[1].clone()).await.status().as_u16(),
+        200,
+        "{framework}"
+    );
+    let refused = call(bos[0].clone()).await;
+    assert_eq!(
+        refused.status().as_u16(),
+        429,
+        "{framework}: bo's keys share 2"
+    );
+    let body: Value = refused.json().await.expect("a problem body");
+    assert_eq!(
+        body["violated-policies"],
+        json!(["team"]),
+        "{framework}: {body}"
+    );
+    // A key of the tenant without admin:limits may read them, not raise them.
+    let (status, made) = create(json!({"name": "reader", "scopes": ["read:limits"]})).await;
+    assert_eq!(status, 201, "{framework}: {made}");
+    let reader = made["key"].as_str().expect("a key").to_owned();
+    let raise = http
+        .put(format!("{base}/v1/shared-limits"))
+        .bearer_auth(&reader)
+        .json(&json!({"owner": "bo", "limits": {"team": "1000/h"}}))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(raise.status().as_u16(), 403, "{framework}");
+    // Raised by the admin: bo's keys go through again at once.
+    let (status, _) = put(json!({"owner": "bo", "limits": {"team": "1000/h"}})).await;
+    assert_eq!(status, 200, "{framework}");
+    assert_eq!(
+        call(bos[1].clone()).await.status().as_u16(),
+        200,
+        "{framework}: raised"
+    );
+    let (status, view) = put(json!({"owner": "bo", "limits": {}})).await;
+    assert_eq!(
+        (status, &view["limits"]),
+        (200, &json!({})),
+        "{framework}: removed"
+    );
 }

@@ -15,8 +15,9 @@ use serde::Serialize;
 use crate::dto::input::{parse_ips, to_named_limits, CreditsInput};
 use crate::dto::{
     ApiError, AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView,
-    KeyList, KeyView, MeView, PutRoleRequest, RoleList, RoleView, RotateKeyRequest,
-    UpdateKeyRequest, UserView, VerificationAnalytics, VerificationCountView, VerifyView,
+    KeyList, KeyView, MeView, PutRoleRequest, PutSharedLimitsRequest, RoleList, RoleView,
+    RotateKeyRequest, SharedLimitsView, UpdateKeyRequest, UserView, VerificationAnalytics,
+    VerificationCountView, VerifyView,
 };
 use crate::query::Query;
 use crate::routes::{route, Operation};
@@ -476,6 +477,27 @@ impl Admin {
                 Ok(AdminResponse::json(
                     if created { 201 } else { 200 },
                     &RoleView::from(&role),
+                ))
+            }
+            Operation::GetSharedLimits => {
+                let owner = Query::parse(req.query, &["owner"])?.take("owner");
+                let limits = manager
+                    .shared_limits(&actor, None, None, owner.as_deref())
+                    .await?;
+                Ok(AdminResponse::json(
+                    200,
+                    &SharedLimitsView::new(principal, owner, &limits),
+                ))
+            }
+            Operation::PutSharedLimits => {
+                let body: PutSharedLimitsRequest = parse_body(&req, true)?;
+                let limits = to_named_limits(&body.limits)?;
+                let limits = manager
+                    .set_shared_limits(&actor, None, None, body.owner.as_deref(), limits)
+                    .await?;
+                Ok(AdminResponse::json(
+                    200,
+                    &SharedLimitsView::new(principal, body.owner, &limits),
                 ))
             }
             Operation::DeleteRole => {

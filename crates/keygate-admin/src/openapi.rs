@@ -39,6 +39,8 @@ const CURSOR_PATTERN: &str = "^-?[0-9]{1,18}\\.[A-Za-z0-9_-]{1,128}$";
     crate::dto::CreditsInput,
     crate::dto::RefillInput,
     crate::dto::CreditsView,
+    crate::dto::PutSharedLimitsRequest,
+    crate::dto::SharedLimitsView,
     DurationInput,
     KeyView,
     CreatedKeyView,
@@ -129,6 +131,18 @@ fn constrain(schemas: &mut Value) {
     for request in ["CreateKeyRequest", "UpdateKeyRequest"] {
         schemas[request]["properties"]["limits"] = limits.clone();
     }
+    let mut shared = limits.clone();
+    shared["type"] = json!("object");
+    shared["description"] = json!(
+        "Limit name -> rate limit (any form of rateLimit), replacing \
+        what was set; {} removes them. At most 16"
+    );
+    schemas["PutSharedLimitsRequest"]["properties"]["limits"] = shared;
+    schemas["PutSharedLimitsRequest"]["properties"]["owner"] = json!({
+        "type": ["string", "null"], "minLength": 1, "maxLength": 200,
+        "pattern": format!("^[^{HIDDEN}]*[^{HIDDEN}{BLANK}][^{HIDDEN}]*$"),
+        "description": "One owner's keys (absent or null: every key of the tenant)",
+    });
     schemas["UpdateKeyRequest"]["properties"]["name"]["type"] = json!(["string", "null"]);
     for request in ["CreateRoleRequest", "PutRoleRequest"] {
         schemas[request]["properties"]["description"] = description.clone();
@@ -222,6 +236,8 @@ fn schemas_of(op: Operation) -> (Option<&'static str>, u16, &'static str) {
         Operation::CreateRole => (Some("CreateRoleRequest"), 201, "RoleView"),
         Operation::GetRole | Operation::DeleteRole => (None, 200, "RoleView"),
         Operation::PutRole => (Some("PutRoleRequest"), 200, "RoleView"),
+        Operation::GetSharedLimits => (None, 200, "SharedLimitsView"),
+        Operation::PutSharedLimits => (Some("PutSharedLimitsRequest"), 200, "SharedLimitsView"),
     }
 }
 
@@ -316,6 +332,11 @@ fn query_params(op: Operation) -> Vec<Value> {
                 json!({"type": "string", "enum": ["minute", "hour", "day"], "default": "hour"}),
             ),
         ],
+        Operation::GetSharedLimits => vec![query(
+            "owner",
+            "One owner's shared limits (default: the tenant's)",
+            json!({"type": "string"}),
+        )],
         Operation::DeleteRole => vec![query(
             "force",
             "Delete also while keys hold the role (they keep only their own scopes)",

@@ -39,6 +39,10 @@ pub enum Operation {
     PutRole,
     /// `DELETE /v1/roles/{name}`
     DeleteRole,
+    /// `GET /v1/shared-limits`
+    GetSharedLimits,
+    /// `PUT /v1/shared-limits`
+    PutSharedLimits,
 }
 
 /// A route: method, path (with `{id}`), the scope it needs, and what it does.
@@ -197,6 +201,22 @@ pub const ROUTES: &[Route] = &[
         scope: Some("delete:roles"),
         manages_keys: true,
         summary: "Delete a role of the caller's tenant (409 while keys hold it, unless force=true)",
+    },
+    Route {
+        operation: Operation::GetSharedLimits,
+        method: "GET",
+        path: "/v1/shared-limits",
+        scope: Some("read:limits"),
+        manages_keys: true,
+        summary: "The limits every key of the caller's tenant (or of one owner) shares, in its environment",
+    },
+    Route {
+        operation: Operation::PutSharedLimits,
+        method: "PUT",
+        path: "/v1/shared-limits",
+        scope: Some("admin:limits"),
+        manages_keys: true,
+        summary: "Set the limits every key of the caller's tenant (or of one owner) shares ({} removes them)",
     },
 ];
 

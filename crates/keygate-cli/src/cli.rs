@@ -29,6 +29,9 @@ pub(crate) enum Command {
     /// Create and list roles (named scope sets).
     #[command(subcommand)]
     Roles(RolesCommand),
+    /// Show or set the limits every key of a tenant (or of one owner) shares.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
     /// Check a key: exit 0 if it is valid, 1 if refused.
     Verify(VerifyArgs),
     /// Show the audit log.
@@ -43,6 +46,49 @@ pub(crate) enum Command {
     /// Serve the admin REST API and the web dashboard (/dashboard) over the store
     /// (KEYGATE_ADDR, default 127.0.0.1:3000).
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LimitsCommand {
+    /// Show the limits a tenant's keys (or one owner's) share in an environment.
+    #[command(
+        after_help = "Example:\n  keygate limits show --tenant acme --env live --owner usr_42"
+    )]
+    Show(SharedLimitsArgs),
+    /// Set them, replacing what was set: --limit NAME=SPEC (repeat), or --none.
+    #[command(
+        after_help = "Example:\n  keygate limits set --tenant acme --env live --limit org=600/m --limit daily=100000/day,quota=100000"
+    )]
+    Set(SetSharedLimitsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SharedLimitsArgs {
+    /// The tenant.
+    #[arg(long)]
+    pub(crate) tenant: String,
+    /// The environment, e.g. live.
+    #[arg(long, default_value = "live")]
+    pub(crate) env: String,
+    /// One owner's keys (default: every key of the tenant).
+    #[arg(long)]
+    pub(crate) owner: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SetSharedLimitsArgs {
+    #[command(flatten)]
+    pub(crate) of: SharedLimitsArgs,
+    /// A shared limit, NAME=SPEC (e.g. org=600/m); repeat for more.
+    #[arg(
+        long = "limit",
+        value_name = "NAME=SPEC",
+        required_unless_present = "none"
+    )]
+    pub(crate) limits: Vec<String>,
+    /// Remove every shared limit of the tenant (or owner).
+    #[arg(long, conflicts_with = "limits")]
+    pub(crate) none: bool,
 }
 
 #[derive(Debug, Subcommand)]

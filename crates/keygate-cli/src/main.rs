@@ -45,6 +45,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Keys(cmd) => commands::keys::run(&store, &out, cmd).await,
         Command::Roles(cmd) => commands::roles::run(&store, &out, cmd).await,
+        Command::Limits(cmd) => commands::limits::run(&store, &out, cmd).await,
         Command::Verify(args) => commands::verify::run(&store, &out, args).await,
         Command::Audit(args) => commands::audit::run(&store, &out, args).await,
         Command::Usage(args) => commands::usage::run(&store, &out, args).await,

@@ -690,3 +690,89 @@ fn credits_are_set_shown_replaced_removed_and_refused_when_bad() {
     let removed = db.json(&["keys", "update", &id, "--no-credits"]);
     assert!(removed["credits"].is_null(), "{removed}");
 }
+
+#[test]
+fn shared_limits_are_set_shown_replaced_removed_and_refused_when_bad() {
+    let db = Db::new("shared-limits");
+    let set = db.json(&[
+        "limits",
+        "set",
+        "--tenant",
+        "acme",
+        "--limit",
+        "org=600/m",
+        "--limit",
+        "daily=1000/day,quota=1000",
+    ]);
+    assert_eq!(
+        set["limits"],
+        serde_json::json!({"org": "600/m", "daily": "1000/day,quota=1000"})
+    );
+    assert_eq!(
+        (set["tenant"].as_str(), set["env"].as_str()),
+        (Some("acme"), Some("live"))
+    );
+    let owner = db.json(&[
+        "limits",
+        "set",
+        "--tenant",
+        "acme",
+        "--owner",
+        "usr_42",
+        "--limit",
+        "user=60/m",
+    ]);
+    assert_eq!(owner["limits"], serde_json::json!({"user": "60/m"}));
+    let shown = db.run(&["limits", "show", "--tenant", "acme"]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("org") && text.contains("600/m") && !text.contains("user"),
+        "{text}"
+    );
+    assert_eq!(
+        db.json(&["limits", "show", "--tenant", "acme", "--env", "test"])["limits"],
+        serde_json::json!({}),
+        "per environment"
+    );
+    for (args, needle) in [
+        (
+            vec!["limits", "set", "--tenant", "acme", "--limit", "org=0/m"],
+            "limit org",
+        ),
+        (
+            vec!["limits", "set", "--tenant", "acme", "--limit", "Org=1/m"],
+            "Org",
+        ),
+        (vec!["limits", "set", "--tenant", "acme"], "--limit"),
+        (
+            vec![
+                "limits", "set", "--tenant", "acme", "--limit", "org=1/m", "--none",
+            ],
+            "cannot be used with",
+        ),
+        (vec!["limits", "set", "--limit", "org=1/m"], "--tenant"),
+        (
+            vec![
+                "limits", "set", "--tenant", "acme", "--owner", " ", "--limit", "org=1/m",
+            ],
+            "owner",
+        ),
+    ] {
+        let out = db.run(&args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(
+        db.json(&["limits", "show", "--tenant", "acme"])["limits"]["org"],
+        "600/m",
+        "nothing written"
+    );
+    let removed = db.json(&["limits", "set", "--tenant", "acme", "--none"]);
+    assert_eq!(removed["limits"], serde_json::json!({}));
+    assert_eq!(
+        db.json(&["limits", "show", "--tenant", "acme", "--owner", "usr_42"])["limits"],
+        serde_json::json!({"user": "60/m"}),
+        "the owner's stay"
+    );
+}

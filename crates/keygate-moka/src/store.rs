@@ -223,6 +223,8 @@ impl<S: KeyStore> CachedStore<S> {
             }
             Write::PutRole(role) => self.invalidate_role(role.name()).await,
             Write::DeleteRole { name, .. } => self.invalidate_role(name).await,
+            // Every key of the tenant resolves its shared limits again.
+            Write::PutSharedLimits { .. } => self.invalidate_all().await,
         }
     }
 }
@@ -379,6 +381,37 @@ impl<S: KeyStore> KeyStore for CachedStore<S> {
         spends: &[keygate::credits::CreditSpend],
     ) -> Result<Vec<Option<keygate::credits::CreditBalance>>, StoreError> {
         self.store.settle_credits(spends).await
+    }
+    async fn shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+    ) -> Result<keygate::rate_limit::NamedLimits, StoreError> {
+        self.store.shared_limits(tenant, env, owner).await
+    }
+    async fn put_shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+        limits: &keygate::rate_limit::NamedLimits,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .store
+            .put_shared_limits(tenant, env, owner, limits)
+            .await;
+        self.after(
+            Write::PutSharedLimits {
+                tenant,
+                env,
+                owner,
+                limits,
+            },
+            None,
+        )
+        .await;
+        result
     }
     async fn record_verifications(
         &self,

@@ -88,6 +88,7 @@ impl<S: KeyStore> PublishingStore<S> {
                 vec![Invalidation::Role((*name).to_owned())]
             }
             (Write::DeleteRole { .. }, _) => Vec::new(),
+            (Write::PutSharedLimits { .. }, _) => vec![Invalidation::All],
         };
         if !announced.is_empty() {
             self.announce(&announced).await;
@@ -210,6 +211,30 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
         spends: &[keygate::credits::CreditSpend],
     ) -> Result<Vec<Option<keygate::credits::CreditBalance>>, StoreError> {
         self.inner.settle_credits(spends).await
+    }
+    async fn shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+    ) -> Result<keygate::rate_limit::NamedLimits, StoreError> {
+        self.inner.shared_limits(tenant, env, owner).await
+    }
+    async fn put_shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+        limits: &keygate::rate_limit::NamedLimits,
+    ) -> Result<(), StoreError> {
+        self.apply(Write::PutSharedLimits {
+            tenant,
+            env,
+            owner,
+            limits,
+        })
+        .await
+        .map(drop)
     }
     async fn record_verifications(
         &self,

@@ -168,6 +168,23 @@ impl KeyStore for AnyStore {
     ) -> Result<Vec<Option<keygate::credits::CreditBalance>>, StoreError> {
         each!(self, s => s.settle_credits(spends).await)
     }
+    async fn shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+    ) -> Result<keygate::rate_limit::NamedLimits, StoreError> {
+        each!(self, s => s.shared_limits(tenant, env, owner).await)
+    }
+    async fn put_shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+        limits: &keygate::rate_limit::NamedLimits,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.put_shared_limits(tenant, env, owner, limits).await)
+    }
     async fn record_verifications(
         &self,
         counts: &[keygate::analytics::VerificationCount],

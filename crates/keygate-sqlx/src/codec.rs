@@ -53,6 +53,18 @@ pub(crate) fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("timestamp", micros))
 }
 
+/// Named limits as stored (a JSON object from name to spec text).
+pub(crate) fn named_limits_json(
+    limits: &keygate::rate_limit::NamedLimits,
+) -> Result<String, StoreError> {
+    to_json("limits", limits)
+}
+
+/// Named limits from their stored JSON.
+pub(crate) fn named_limits(text: &str) -> Result<keygate::rate_limit::NamedLimits, StoreError> {
+    from_json("limits", text)
+}
+
 /// A key record, column by column.
 #[derive(Debug, Clone)]
 pub(crate) struct RawKey {

@@ -57,6 +57,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "credits",
         include_str!("../migrations/sqlite/0008_credits.sql"),
     ),
+    (
+        9,
+        "shared limits",
+        include_str!("../migrations/sqlite/0009_shared_limits.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -100,6 +105,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         8,
         "credits",
         include_str!("../migrations/postgres/0008_credits.sql"),
+    ),
+    (
+        9,
+        "shared limits",
+        include_str!("../migrations/postgres/0009_shared_limits.sql"),
     ),
 ];
 

@@ -202,6 +202,13 @@ impl fmt::Debug for Principal {
     }
 }
 
+/// The limits an operator set for a key's tenant (in its environment) and its owner.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedOfKey {
+    pub(crate) tenant: crate::rate_limit::NamedLimits,
+    pub(crate) owner: crate::rate_limit::NamedLimits,
+}
+
 /// What verifications remember about a shared record: its [`Principal`], built on the
 /// first verification and reused by every later one (so a cache hit neither copies the
 /// record nor looks its role up again), and the last use noted for it (so a hit notes
@@ -210,6 +217,9 @@ impl fmt::Debug for Principal {
 #[derive(Default)]
 pub(crate) struct PrincipalMemo {
     principal: OnceLock<Principal>,
+    /// The limits shared by the key's tenant and owner, as the store had them when
+    /// the principal was built (set before it).
+    shared: OnceLock<Box<SharedOfKey>>,
     /// Unix seconds of the latest use handed to the usage recorder (0: none).
     noted_secs: AtomicI64,
     /// Successful verifications of this record not yet taken by the usage recorder.
@@ -224,6 +234,18 @@ impl PrincipalMemo {
     /// The principal, if built.
     pub(crate) fn get(&self) -> Option<&Principal> {
         self.principal.get()
+    }
+
+    /// The limits the key's tenant and owner share, if resolved.
+    pub(crate) fn shared(&self) -> Option<&SharedOfKey> {
+        self.shared.get().map(|b| &**b)
+    }
+
+    /// Keeps the shared limits (the first kept win); only non-empty ones are boxed.
+    pub(crate) fn set_shared(&self, shared: SharedOfKey) {
+        if !shared.tenant.is_empty() || !shared.owner.is_empty() {
+            let _ = self.shared.set(Box::new(shared));
+        }
     }
 
     /// Keeps `principal` (the first one kept wins).

@@ -642,6 +642,11 @@ impl Verifier {
         let principal = match record.resolved.get() {
             Some(principal) => principal.clone(),
             None => {
+                if inner.rate_limits.is_some() {
+                    record
+                        .resolved
+                        .set_shared(self.shared_limits_of(&record).await?);
+                }
                 let scopes = self.effective_scopes(&record).await?;
                 let principal = Principal::from_record(&record, scopes);
                 principal.note_scope_use_in(&inner.usage);
@@ -968,6 +973,26 @@ impl Verifier {
 
     fn env_accepted(&self, env: &str) -> bool {
         self.inner.envs.is_empty() || self.inner.envs.iter().any(|e| e == env)
+    }
+
+    /// The limits the key's tenant (in its environment) and owner share, as stored.
+    async fn shared_limits_of(
+        &self,
+        record: &KeyRecord,
+    ) -> Result<crate::principal::SharedOfKey, AuthError> {
+        let store = &self.inner.store;
+        let tenant = store
+            .shared_limits(&record.tenant, &record.env, None)
+            .await
+            .map_err(|e| store_down(&e))?;
+        let owner = match record.owner.as_deref() {
+            Some(owner) => store
+                .shared_limits(&record.tenant, &record.env, Some(owner))
+                .await
+                .map_err(|e| store_down(&e))?,
+            None => crate::rate_limit::NamedLimits::new(),
+        };
+        Ok(crate::principal::SharedOfKey { tenant, owner })
     }
 
     /// The key's own scopes plus its role's: the role of the key's tenant and

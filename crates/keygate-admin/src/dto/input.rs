@@ -260,6 +260,18 @@ pub struct CreateKeyRequest {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// `PUT /v1/shared-limits`
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutSharedLimitsRequest {
+    /// One owner's keys (absent or null: every key of the tenant).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The limits, replacing what was set (`{}` removes them).
+    #[schema(value_type = Object)]
+    pub limits: LimitsInput,
+}
+
 /// `PATCH /v1/api-keys/{id}`: absent fields stay; `null` clears nullable ones.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

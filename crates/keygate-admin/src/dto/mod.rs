@@ -8,11 +8,11 @@ mod output;
 pub use error::ApiError;
 pub use input::{
     CreateKeyRequest, CreateRoleRequest, CreditsInput, DurationInput, PutRoleRequest,
-    RateLimitInput, RefillInput, RefillIntervalInput, RotateKeyRequest, ScopesInput,
-    UpdateKeyRequest,
+    PutSharedLimitsRequest, RateLimitInput, RefillInput, RefillIntervalInput, RotateKeyRequest,
+    ScopesInput, UpdateKeyRequest,
 };
 pub use output::{
     AuditEventView, AuditList, CreatedKeyView, CreditsView, KeyList, KeyView, MeView,
-    RateLimitStateView, RateLimitView, RoleList, RoleView, UserView, VerificationAnalytics,
-    VerificationCountView, VerifyView,
+    RateLimitStateView, RateLimitView, RoleList, RoleView, SharedLimitsView, UserView,
+    VerificationAnalytics, VerificationCountView, VerifyView,
 };

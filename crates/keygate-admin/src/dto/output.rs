@@ -92,6 +92,39 @@ pub struct KeyView {
     pub created_by: Option<String>,
 }
 
+/// Limits shared by every key of a tenant (or of one owner) in an environment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedLimitsView {
+    /// The tenant.
+    pub tenant: String,
+    /// The environment.
+    pub env: String,
+    /// The owner (null: every key of the tenant).
+    pub owner: Option<String>,
+    /// Limit name -> spec text.
+    pub limits: std::collections::BTreeMap<String, String>,
+}
+
+impl SharedLimitsView {
+    /// The view of `limits` of `principal`'s tenant and environment.
+    pub fn new(
+        principal: &Principal,
+        owner: Option<String>,
+        limits: &keygate::rate_limit::NamedLimits,
+    ) -> Self {
+        Self {
+            tenant: principal.tenant().to_owned(),
+            env: principal.env().to_owned(),
+            owner,
+            limits: limits
+                .iter()
+                .map(|(name, spec)| (name.to_string(), spec.to_string()))
+                .collect(),
+        }
+    }
+}
+
 /// A key's credits as stored.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[cfg_attr(feature = "dashboard", derive(serde::Deserialize))]

@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod keys;
+pub(crate) mod limits;
 pub(crate) mod roles;
 pub(crate) mod serve;
 pub(crate) mod usage;

@@ -155,6 +155,25 @@ impl KeyStore for CountingStore {
     ) -> Result<Vec<Option<keygate::credits::CreditBalance>>, StoreError> {
         self.memory.settle_credits(spends).await
     }
+    async fn shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+    ) -> Result<keygate::rate_limit::NamedLimits, StoreError> {
+        self.memory.shared_limits(tenant, env, owner).await
+    }
+    async fn put_shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+        limits: &keygate::rate_limit::NamedLimits,
+    ) -> Result<(), StoreError> {
+        self.memory
+            .put_shared_limits(tenant, env, owner, limits)
+            .await
+    }
     async fn record_verifications(
         &self,
         counts: &[keygate::analytics::VerificationCount],

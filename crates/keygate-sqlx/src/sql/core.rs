@@ -542,7 +542,74 @@ pub(crate) async fn write<D: Dialect>(
         Write::DeleteRole { namespace, name } => {
             Written::RoleDeleted(delete_role(d, namespace, name, audit).await?)
         }
+        Write::PutSharedLimits {
+            tenant,
+            env,
+            owner,
+            limits,
+        } => {
+            put_shared_limits(d, tenant, env, owner, limits, audit).await?;
+            Written::Done
+        }
     })
+}
+
+/// The limits shared by a tenant's keys (`owner: None`) or one owner's, in `env`.
+pub(crate) async fn shared_limits<D: Dialect>(
+    d: &D,
+    tenant: &str,
+    env: &str,
+    owner: Option<&str>,
+) -> Result<keygate::rate_limit::NamedLimits, StoreError> {
+    let mut sql = D::sql("SELECT limits FROM keygate_shared_limits WHERE tenant = ");
+    sql.bind(tenant)
+        .push(" AND env = ")
+        .bind(env)
+        .push(" AND owner = ")
+        .bind(owner.unwrap_or(""));
+    match d.fetch_optional(sql).await? {
+        Some(row) => codec::named_limits(&required(row.text("limits")?, "limits")?),
+        None => Ok(keygate::rate_limit::NamedLimits::new()),
+    }
+}
+
+/// Sets (or, empty, removes) shared limits, with `audit` in the same transaction, and
+/// announces that every cached key must resolve them again.
+pub(crate) async fn put_shared_limits<D: Dialect>(
+    d: &D,
+    tenant: &str,
+    env: &str,
+    owner: Option<&str>,
+    limits: &keygate::rate_limit::NamedLimits,
+    audit: Option<&AuditEvent>,
+) -> Result<(), StoreError> {
+    let owner = owner.unwrap_or("");
+    let sql = if limits.is_empty() {
+        let mut sql = D::sql("DELETE FROM keygate_shared_limits WHERE tenant = ");
+        sql.bind(tenant)
+            .push(" AND env = ")
+            .bind(env)
+            .push(" AND owner = ")
+            .bind(owner);
+        sql
+    } else {
+        let mut sql =
+            D::sql("INSERT INTO keygate_shared_limits (tenant, env, owner, limits) VALUES (");
+        sql.bind(tenant)
+            .push(", ")
+            .bind(env)
+            .push(", ")
+            .bind(owner)
+            .push(", ")
+            .bind(codec::named_limits_json(limits)?)
+            .push(") ON CONFLICT (tenant, env, owner) DO UPDATE SET limits = excluded.limits");
+        sql
+    };
+    let mut tx = d.begin().await?;
+    D::tx_execute(&mut tx, sql).await?;
+    audit_in::<D>(&mut tx, audit).await?;
+    d.announce(&mut tx, Change::Everything).await?;
+    D::commit(tx).await
 }
 
 pub(crate) async fn append_audit<D: Dialect>(d: &D, event: &AuditEvent) -> Result<(), StoreError> {

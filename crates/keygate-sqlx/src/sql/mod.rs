@@ -132,6 +132,8 @@ pub(crate) enum Change<'a> {
     Role(&'a str),
     /// Every personal key of this owner (deactivated or reactivated).
     Owner { tenant: &'a str, owner: &'a str },
+    /// Anything (shared limits changed: every key of a tenant resolves them again).
+    Everything,
 }
 
 impl Change<'_> {
@@ -143,7 +145,7 @@ impl Change<'_> {
         match self {
             Self::Key(hash) => Invalidation::Key(*hash).to_string(),
             Self::Role(name) => Invalidation::Role((*name).to_owned()).to_string(),
-            Self::Owner { .. } => Invalidation::All.to_string(),
+            Self::Owner { .. } | Self::Everything => Invalidation::All.to_string(),
         }
     }
 }
@@ -378,6 +380,31 @@ macro_rules! key_store {
                 $crate::sql::bounded(
                     $crate::sql::Dialect::query_timeout(self),
                     $crate::sql::core::settle_credits(self, spends),
+                )
+                .await
+            }
+            async fn shared_limits(
+                &self,
+                tenant: &str,
+                env: &str,
+                owner: Option<&str>,
+            ) -> Result<keygate::rate_limit::NamedLimits, keygate::StoreError> {
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::shared_limits(self, tenant, env, owner),
+                )
+                .await
+            }
+            async fn put_shared_limits(
+                &self,
+                tenant: &str,
+                env: &str,
+                owner: Option<&str>,
+                limits: &keygate::rate_limit::NamedLimits,
+            ) -> Result<(), keygate::StoreError> {
+                $crate::sql::bounded(
+                    $crate::sql::Dialect::query_timeout(self),
+                    $crate::sql::core::put_shared_limits(self, tenant, env, owner, limits, None),
                 )
                 .await
             }

@@ -15,7 +15,7 @@ use chrono::Duration;
 pub use actor::Actor;
 pub use error::ManageError;
 pub use new_key::{parse_ip_rule, NewKey};
-pub use policy::{CREDITS_ADMIN_SCOPE, OWNER_ADMIN_SCOPE};
+pub use policy::{CREDITS_ADMIN_SCOPE, LIMITS_ADMIN_SCOPE, OWNER_ADMIN_SCOPE};
 pub use update::KeyUpdate;
 
 use crate::analytics::{rollup, Granularity, ScopeUse, VerificationFilter, VerificationReport};
@@ -805,6 +805,136 @@ impl KeyManager {
         }
     }
 
+    /// The limits shared by every key of a tenant in an environment (`owner: None`) or
+    /// of one owner there. A key actor reads only its own tenant's and environment's
+    /// (`tenant` and `env` are then its own; another is "not found").
+    ///
+    /// ```
+    /// use keygate::rate_limit::NamedLimits;
+    /// use keygate::{Actor, KeyGate, MemoryStore};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = KeyGate::builder(MemoryStore::new()).build().manager();
+    /// let org = NamedLimits::parse([("org", "600/m")])?;
+    /// manager.set_shared_limits(&Actor::system(), Some("acme"), Some("live"), None, org.clone()).await?;
+    /// let got = manager.shared_limits(&Actor::system(), Some("acme"), Some("live"), None).await?;
+    /// assert_eq!(got, org);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub async fn shared_limits(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+        env: Option<&str>,
+        owner: Option<&str>,
+    ) -> Result<crate::rate_limit::NamedLimits, ManageError> {
+        let (tenant, env) = Self::shared_scope(actor, tenant, env)?;
+        authorize(
+            actor,
+            Action::SeeSharedLimits {
+                tenant: &tenant,
+                env: &env,
+            },
+        )?;
+        Ok(self.inner.store.shared_limits(&tenant, &env, owner).await?)
+    }
+
+    /// Sets the limits shared by every key of a tenant in an environment (`owner:
+    /// None`) or of one owner there, replacing what was set (empty: none). They apply
+    /// from each key's next verification. A key actor needs the `admin:limits` scope
+    /// and sets only its own tenant's and environment's. Audited (`limits.set`).
+    pub async fn set_shared_limits(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+        env: Option<&str>,
+        owner: Option<&str>,
+        limits: crate::rate_limit::NamedLimits,
+    ) -> Result<crate::rate_limit::NamedLimits, ManageError> {
+        let result = self
+            .set_shared_limits_inner(actor, tenant, env, owner, &limits)
+            .await;
+        if let Err(e) = &result {
+            let mut event = self.event(actor, "limits.set", Outcome::Failure);
+            if let Some(tenant) = actor.tenant().or(tenant) {
+                event = event.with_tenant(tenant);
+            }
+            self.append(event.with_reason(e.to_string())).await;
+        }
+        result.map(|()| limits)
+    }
+
+    async fn set_shared_limits_inner(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+        env: Option<&str>,
+        owner: Option<&str>,
+        limits: &crate::rate_limit::NamedLimits,
+    ) -> Result<(), ManageError> {
+        let (tenant, env) = Self::shared_scope(actor, tenant, env)?;
+        if let Some(owner) = owner {
+            if owner.trim().is_empty() || owner.chars().count() > 200 {
+                return Err(ManageError::invalid("owner must be 1 to 200 characters"));
+            }
+            new_key::check_text("owner", owner, |_| false)?;
+        }
+        authorize(
+            actor,
+            Action::SetSharedLimits {
+                tenant: &tenant,
+                env: &env,
+            },
+        )?;
+        let described = limits
+            .iter()
+            .map(|(name, spec)| format!("{name}={spec}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let whose = owner.map_or_else(
+            || format!("tenant, env {env}"),
+            |o| format!("owner {o}, env {env}"),
+        );
+        let event = self
+            .event(actor, "limits.set", Outcome::Success)
+            .with_tenant(tenant.clone())
+            .with_reason(if described.is_empty() {
+                format!("{whose}: none")
+            } else {
+                format!("{whose}: {described}")
+            });
+        let change = Write::PutSharedLimits {
+            tenant: &tenant,
+            env: &env,
+            owner,
+            limits,
+        };
+        self.inner.store.write(change, &event).await?;
+        Ok(())
+    }
+
+    /// The tenant and environment a shared-limits call is about: a key actor's own
+    /// (what it names is checked by the policy), or what the system actor names.
+    fn shared_scope(
+        actor: &Actor,
+        tenant: Option<&str>,
+        env: Option<&str>,
+    ) -> Result<(String, String), ManageError> {
+        match actor.principal() {
+            Some(p) => Ok((
+                tenant.unwrap_or(p.tenant()).to_owned(),
+                env.unwrap_or(p.env()).to_owned(),
+            )),
+            None => match (tenant, env) {
+                (Some(t), Some(e)) if !t.trim().is_empty() && !e.trim().is_empty() => {
+                    Ok((t.to_owned(), e.to_owned()))
+                }
+                _ => Err(ManageError::invalid(
+                    "a tenant and an environment are required",
+                )),
+            },
+        }
+    }
+
     /// Deactivates `owner` of the actor's tenant (or `tenant` for the system actor): a
     /// persistent state, so the owner's personal keys are refused at verify time (in
     /// every environment, including keys issued in a race with this call) and no new
@@ -1341,6 +1471,8 @@ mod credits_adversarial_tests;
 mod policy_proptest;
 #[cfg(test)]
 mod role_adversarial_tests;
+#[cfg(test)]
+mod shared_limits_tests;
 #[cfg(test)]
 mod tests;
 

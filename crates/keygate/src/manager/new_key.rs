@@ -232,7 +232,11 @@ pub(crate) fn check_metadata_holds_no_key(
     check_no_key("metadata", [text.as_str()])
 }
 
-fn check_text(field: &str, text: &str, allowed: impl Fn(char) -> bool) -> Result<(), ManageError> {
+pub(crate) fn check_text(
+    field: &str,
+    text: &str,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), ManageError> {
     match text
         .chars()
         .filter(|c| !allowed(*c))

@@ -20,9 +20,11 @@
 //! 7. **Credits** are set only with the `admin:credits` scope, never by a key on
 //!    itself; a key it makes without credits spends its maker's balance (the manager
 //!    gives it), so a metered key cannot mint unmetered ones.
-//! 8. **Listings** are of its own tenant and environment, whatever it asks for; only
+//! 8. **Shared limits** of a tenant or an owner are read and set only in the key's own
+//!    tenant and environment; setting them needs the `admin:limits` scope.
+//! 9. **Listings** are of its own tenant and environment, whatever it asks for; only
 //!    the system actor lists across tenants.
-//! 9. **Roles.** It sees the global roles and those of its own tenant and environment
+//! 10. **Roles.** It sees the global roles and those of its own tenant and environment
 //!    (others are "not found"). The roles it defines, replaces or deletes are of its
 //!    own tenant and environment: never global (refused), never another namespace
 //!    ("not found", whether the role exists there or not). It must
@@ -73,6 +75,10 @@ pub(crate) enum Action<'a> {
     Revoke(Subject<'a>),
     /// Deactivate (or reactivate) an owner of a tenant.
     ManageOwner { tenant: &'a str },
+    /// Read the limits shared by a tenant's (or one owner's) keys in an environment.
+    SeeSharedLimits { tenant: &'a str, env: &'a str },
+    /// Set them.
+    SetSharedLimits { tenant: &'a str, env: &'a str },
     /// Read a role (get, or an item of a listing).
     SeeRole(&'a Role),
     /// Define or replace the role of `namespace` (`None`: global): keys of that
@@ -99,6 +105,10 @@ pub const OWNER_ADMIN_SCOPE: &str = "admin:api-keys";
 /// `*:credits`): credits are what a customer pays for, so a key without it can neither
 /// give nor change them, and the keys it makes spend its own balance.
 pub const CREDITS_ADMIN_SCOPE: &str = "admin:credits";
+
+/// The scope that allows setting the limits a tenant's or an owner's keys share (held
+/// by `*`, `admin`, `admin:*`, `*:limits`): what a customer's keys may spend together.
+pub const LIMITS_ADMIN_SCOPE: &str = "admin:limits";
 
 /// Whether `principal` may set credits (holds [`CREDITS_ADMIN_SCOPE`]).
 pub(crate) fn holds_credits_admin(principal: &crate::Principal) -> bool {
@@ -229,6 +239,25 @@ pub(crate) fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), ManageE
                 Err(forbidden(
                     "a key can only revoke keys whose scopes it holds itself",
                 ))
+            }
+        }
+        Action::SeeSharedLimits { tenant, env } => {
+            if tenant == p.tenant() && env == p.env() {
+                Ok(())
+            } else {
+                Err(ManageError::NotFound)
+            }
+        }
+        Action::SetSharedLimits { tenant, env } => {
+            if tenant != p.tenant() || env != p.env() {
+                return Err(ManageError::NotFound);
+            }
+            if Scope::parse(LIMITS_ADMIN_SCOPE).is_ok_and(|s| p.scopes().grants(&s)) {
+                Ok(())
+            } else {
+                Err(forbidden(format!(
+                    "setting shared limits needs the {LIMITS_ADMIN_SCOPE} scope"
+                )))
             }
         }
         Action::ManageOwner { tenant } => {

@@ -200,7 +200,10 @@ impl RateLimitPolicy {
         &self,
         record: &'a KeyRecord,
     ) -> Option<Option<LimitCheck<'a>>> {
-        if !record.limits.is_empty() || !self.shared.is_empty() {
+        if !record.limits.is_empty()
+            || !self.shared.is_empty()
+            || record.resolved.shared().is_some()
+        {
             return None;
         }
         Some(self.spec_for(record).map(|spec| LimitCheck {
@@ -210,8 +213,11 @@ impl RateLimitPolicy {
     }
 
     /// Every limit that applies to `record`, in order: its own (`default`), its named
-    /// limits, the shared ones.
+    /// limits, the shared ones: those configured here, then those stored for its
+    /// tenant and owner (`KeyStore::shared_limits`, resolved with its principal), a
+    /// stored one replacing a configured one of the same name and sharer.
     pub(crate) fn checks_for<'a>(&'a self, record: &'a KeyRecord) -> Checks<'a> {
+        let stored = record.resolved.shared();
         let own = self.spec_for(record).map(|spec| LimitCheck {
             counter: Counter::Key(&record.id),
             spec,
@@ -225,6 +231,13 @@ impl RateLimitPolicy {
             spec: *spec,
         }));
         for shared in &self.shared {
+            let overridden = stored.is_some_and(|s| match shared.by {
+                SharedBy::Tenant => s.tenant.get(shared.name.as_str()).is_some(),
+                SharedBy::Owner => s.owner.get(shared.name.as_str()).is_some(),
+            });
+            if overridden {
+                continue;
+            }
             let counter = match shared.by {
                 SharedBy::Tenant => Counter::Tenant {
                     tenant: &record.tenant,
@@ -245,6 +258,31 @@ impl RateLimitPolicy {
                 counter,
                 spec: shared.spec,
             });
+        }
+        if let Some(stored) = stored {
+            for (name, spec) in stored.tenant.iter() {
+                checks.push(LimitCheck {
+                    counter: Counter::Tenant {
+                        tenant: &record.tenant,
+                        env: &record.env,
+                        name,
+                    },
+                    spec: *spec,
+                });
+            }
+            if let Some(owner) = record.owner.as_deref() {
+                for (name, spec) in stored.owner.iter() {
+                    checks.push(LimitCheck {
+                        counter: Counter::Owner {
+                            tenant: &record.tenant,
+                            env: &record.env,
+                            owner,
+                            name,
+                        },
+                        spec: *spec,
+                    });
+                }
+            }
         }
         checks
     }

@@ -150,13 +150,16 @@ impl Counts for Synced {
 /// let b = SyncedRateLimiter::new(shared.clone(), Duration::from_millis(100));
 /// let key = KeyId::generate();
 /// let spec = RateLimitSpec::per_hour(4);
-/// let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+/// let now = chrono::Utc::now();
 /// assert!(a.check(&key, &spec, now).await.is_ok());
 /// assert!(a.check(&key, &spec, now).await.is_ok());
 /// a.sync_now(now.timestamp_micros()).await?;
+/// // b has not heard of them yet: its first request sees a full burst.
+/// assert_eq!(b.check(&key, &spec, now).await?.remaining, 3);
 /// b.sync_now(now.timestamp_micros()).await?;
-/// // b now knows of a's two requests: two left for the fleet.
-/// assert_eq!(b.check(&key, &spec, now).await?.remaining, 1);
+/// // Now it has: 4 less a's two and its own one, so one more, then none.
+/// assert_eq!(b.check(&key, &spec, now).await?.remaining, 0);
+/// assert!(b.check(&key, &spec, now).await.is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 /// ```
 pub struct SyncedRateLimiter<S: CounterSync> {

@@ -46,6 +46,8 @@ struct State {
     audit: Vec<AuditEvent>,
     /// Scopes keys exercised, by (key, scope).
     scope_use: BTreeMap<(KeyId, String), ScopeUse>,
+    /// Shared limits by (tenant, env, owner; "" for the whole tenant).
+    shared: HashMap<(String, String, String), crate::rate_limit::NamedLimits>,
     /// Verification counts by (minute, key, outcome).
     verifications: BTreeMap<(DateTime<Utc>, Option<KeyId>, VerificationOutcome), VerificationCount>,
 }
@@ -436,6 +438,48 @@ impl KeyStore for MemoryStore {
             balances.push(settled);
         }
         Ok(balances)
+    }
+
+    async fn shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+    ) -> Result<crate::rate_limit::NamedLimits, StoreError> {
+        let state = self.read()?;
+        let at = (
+            tenant.to_owned(),
+            env.to_owned(),
+            owner.unwrap_or("").to_owned(),
+        );
+        Ok(state.shared.get(&at).cloned().unwrap_or_default())
+    }
+
+    async fn put_shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+        limits: &crate::rate_limit::NamedLimits,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        let at = (
+            tenant.to_owned(),
+            env.to_owned(),
+            owner.unwrap_or("").to_owned(),
+        );
+        if limits.is_empty() {
+            state.shared.remove(&at);
+        } else {
+            state.shared.insert(at, limits.clone());
+        }
+        // The tenant's keys resolve their shared limits again.
+        for record in state.keys.values_mut() {
+            if record.tenant == tenant {
+                Arc::make_mut(record).clear_resolved();
+            }
+        }
+        Ok(())
     }
 
     async fn record_verifications(&self, counts: &[VerificationCount]) -> Result<(), StoreError> {

@@ -357,6 +357,24 @@ pub trait KeyStore: Send + Sync + 'static {
         &self,
         spends: &[crate::credits::CreditSpend],
     ) -> Result<Vec<Option<crate::credits::CreditBalance>>, StoreError>;
+    /// The limits an operator set for every key of `tenant` in `env` (`owner: None`)
+    /// or for every key of one owner there: each is one counter those keys share,
+    /// beside their own limits. Empty when none are set.
+    async fn shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+    ) -> Result<crate::rate_limit::NamedLimits, StoreError>;
+    /// Sets them, replacing what was set (empty: none). Keys of that tenant resolve
+    /// them again at their next verification (the store announces the change).
+    async fn put_shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+        limits: &crate::rate_limit::NamedLimits,
+    ) -> Result<(), StoreError>;
     /// Adds verification counts in one batch: each row's count is added to the stored
     /// row of the same key, minute (`at`, truncated to the minute) and outcome.
     async fn record_verifications(&self, counts: &[VerificationCount]) -> Result<(), StoreError>;
@@ -477,6 +495,23 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
         spends: &[crate::credits::CreditSpend],
     ) -> Result<Vec<Option<crate::credits::CreditBalance>>, StoreError> {
         (**self).settle_credits(spends).await
+    }
+    async fn shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+    ) -> Result<crate::rate_limit::NamedLimits, StoreError> {
+        (**self).shared_limits(tenant, env, owner).await
+    }
+    async fn put_shared_limits(
+        &self,
+        tenant: &str,
+        env: &str,
+        owner: Option<&str>,
+        limits: &crate::rate_limit::NamedLimits,
+    ) -> Result<(), StoreError> {
+        (**self).put_shared_limits(tenant, env, owner, limits).await
     }
     async fn record_verifications(&self, counts: &[VerificationCount]) -> Result<(), StoreError> {
         (**self).record_verifications(counts).await

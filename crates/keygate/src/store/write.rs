@@ -49,6 +49,17 @@ pub enum Write<'a> {
     },
     /// [`KeyStore::put_role`].
     PutRole(&'a Role),
+    /// [`KeyStore::put_shared_limits`].
+    PutSharedLimits {
+        /// The tenant.
+        tenant: &'a str,
+        /// The environment.
+        env: &'a str,
+        /// One owner's keys (`None`: every key of the tenant in `env`).
+        owner: Option<&'a str>,
+        /// The limits (empty: none).
+        limits: &'a crate::rate_limit::NamedLimits,
+    },
     /// [`KeyStore::delete_role`].
     DeleteRole {
         /// The role's namespace (`None`: global).
@@ -96,6 +107,15 @@ impl Write<'_> {
             }
             Write::DeleteRole { namespace, name } => {
                 Written::RoleDeleted(store.delete_role(namespace, name).await?)
+            }
+            Write::PutSharedLimits {
+                tenant,
+                env,
+                owner,
+                limits,
+            } => {
+                store.put_shared_limits(tenant, env, owner, limits).await?;
+                Written::Done
             }
         })
     }

@@ -36,6 +36,7 @@ where
     duplicate_id_or_hash_conflicts(&make().await).await;
     update_round_trips_every_setting(&make().await).await;
     credits_settle_as_deltas_and_survive_updates(&make().await).await;
+    shared_limits_are_per_tenant_env_and_owner(&make().await).await;
     disabling_is_a_conditional_setting(&make().await).await;
     verification_counts_add_up_and_filter(&make().await).await;
     scope_use_keeps_the_first_and_last_use(&make().await).await;
@@ -380,6 +381,72 @@ async fn credits_settle_as_deltas_and_survive_updates(store: &impl KeyStore) {
         .await
         .unwrap_or_else(|e| panic!("{case}: update: {e}"));
     assert_eq!(remaining_of(a.id.clone()).await, None);
+}
+
+async fn shared_limits_are_per_tenant_env_and_owner(store: &impl KeyStore) {
+    use crate::rate_limit::NamedLimits;
+    let case = "shared_limits";
+    let limits = |pairs: &[(&str, &str)]| {
+        NamedLimits::parse(pairs.iter().copied()).unwrap_or_else(|e| panic!("{case}: {e}"))
+    };
+    let get = |tenant: &'static str, env: &'static str, owner: Option<&'static str>| async move {
+        store
+            .shared_limits(tenant, env, owner)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: get: {e}"))
+    };
+    assert!(
+        get("acme", "live", None).await.is_empty(),
+        "{case}: none at first"
+    );
+    let org = limits(&[("org", "600/m"), ("daily", "100000/day,quota=100000")]);
+    let user = limits(&[("user", "60/m")]);
+    store
+        .put_shared_limits("acme", "live", None, &org)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: put: {e}"));
+    store
+        .put_shared_limits("acme", "live", Some("u1"), &user)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: put: {e}"));
+    assert_eq!(get("acme", "live", None).await, org, "{case}: the tenant's");
+    assert_eq!(
+        get("acme", "live", Some("u1")).await,
+        user,
+        "{case}: the owner's"
+    );
+    assert!(
+        get("acme", "test", None).await.is_empty(),
+        "{case}: per environment"
+    );
+    assert!(
+        get("globex", "live", None).await.is_empty(),
+        "{case}: per tenant"
+    );
+    assert!(
+        get("acme", "live", Some("u2")).await.is_empty(),
+        "{case}: per owner"
+    );
+    // Replaced, then removed by an empty set.
+    let smaller = limits(&[("org", "60/m")]);
+    store
+        .put_shared_limits("acme", "live", None, &smaller)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: put: {e}"));
+    assert_eq!(get("acme", "live", None).await, smaller, "{case}: replaced");
+    store
+        .put_shared_limits("acme", "live", None, &NamedLimits::new())
+        .await
+        .unwrap_or_else(|e| panic!("{case}: put: {e}"));
+    assert!(
+        get("acme", "live", None).await.is_empty(),
+        "{case}: removed"
+    );
+    assert_eq!(
+        get("acme", "live", Some("u1")).await,
+        user,
+        "{case}: the owner's stay"
+    );
 }
 
 async fn update_is_conditional_on_the_version(store: &impl KeyStore) {

@@ -236,3 +236,54 @@ async fn the_store_down_keeps_the_spends_for_the_next_flush() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stored_remaining(&f, &record.id).await, Some(3));
 }
+
+#[tokio::test]
+async fn stored_shared_limits_count_every_key_of_the_tenant_and_owner_together() {
+    use crate::rate_limit::NamedLimits;
+    let f = limited_fixture(RateLimits::in_memory(), None);
+    let (a, _) = f.key("live", |r| r.owner = Some("u1".into())).await;
+    let (b, _) = f.key("live", |r| r.owner = Some("u1".into())).await;
+    let (c, _) = f.key("live", |r| r.owner = Some("u2".into())).await;
+    let (other_env, _) = f.key("test", |r| r.owner = Some("u1".into())).await;
+    let put = |owner: Option<&'static str>, pairs: &'static [(&'static str, &'static str)]| {
+        let store = f.store.clone();
+        async move {
+            let limits =
+                NamedLimits::parse(pairs.iter().copied()).unwrap_or_else(|e| panic!("{e}"));
+            store
+                .put_shared_limits("acme", "live", owner, &limits)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    };
+    put(Some("u1"), &[("user", "3/h")]).await;
+    put(None, &[("org", "5/h")]).await;
+    let mut passed = 0;
+    for key in [&a, &b, &a, &b, &a] {
+        passed += usize::from(f.verify(key).await.is_ok());
+    }
+    assert_eq!(passed, 3, "u1's keys share 3");
+    match f.verify(&c).await {
+        Ok(v) => {
+            let names: Vec<String> = v
+                .rate_limit
+                .map(|r| r.policies().map(|p| p.name.to_string()).collect())
+                .unwrap_or_default();
+            assert_eq!(names, ["org"], "u2 only under the tenant's limit");
+        }
+        Err(e) => panic!("{e}"),
+    }
+    assert!(f.verify(&c).await.is_ok(), "the tenant's fifth");
+    assert!(
+        matches!(f.verify(&c).await, Err(AuthError::RateLimited { .. })),
+        "5 for the tenant"
+    );
+    assert!(
+        f.verify(&other_env).await.is_ok(),
+        "another environment spends nothing"
+    );
+    // Raised by the operator: applies at the keys' next verification.
+    put(None, &[("org", "100/h")]).await;
+    put(Some("u1"), &[]).await;
+    assert!(f.verify(&a).await.is_ok());
+}

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use keygate_actix::RequireScope;
-use keygate_http_tests::analytics::{run_analytics, AnalyticsFixture, ITEMS_SCOPE};
+use keygate_http_tests::analytics::{run_analytics, run_narrowing, AnalyticsFixture, ITEMS_SCOPE};
 
 #[tokio::test]
 async fn actix_verifications_are_counted_flushed_and_served() {
@@ -19,5 +19,6 @@ async fn actix_verifications_are_counted_flushed_and_served() {
         },
     );
     run_analytics("actix", &base, &fixture).await;
+    run_narrowing("actix", &base, &fixture).await;
     server.stop(false).await;
 }

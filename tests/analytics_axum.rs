@@ -1,7 +1,7 @@
 //! Verification analytics end to end on a real axum server on 127.0.0.1:0.
 
 use axum::routing::get;
-use keygate_http_tests::analytics::{run_analytics, AnalyticsFixture, ITEMS_SCOPE};
+use keygate_http_tests::analytics::{run_analytics, run_narrowing, AnalyticsFixture, ITEMS_SCOPE};
 use keygate_tower::{ApiKeyLayer, RequireScope};
 
 #[tokio::test]
@@ -16,4 +16,5 @@ async fn axum_verifications_are_counted_flushed_and_served() {
         .layer(ApiKeyLayer::new(fixture.gate.clone()));
     let base = keygate_http_tests::serve::axum(app).await;
     run_analytics("axum", &base, &fixture).await;
+    run_narrowing("axum", &base, &fixture).await;
 }

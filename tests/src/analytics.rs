@@ -32,6 +32,12 @@ pub struct AnalyticsFixture {
     pub disabled_key: String,
     /// Its id.
     pub disabled_id: String,
+    /// A key granted `read:items` and `write:items` that only reads.
+    pub broad_key: String,
+    /// Its id.
+    pub broad_id: String,
+    /// A key that manages keys but holds no `write:items`.
+    pub manager_key: String,
     /// A key allowed one request an hour.
     pub limited_key: String,
     /// Its id.
@@ -65,6 +71,8 @@ impl AnalyticsFixture {
         let admin = make("admin", &["*"]).await;
         let worker = make("worker", &["read:items"]).await;
         let disabled = make("switched off", &["read:items"]).await;
+        let broad = make("broad", &["read:items", "write:items"]).await;
+        let key_manager = make("key manager", &["*:api-keys", "read:items"]).await;
         let mut one_an_hour = NewKey::named("one an hour")
             .tenant("acme")
             .scopes(ScopeSet::parse(["read:items"]).expect("scopes"));
@@ -83,6 +91,9 @@ impl AnalyticsFixture {
             worker_id: worker.record.id.to_string(),
             disabled_key: disabled.key.expose().to_owned(),
             disabled_id: disabled.record.id.to_string(),
+            broad_key: broad.key.expose().to_owned(),
+            broad_id: broad.record.id.to_string(),
+            manager_key: key_manager.key.expose().to_owned(),
             limited_key: limited.key.expose().to_owned(),
             limited_id: limited.record.id.to_string(),
         }
@@ -123,6 +134,13 @@ pub async fn run_analytics(framework: &str, base: &str, f: &AnalyticsFixture) {
             .as_u16();
         assert_eq!(items, 200, "{framework}");
     }
+    let items = http
+        .get(format!("{base}/items"))
+        .bearer_auth(&f.broad_key)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(items.status().as_u16(), 200, "{framework}");
     for _ in 0..2 {
         assert_eq!(status(f.disabled_key.clone()).await, 401, "{framework}");
     }
@@ -207,4 +225,134 @@ pub async fn run_analytics(framework: &str, base: &str, f: &AnalyticsFixture) {
         .map(|c| c.count)
         .sum();
     assert_eq!(unknown, 1, "{framework}: {all:?}");
+}
+
+/// Least privilege over the admin API, after [`run_analytics`] flushed the scopes each
+/// key used: the report of granted against used scopes, and a narrowed replacement
+/// issued as a rotation; refused for a key that has nothing to drop, for a weaker
+/// caller, and for bad input.
+///
+/// # Panics
+/// On any difference, naming the framework.
+pub async fn run_narrowing(framework: &str, base: &str, f: &AnalyticsFixture) {
+    let http = reqwest::Client::new();
+    let call = |key: &str, method: reqwest::Method, path: String, body: Option<Value>| {
+        let request = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(key);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move {
+            let res = request.send().await.expect("a response");
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    use reqwest::Method as M;
+    let broad = &f.broad_id;
+    let (status, usage) = call(
+        &f.admin_key,
+        M::GET,
+        format!("/v1/api-keys/{broad}/scope-usage"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{framework}: {usage}");
+    assert_eq!(
+        usage["granted"],
+        serde_json::json!(["read:items", "write:items"]),
+        "{framework}: {usage}"
+    );
+    assert_eq!(
+        usage["used"][0]["scope"], ITEMS_SCOPE,
+        "{framework}: {usage}"
+    );
+    assert_eq!(
+        usage["unused"],
+        serde_json::json!(["write:items"]),
+        "{framework}: {usage}"
+    );
+    // Refusals: bad input, a caller short of the key's scopes, nothing to narrow, no key.
+    for (key, path, body, expected) in [
+        (
+            &f.admin_key,
+            format!("/v1/api-keys/{broad}/scope-usage?since=yesterday"),
+            None,
+            400,
+        ),
+        (
+            &f.admin_key,
+            format!("/v1/api-keys/{broad}/narrow"),
+            Some(serde_json::json!({"since": "yesterday"})),
+            422,
+        ),
+        (
+            &f.admin_key,
+            format!("/v1/api-keys/{broad}/narrow"),
+            Some(serde_json::json!({"gracePeriod": "1 year"})),
+            422,
+        ),
+        (
+            &f.manager_key,
+            format!("/v1/api-keys/{broad}/narrow"),
+            Some(serde_json::json!({})),
+            403,
+        ),
+        (
+            &f.admin_key,
+            format!("/v1/api-keys/{}/narrow", f.worker_id),
+            Some(serde_json::json!({})),
+            409,
+        ),
+        (
+            &f.admin_key,
+            "/v1/api-keys/key_nosuchkey/narrow".to_owned(),
+            Some(serde_json::json!({})),
+            404,
+        ),
+    ] {
+        let method = if path.ends_with("narrow") {
+            M::POST
+        } else {
+            M::GET
+        };
+        let (status, answer) = call(key, method, path.clone(), body).await;
+        assert_eq!(status, expected, "{framework}: {path} -> {answer}");
+    }
+    let (status, narrowed) = call(
+        &f.admin_key,
+        M::POST,
+        format!("/v1/api-keys/{broad}/narrow"),
+        Some(serde_json::json!({"gracePeriod": "1h"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{framework}: {narrowed}");
+    assert_eq!(
+        narrowed["scopes"],
+        serde_json::json!([ITEMS_SCOPE]),
+        "{framework}: {narrowed}"
+    );
+    let new_key = narrowed["key"].as_str().expect("the new key").to_owned();
+    for key in [&new_key, &f.broad_key] {
+        let (status, _) = call(key, M::GET, "/items".to_owned(), None).await;
+        assert_eq!(
+            status, 200,
+            "{framework}: the new key, and the old one in its grace period"
+        );
+    }
+    let (_, old) = call(&f.admin_key, M::GET, format!("/v1/api-keys/{broad}"), None).await;
+    assert_eq!(old["replacedBy"], narrowed["id"], "{framework}: {old}");
+    let (_, log) = call(
+        &f.admin_key,
+        M::GET,
+        "/v1/audit-logs?action=key.narrow&outcome=success".to_owned(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        log["data"][0]["reason"], "dropped write:items",
+        "{framework}: {log}"
+    );
 }

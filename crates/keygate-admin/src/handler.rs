@@ -15,9 +15,9 @@ use serde::Serialize;
 use crate::dto::input::{parse_ips, to_named_limits, CreditsInput};
 use crate::dto::{
     ApiError, AuditEventView, AuditList, CreateKeyRequest, CreateRoleRequest, CreatedKeyView,
-    KeyList, KeyView, MeView, PutRoleRequest, PutSharedLimitsRequest, RoleList, RoleView,
-    RotateKeyRequest, SharedLimitsView, UpdateKeyRequest, UserView, VerificationAnalytics,
-    VerificationCountView, VerifyView,
+    KeyList, KeyView, MeView, NarrowKeyRequest, PutRoleRequest, PutSharedLimitsRequest, RoleList,
+    RoleView, RotateKeyRequest, ScopeUsageView, SharedLimitsView, UpdateKeyRequest, UserView,
+    VerificationAnalytics, VerificationCountView, VerifyView,
 };
 use crate::query::Query;
 use crate::routes::{route, Operation};
@@ -250,11 +250,11 @@ impl Admin {
             .ok_or(Refusal::Auth(AuthError::MissingKey))?
             .principal;
         if let Some(scope) = route.scope {
-            if !principal.has_scope(scope) {
-                let required = keygate::Requirement::parse(scope)
-                    .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-                return Err(Refusal::Auth(AuthError::InsufficientScope { required }));
-            }
+            // Met through `require`, so the key's scope use is noted (what narrowing
+            // keeps of an admin key).
+            let required = keygate::Requirement::parse(scope)
+                .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+            principal.require(&required).map_err(Refusal::Auth)?;
         }
         if route.manages_keys && !self.inner.key_management {
             return Err(ApiError::management_disabled().into());
@@ -330,6 +330,25 @@ impl Admin {
                 let body: RotateKeyRequest = parse_body(&req, false)?;
                 let grace = body.grace_period.map(|g| g.to_duration()).transpose()?;
                 let created = manager.rotate(&actor, &id, grace).await?;
+                Ok(AdminResponse::json(
+                    201,
+                    &CreatedKeyView {
+                        key: created.key.expose().to_owned(),
+                        view: KeyView::new(&created.record, now),
+                    },
+                ))
+            }
+            Operation::ScopeUsage => {
+                let id = live_key(manager, &actor, req.path_param).await?.id;
+                let since = Query::parse(req.query, &["since"])?.time("since")?;
+                let usage = manager.scope_usage(&actor, &id, since).await?;
+                Ok(AdminResponse::json(200, &ScopeUsageView::from(&usage)))
+            }
+            Operation::NarrowKey => {
+                let id = live_key(manager, &actor, req.path_param).await?.id;
+                let body: NarrowKeyRequest = parse_body(&req, false)?;
+                let grace = body.grace_period.map(|g| g.to_duration()).transpose()?;
+                let created = manager.narrow(&actor, &id, body.since, grace).await?;
                 Ok(AdminResponse::json(
                     201,
                     &CreatedKeyView {

@@ -41,6 +41,9 @@ const CURSOR_PATTERN: &str = "^-?[0-9]{1,18}\\.[A-Za-z0-9_-]{1,128}$";
     crate::dto::CreditsView,
     crate::dto::PutSharedLimitsRequest,
     crate::dto::SharedLimitsView,
+    crate::dto::NarrowKeyRequest,
+    crate::dto::ScopeUsageView,
+    crate::dto::ScopeUseView,
     DurationInput,
     KeyView,
     CreatedKeyView,
@@ -237,6 +240,8 @@ fn schemas_of(op: Operation) -> (Option<&'static str>, u16, &'static str) {
         Operation::GetRole | Operation::DeleteRole => (None, 200, "RoleView"),
         Operation::PutRole => (Some("PutRoleRequest"), 200, "RoleView"),
         Operation::GetSharedLimits => (None, 200, "SharedLimitsView"),
+        Operation::ScopeUsage => (None, 200, "ScopeUsageView"),
+        Operation::NarrowKey => (Some("NarrowKeyRequest"), 201, "CreatedKeyView"),
         Operation::PutSharedLimits => (Some("PutSharedLimitsRequest"), 200, "SharedLimitsView"),
     }
 }
@@ -332,6 +337,11 @@ fn query_params(op: Operation) -> Vec<Value> {
                 json!({"type": "string", "enum": ["minute", "hour", "day"], "default": "hour"}),
             ),
         ],
+        Operation::ScopeUsage => vec![query(
+            "since",
+            "Scopes used since this time (default: 30 days ago; a future time reads as now)",
+            json!({"type": "string", "format": "date-time"}),
+        )],
         Operation::GetSharedLimits => vec![query(
             "owner",
             "One owner's shared limits (default: the tenant's)",
@@ -437,6 +447,7 @@ fn refusals(route: &Route) -> Vec<Refusal> {
         route.operation,
         Operation::UpdateKey
             | Operation::RotateKey
+            | Operation::NarrowKey
             | Operation::RevokeKey
             | Operation::DisableKey
             | Operation::EnableKey
@@ -539,6 +550,8 @@ fn key_links() -> Value {
         "RevokeKey": by_id("RevokeKey", "Revoke the key just made"),
         "DisableKey": by_id("DisableKey", "Disable the key just made"),
         "EnableKey": by_id("EnableKey", "Enable the key just made again"),
+        "ScopeUsage": by_id("ScopeUsage", "What the key just made used"),
+        "NarrowKey": by_id("NarrowKey", "Narrow the key just made to what it used"),
     })
 }
 
@@ -580,7 +593,10 @@ fn operation(route: &Route, renderer: &SharedRenderer, security: &Value) -> Valu
         "description": "Success",
         "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{success}")}}}
     });
-    if matches!(route.operation, Operation::CreateKey | Operation::RotateKey) {
+    if matches!(
+        route.operation,
+        Operation::CreateKey | Operation::RotateKey | Operation::NarrowKey
+    ) {
         ok["links"] = key_links();
     }
     if route.operation == Operation::CreateRole {
@@ -635,7 +651,7 @@ fn operation(route: &Route, renderer: &SharedRenderer, security: &Value) -> Valu
     }
     if let Some(schema) = request {
         op["requestBody"] = json!({
-            "required": route.operation != Operation::RotateKey,
+            "required": !matches!(route.operation, Operation::RotateKey | Operation::NarrowKey),
             "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
         });
     }

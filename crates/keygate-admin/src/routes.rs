@@ -39,6 +39,10 @@ pub enum Operation {
     PutRole,
     /// `DELETE /v1/roles/{name}`
     DeleteRole,
+    /// `GET /v1/api-keys/{id}/scope-usage`
+    ScopeUsage,
+    /// `POST /v1/api-keys/{id}/narrow`
+    NarrowKey,
     /// `GET /v1/shared-limits`
     GetSharedLimits,
     /// `PUT /v1/shared-limits`
@@ -201,6 +205,22 @@ pub const ROUTES: &[Route] = &[
         scope: Some("delete:roles"),
         manages_keys: true,
         summary: "Delete a role of the caller's tenant (409 while keys hold it, unless force=true)",
+    },
+    Route {
+        operation: Operation::ScopeUsage,
+        method: "GET",
+        path: "/v1/api-keys/{id}/scope-usage",
+        scope: Some("read:api-keys"),
+        manages_keys: true,
+        summary: "The scopes a key was granted, those it exercised since a time (default 30 days), and those it did not",
+    },
+    Route {
+        operation: Operation::NarrowKey,
+        method: "POST",
+        path: "/v1/api-keys/{id}/narrow",
+        scope: Some("write:api-keys"),
+        manages_keys: true,
+        summary: "Least privilege: a replacement holding only the scopes the key used, issued as a rotation with a grace period",
     },
     Route {
         operation: Operation::GetSharedLimits,

@@ -104,6 +104,16 @@ pub(crate) enum KeysCommand {
     Update(UpdateArgs),
     /// Issue a replacement; the old key keeps working for the grace period.
     Rotate(RotateArgs),
+    /// Show the scopes a key was granted, those it used (since --since, default 30d)
+    /// and those it did not.
+    #[command(after_help = "Example:\n  keygate keys scopes key_4f8a2b9c1d3e5f70 --since 90d")]
+    Scopes(ScopesArgs),
+    /// Least privilege: a replacement holding only the scopes the key used, issued as
+    /// a rotation (the old key keeps working for the grace period).
+    #[command(
+        after_help = "Example:\n  keygate keys narrow key_4f8a2b9c1d3e5f70 --since 90d --grace 24h"
+    )]
+    Narrow(NarrowArgs),
     /// Revoke a key now and for good.
     #[command(after_help = "Example:\n  keygate keys revoke key_4f8a2b9c1d3e5f70")]
     Revoke(IdArg),
@@ -265,6 +275,27 @@ pub(crate) struct UpdateArgs {
     /// Remove the credits (unmetered).
     #[arg(long, conflicts_with = "credits")]
     pub(crate) no_credits: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScopesArgs {
+    /// The key id (key_…).
+    pub(crate) id: String,
+    /// The window: scopes used in this long (30s, 15m, 24h, 90d; default 30d).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NarrowArgs {
+    /// The key id (key_…).
+    pub(crate) id: String,
+    /// Keep the scopes used in this long (default 30d).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// How long the old key keeps working: 24h (default), 0s to end it now.
+    #[arg(long)]
+    pub(crate) grace: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,20 @@ async fn serve_exposes_the_admin_api_over_the_store() {
     );
     let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("a JSON body");
     let key = created["key"].as_str().expect("a string field").to_owned();
+    let reader = cli(&[
+        "keys",
+        "create",
+        "--name",
+        "reader",
+        "--scopes",
+        "read:api-keys,write:api-keys",
+        "--tenant",
+        "acme",
+        "--json",
+    ]);
+    let reader: serde_json::Value = serde_json::from_slice(&reader.stdout).expect("a JSON body");
+    let reader_key = reader["key"].as_str().expect("a key").to_owned();
+    let reader_id = reader["id"].as_str().expect("an id").to_owned();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -79,6 +93,15 @@ async fn serve_exposes_the_admin_api_over_the_store() {
         .map(|r| r.status().as_u16())
         .unwrap_or(0);
     assert_eq!(denied, 401);
+    // The reader lists keys (read:api-keys) and never writes.
+    let listed = client
+        .get(format!("{base}/v1/api-keys"))
+        .bearer_auth(&reader_key)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(listed, 200);
     // Ctrl-C: the server stops and flushes what it counted.
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -135,5 +158,62 @@ async fn serve_exposes_the_admin_api_over_the_store() {
         .filter_map(|k| k["name"].as_str())
         .collect();
     assert!(names.contains(&"from http"), "{names:?}");
+
+    // What the reader used, and a narrowed replacement holding only that.
+    let scopes = cli(&["keys", "scopes", &reader_id, "--json"]);
+    assert!(
+        scopes.status.success(),
+        "{}",
+        String::from_utf8_lossy(&scopes.stderr)
+    );
+    let scopes: serde_json::Value = serde_json::from_slice(&scopes.stdout).expect("a JSON body");
+    assert_eq!(scopes["used"][0]["scope"], "read:api-keys", "{scopes}");
+    assert_eq!(
+        scopes["unused"],
+        serde_json::json!(["write:api-keys"]),
+        "{scopes}"
+    );
+    let text = cli(&["keys", "scopes", &reader_id]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("unused"));
+    let narrowed = cli(&["keys", "narrow", &reader_id, "--grace", "0s", "--json"]);
+    assert!(
+        narrowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&narrowed.stderr)
+    );
+    let narrowed: serde_json::Value =
+        serde_json::from_slice(&narrowed.stdout).expect("a JSON body");
+    assert_eq!(
+        narrowed["scopes"],
+        serde_json::json!(["read:api-keys"]),
+        "{narrowed}"
+    );
+    assert!(narrowed["key"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("sk_live_")));
+    let idle = cli(&[
+        "keys", "create", "--name", "idle", "--scopes", "read", "--tenant", "acme", "--json",
+    ]);
+    let idle: serde_json::Value = serde_json::from_slice(&idle.stdout).expect("a JSON body");
+    let idle_id = idle["id"].as_str().expect("an id");
+    for (args, needle) in [
+        (vec!["keys", "narrow", idle_id], "revoke it instead"),
+        (
+            vec!["keys", "scopes", idle_id, "--since", "forever"],
+            "--since",
+        ),
+        (
+            vec!["keys", "narrow", "key_doesnotexist"],
+            "key_doesnotexist",
+        ),
+    ] {
+        let out = cli(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

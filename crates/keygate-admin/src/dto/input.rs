@@ -353,6 +353,18 @@ pub struct RotateKeyRequest {
     pub grace_period: Option<DurationInput>,
 }
 
+/// `POST /v1/api-keys/{id}/narrow`
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NarrowKeyRequest {
+    /// Keep the scopes used since this time (default: 30 days ago).
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// How long the old key keeps working (default 24 h; `0` ends it now).
+    #[serde(default)]
+    pub grace_period: Option<DurationInput>,
+}
+
 /// `Some(None)` for an explicit `null`, `Some(Some(v))` for a value; absent fields stay
 /// `None` through `#[serde(default)]`.
 fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>

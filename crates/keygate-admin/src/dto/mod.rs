@@ -7,12 +7,12 @@ mod output;
 
 pub use error::ApiError;
 pub use input::{
-    CreateKeyRequest, CreateRoleRequest, CreditsInput, DurationInput, PutRoleRequest,
-    PutSharedLimitsRequest, RateLimitInput, RefillInput, RefillIntervalInput, RotateKeyRequest,
-    ScopesInput, UpdateKeyRequest,
+    CreateKeyRequest, CreateRoleRequest, CreditsInput, DurationInput, NarrowKeyRequest,
+    PutRoleRequest, PutSharedLimitsRequest, RateLimitInput, RefillInput, RefillIntervalInput,
+    RotateKeyRequest, ScopesInput, UpdateKeyRequest,
 };
 pub use output::{
     AuditEventView, AuditList, CreatedKeyView, CreditsView, KeyList, KeyView, MeView,
-    RateLimitStateView, RateLimitView, RoleList, RoleView, SharedLimitsView, UserView,
-    VerificationAnalytics, VerificationCountView, VerifyView,
+    RateLimitStateView, RateLimitView, RoleList, RoleView, ScopeUsageView, ScopeUseView,
+    SharedLimitsView, UserView, VerificationAnalytics, VerificationCountView, VerifyView,
 };

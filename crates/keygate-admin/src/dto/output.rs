@@ -92,6 +92,54 @@ pub struct KeyView {
     pub created_by: Option<String>,
 }
 
+/// What a key was granted and what it used.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeUsageView {
+    /// The key.
+    pub key_id: String,
+    /// The window's start.
+    pub since: DateTime<Utc>,
+    /// Its effective scopes (own and role's).
+    pub granted: Vec<String>,
+    /// The scopes routes' requirements found it exercising in the window.
+    pub used: Vec<ScopeUseView>,
+    /// Granted scopes it did not exercise as such (what narrowing drops).
+    pub unused: Vec<String>,
+}
+
+/// One scope a key exercised.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeUseView {
+    /// The scope, as the route required it.
+    pub scope: String,
+    /// First seen.
+    pub first_used: DateTime<Utc>,
+    /// Last seen.
+    pub last_used: DateTime<Utc>,
+}
+
+impl From<&keygate::manager::ScopeUsage> for ScopeUsageView {
+    fn from(u: &keygate::manager::ScopeUsage) -> Self {
+        Self {
+            key_id: u.key.id.to_string(),
+            since: u.since,
+            granted: u.granted.clone(),
+            used: u
+                .used
+                .iter()
+                .map(|s| ScopeUseView {
+                    scope: s.scope.clone(),
+                    first_used: s.first_used,
+                    last_used: s.last_used,
+                })
+                .collect(),
+            unused: u.unused.clone(),
+        }
+    }
+}
+
 /// Limits shared by every key of a tenant (or of one owner) in an environment.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

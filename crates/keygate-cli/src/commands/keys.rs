@@ -9,7 +9,10 @@ use keygate::{Actor, KeyRecord, KeyUpdate, NewKey};
 use keygate_admin::dto::{CreatedKeyView, KeyView};
 
 use super::{about_key, credit_grant, expiry_from_now, key_id, named_limits, rate_limit, scopes};
-use crate::cli::{CreateArgs, DeactivateArgs, KeysCommand, ListArgs, RotateArgs, UpdateArgs};
+use crate::cli::{
+    CreateArgs, DeactivateArgs, KeysCommand, ListArgs, NarrowArgs, RotateArgs, ScopesArgs,
+    UpdateArgs,
+};
 use crate::output::{table, when, Output};
 use crate::store::Store;
 use crate::Failure;
@@ -52,6 +55,8 @@ pub(crate) async fn run(
         }
         KeysCommand::Update(args) => update(store, out, args).await,
         KeysCommand::Rotate(args) => rotate(store, out, args).await,
+        KeysCommand::Scopes(args) => scopes_used(store, out, args).await,
+        KeysCommand::Narrow(args) => narrow(store, out, args).await,
         KeysCommand::Revoke(args) => {
             let record = store
                 .manager("sk", "live")?
@@ -365,6 +370,77 @@ async fn rotate(store: &Store, out: &Output, args: RotateArgs) -> Result<ExitCod
         let grace = grace.unwrap_or_else(|| chrono::Duration::hours(24));
         eprintln!(
             "The old key keeps working for {}.",
+            keygate::duration::format_duration(grace)
+        );
+    }
+    print_created(out, &created);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The start of a window `raw` long (`90d`), ending now.
+fn window_start(raw: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Failure> {
+    raw.map(|raw| {
+        keygate::duration::parse_duration(raw)
+            .map(|d| chrono::Utc::now() - d)
+            .map_err(|e| Failure(format!("--since {raw:?}: {e}")))
+    })
+    .transpose()
+}
+
+async fn scopes_used(store: &Store, out: &Output, args: ScopesArgs) -> Result<ExitCode, Failure> {
+    let usage = store
+        .manager("sk", "live")?
+        .scope_usage(
+            &Actor::system(),
+            &key_id(&args.id)?,
+            window_start(args.since.as_deref())?,
+        )
+        .await
+        .map_err(about_key(&args.id))?;
+    let view = keygate_admin::dto::ScopeUsageView::from(&usage);
+    out.show(&view, || {
+        let mut rows: Vec<Vec<String>> = view
+            .used
+            .iter()
+            .map(|u| vec![u.scope.clone(), "used".into(), when(Some(u.last_used))])
+            .collect();
+        rows.extend(
+            view.unused
+                .iter()
+                .map(|s| vec![s.clone(), "unused".into(), "-".into()]),
+        );
+        format!(
+            "granted: {}\nsince {}:\n{}",
+            view.granted.join(","),
+            when(Some(view.since)),
+            table(&["SCOPE", "", "LAST USED"], &rows)
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn narrow(store: &Store, out: &Output, args: NarrowArgs) -> Result<ExitCode, Failure> {
+    let grace = args
+        .grace
+        .as_deref()
+        .map(keygate::duration::parse_duration)
+        .transpose()
+        .map_err(Failure)?;
+    let created = store
+        .manager("sk", "live")?
+        .narrow(
+            &Actor::system(),
+            &key_id(&args.id)?,
+            window_start(args.since.as_deref())?,
+            grace,
+        )
+        .await
+        .map_err(about_key(&args.id))?;
+    if !out.is_json() {
+        let grace = grace.unwrap_or_else(|| chrono::Duration::hours(24));
+        eprintln!(
+            "The new key holds {}; the old key keeps working for {}.",
+            created.record.scopes.to_strings().join(","),
             keygate::duration::format_duration(grace)
         );
     }

@@ -688,8 +688,89 @@ impl KeyManager {
         id: &KeyId,
         grace: Option<Duration>,
     ) -> Result<CreatedKey, ManageError> {
-        let result = self.rotate_inner(actor, id, grace).await;
+        let result = self.rotate_inner(actor, id, grace, None).await;
         self.audit_failure(actor, "key.rotate", result.as_ref().err())
+            .await;
+        result
+    }
+
+    /// What key `id` was granted and what it used since `since` (default: 30 days
+    /// ago): its effective scopes (own and role's), the scopes routes' requirements
+    /// found it exercising ([`KeyManager::scope_use`]), and the granted scopes it did
+    /// not exercise as such: a broad grant (`admin`, `read`) is listed even when a
+    /// narrower scope it covers was used, since narrowing replaces it with that one.
+    /// A `since` in the future reads as now (an empty window). Not found unless the
+    /// actor may see the key.
+    pub async fn scope_usage(
+        &self,
+        actor: &Actor,
+        id: &KeyId,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<ScopeUsage, ManageError> {
+        let record = self.get(actor, id).await?;
+        let now = self.inner.clock.now();
+        // A window starting in the future is an empty one, from now.
+        let since = since
+            .unwrap_or(now - Duration::days(DEFAULT_USAGE_WINDOW_DAYS))
+            .min(now);
+        let granted = self.effective_scopes(&record).await?;
+        let used: Vec<ScopeUse> = self
+            .inner
+            .store
+            .scope_use(id)
+            .await?
+            .into_iter()
+            .filter(|u| u.last_used >= since)
+            .collect();
+        let unused = granted
+            .to_strings()
+            .into_iter()
+            .filter(|g| !used.iter().any(|u| u.scope == *g))
+            .collect();
+        Ok(ScopeUsage {
+            key: record,
+            since,
+            granted: granted.to_strings(),
+            used,
+            unused,
+        })
+    }
+
+    /// Least privilege in one call: a replacement of key `id` holding only the scopes
+    /// it used since `since` (default: 30 days ago; see [`KeyManager::scope_usage`]),
+    /// as its own scopes and without a role, issued as a rotation (the old key keeps
+    /// working for `grace`, then is refused). Everything else is copied as a rotation
+    /// copies it. Under the management policy of a rotation; refused (conflict) when the
+    /// key used no scope in the window (revoke it instead) or already holds no more than
+    /// it used. Audited as `key.narrow`, naming the scopes dropped.
+    pub async fn narrow(
+        &self,
+        actor: &Actor,
+        id: &KeyId,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        grace: Option<Duration>,
+    ) -> Result<CreatedKey, ManageError> {
+        let result = async {
+            let usage = self.scope_usage(actor, id, since).await?;
+            if usage.used.is_empty() {
+                return Err(ManageError::Conflict(format!(
+                    "the key used no scope since {}: narrowing would leave it none (revoke it instead)",
+                    usage.since.to_rfc3339()
+                )));
+            }
+            if usage.unused.is_empty() && usage.key.role.is_none() {
+                return Err(ManageError::Conflict(
+                    "the key holds no scope it did not use: nothing to narrow".to_owned(),
+                ));
+            }
+            let narrowed = ScopeSet::parse(usage.used.iter().map(|u| u.scope.as_str()))
+                .map_err(|e| ManageError::invalid(e.to_string()))?;
+            let dropped = usage.unused.join(" ");
+            self.rotate_inner(actor, id, grace, Some((narrowed, dropped)))
+                .await
+        }
+        .await;
+        self.audit_failure(actor, "key.narrow", result.as_ref().err())
             .await;
         result
     }
@@ -699,6 +780,7 @@ impl KeyManager {
         actor: &Actor,
         id: &KeyId,
         grace: Option<Duration>,
+        narrowed: Option<(ScopeSet, String)>,
     ) -> Result<CreatedKey, ManageError> {
         let grace = grace.unwrap_or(self.inner.grace);
         if grace < Duration::zero() || grace > Duration::days(30) {
@@ -742,6 +824,10 @@ impl KeyManager {
         new.owner = old.owner.clone();
         new.role = old.role.clone();
         new.scopes = old.scopes.clone();
+        if let Some((scopes, _)) = &narrowed {
+            new.role = None;
+            new.scopes = scopes.clone();
+        }
         new.created_at = now;
         new.expires_at = old.expires_at;
         new.allowed_ips = old.allowed_ips.clone();
@@ -755,7 +841,12 @@ impl KeyManager {
             .principal()
             .map(|p| p.key_id().clone())
             .or_else(|| old.created_by.clone());
-        let event = self.success_event(actor, "key.rotate", &new.tenant, id);
+        let event = match &narrowed {
+            None => self.success_event(actor, "key.rotate", &new.tenant, id),
+            Some((_, dropped)) => self
+                .success_event(actor, "key.narrow", &new.tenant, id)
+                .with_reason(format!("dropped {dropped}")),
+        };
         let rotation = Write::Rotate {
             old: &old,
             grace_until: now + grace,
@@ -1468,6 +1559,8 @@ mod adversarial_tests;
 #[cfg(test)]
 mod credits_adversarial_tests;
 #[cfg(test)]
+mod narrow_tests;
+#[cfg(test)]
 mod policy_proptest;
 #[cfg(test)]
 mod role_adversarial_tests;
@@ -1488,4 +1581,22 @@ fn credits_of(
         .map_err(|e| ManageError::invalid(e.to_string()))?;
     credits.epoch = epoch;
     Ok(credits)
+}
+
+/// How far back [`KeyManager::scope_usage`] and [`KeyManager::narrow`] look by default.
+pub const DEFAULT_USAGE_WINDOW_DAYS: i64 = 30;
+
+/// What a key was granted and what it used ([`KeyManager::scope_usage`]).
+#[derive(Debug, Clone)]
+pub struct ScopeUsage {
+    /// The key.
+    pub key: KeyRecord,
+    /// The window's start.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// Its effective scopes (own and role's).
+    pub granted: Vec<String>,
+    /// The scopes it exercised in the window, with first and last use.
+    pub used: Vec<ScopeUse>,
+    /// Granted scopes it did not exercise as such.
+    pub unused: Vec<String>,
 }

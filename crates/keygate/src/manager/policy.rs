@@ -25,15 +25,15 @@
 //! 9. **Listings** are of its own tenant and environment, whatever it asks for; only
 //!    the system actor lists across tenants.
 //! 10. **Roles.** It sees the global roles and those of its own tenant and environment
-//!    (others are "not found"). The roles it defines, replaces or deletes are of its
-//!    own tenant and environment: never global (refused), never another namespace
-//!    ("not found", whether the role exists there or not). It must
-//!    cover every scope of what its tenant's keys holding that role name hold before
-//!    (the role it replaces, or the global role a new role shadows) and after (the new
-//!    role; for a delete, the global role the deleted one shadowed), so a role change
-//!    adds to or takes from any key only scopes the actor holds itself. No further
-//!    scope is needed here (the admin API asks for its route scopes, e.g.
-//!    `write:roles`).
+//!     (others are "not found"). The roles it defines, replaces or deletes are of its
+//!     own tenant and environment: never global (refused), never another namespace
+//!     ("not found", whether the role exists there or not). It must
+//!     cover every scope of what its tenant's keys holding that role name hold before
+//!     (the role it replaces, or the global role a new role shadows) and after (the new
+//!     role; for a delete, the global role the deleted one shadowed), so a role change
+//!     adds to or takes from any key only scopes the actor holds itself. No further
+//!     scope is needed here (the admin API asks for its route scopes, e.g.
+//!     `write:roles`).
 //!
 //! The system actor may do anything: its roles are global unless they name a
 //! namespace, and it lists keys of every tenant when it names none.

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod process;
 pub mod redis_server;
 mod runner;
+pub mod secret_scanning;
 pub mod serve;
 
 pub use cases::{cases, Case, Expect};

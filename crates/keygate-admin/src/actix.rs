@@ -69,6 +69,68 @@ pub fn configure_openapi(admin: &Admin) -> impl FnOnce(&mut web::ServiceConfig) 
     }
 }
 
+/// The secret-scanning partner endpoint (`POST /v1/secret-scanning/github`), public:
+/// register it outside the key middleware (the scanner is authenticated by its
+/// signature).
+///
+/// ```
+/// use actix_web::App;
+/// use keygate::{KeyGate, MemoryStore};
+/// use keygate_admin::secret_scanning::SecretScanning;
+/// let gate = KeyGate::builder(MemoryStore::new()).build();
+/// let app = App::new().configure(keygate_admin::actix::configure_secret_scanning(SecretScanning::new(gate.manager())));
+/// # let _ = app;
+/// ```
+pub fn configure_secret_scanning(
+    scanning: crate::secret_scanning::SecretScanning,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    use crate::secret_scanning::{DEFAULT_PATH, KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER};
+    move |cfg| {
+        cfg.route(
+            DEFAULT_PATH,
+            web::post().to(move |req: HttpRequest, mut payload: web::Payload| {
+                let scanning = scanning.clone();
+                async move {
+                    let limit = crate::DEFAULT_BODY_LIMIT * 4;
+                    let mut body = web::BytesMut::new();
+                    while let Some(chunk) = payload.next().await {
+                        let Ok(chunk) = chunk else {
+                            return HttpResponse::BadRequest()
+                                .content_type("application/json")
+                                .body(r#"{"error":"the report could not be read"}"#);
+                        };
+                        if body.len() + chunk.len() > limit {
+                            return HttpResponse::PayloadTooLarge()
+                                .content_type("application/json")
+                                .body(r#"{"error":"the report is too large"}"#);
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                    let header = |name: &str| {
+                        req.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned)
+                    };
+                    let answer = scanning
+                        .handle(
+                            header(KEY_IDENTIFIER_HEADER).as_deref(),
+                            header(SIGNATURE_HEADER).as_deref(),
+                            &body,
+                        )
+                        .await;
+                    HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(answer.status)
+                            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
+                    )
+                    .content_type("application/json")
+                    .body(answer.body)
+                }
+            }),
+        );
+    }
+}
+
 async fn handle(
     admin: Admin,
     op: Operation,

@@ -73,6 +73,51 @@ pub fn openapi_router(admin: &Admin) -> Router {
     )
 }
 
+/// The secret-scanning partner endpoint (`POST /v1/secret-scanning/github`), public:
+/// merge it outside the key layer (the scanner is authenticated by its signature).
+///
+/// ```
+/// use keygate::{KeyGate, MemoryStore};
+/// use keygate_admin::secret_scanning::SecretScanning;
+/// let gate = KeyGate::builder(MemoryStore::new()).build();
+/// let app: axum::Router = keygate_admin::axum::secret_scanning_router(SecretScanning::new(gate.manager()));
+/// # let _ = app;
+/// ```
+pub fn secret_scanning_router(scanning: crate::secret_scanning::SecretScanning) -> Router {
+    use crate::secret_scanning::{DEFAULT_PATH, KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER};
+    Router::new().route(
+        DEFAULT_PATH,
+        axum::routing::post(move |req: Request| {
+            let scanning = scanning.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let header = |name: &str| {
+                    parts
+                        .headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let (id, signature) = (header(KEY_IDENTIFIER_HEADER), header(SIGNATURE_HEADER));
+                let limit = crate::DEFAULT_BODY_LIMIT * 4;
+                let bytes = match Limited::new(body, limit).collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(_) => {
+                        return json_response(
+                            413,
+                            Body::from(r#"{"error":"the report is too large"}"#),
+                        )
+                    }
+                };
+                let answer = scanning
+                    .handle(id.as_deref(), signature.as_deref(), &bytes)
+                    .await;
+                json_response(answer.status, Body::from(answer.body))
+            }
+        }),
+    )
+}
+
 async fn handle(
     State(admin): State<Admin>,
     params: RawPathParams,

@@ -62,6 +62,7 @@ mod handler;
 mod openapi;
 mod query;
 mod routes;
+pub mod secret_scanning;
 
 #[cfg(feature = "actix")]
 pub mod actix;

@@ -4,6 +4,7 @@
 
 mod actor;
 mod error;
+mod leak;
 mod new_key;
 mod policy;
 mod update;
@@ -14,6 +15,7 @@ use chrono::Duration;
 
 pub use actor::Actor;
 pub use error::ManageError;
+pub use leak::{LeakFinding, LeakPolicy, LeakedToken};
 pub use new_key::{parse_ip_rule, NewKey};
 pub use policy::{CREDITS_ADMIN_SCOPE, LIMITS_ADMIN_SCOPE, OWNER_ADMIN_SCOPE};
 pub use update::KeyUpdate;

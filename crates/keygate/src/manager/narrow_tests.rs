@@ -164,3 +164,72 @@ async fn narrowing_is_refused_without_use_without_slack_and_to_weaker_keys() {
         .await
         .is_ok_and(|r| r.rotation.is_none()));
 }
+
+#[tokio::test]
+async fn leaked_keys_are_revoked_or_quarantined_and_strangers_change_nothing() {
+    use crate::manager::{LeakPolicy, LeakedToken};
+    let f = fixture();
+    let a = used_key(&f, &["read"], &[]).await;
+    let b = used_key(&f, &["read"], &[]).await;
+    let leak = |token: &str| LeakedToken {
+        token: token.to_owned(),
+        url: Some("https://github.com/o/r/blob/main/.env".into()),
+        source: None,
+    };
+    let stranger = crate::key_format::generate("sk", "live").unwrap_or_else(|e| panic!("{e}"));
+    let findings = f
+        .manager
+        .respond_to_leaks(
+            &[
+                leak(a.key.expose()),
+                leak(stranger.expose()),
+                leak("not a key at all"),
+            ],
+            LeakPolicy::Quarantine,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ours: Vec<bool> = findings.iter().map(|x| x.ours).collect();
+    assert_eq!(ours, [true, false, false]);
+    assert!(matches!(
+        f.verify(a.key.expose()).await,
+        Err(crate::AuthError::DisabledKey)
+    ));
+    assert!(
+        f.verify(b.key.expose()).await.is_ok(),
+        "only the reported key"
+    );
+    // Reported again after a revoke: still ours, nothing more to do.
+    f.manager
+        .revoke(&Actor::system(), &a.record.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = f
+        .manager
+        .respond_to_leaks(&[leak(a.key.expose())], LeakPolicy::Revoke)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again[0].ours);
+    let log = f
+        .store
+        .list_audit(
+            &crate::audit::AuditFilter::default(),
+            &PageRequest::first(50),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut reasons: Vec<String> = log
+        .items
+        .iter()
+        .filter(|e| e.action == "key.leaked")
+        .filter_map(|e| e.reason.clone())
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "reported leaked at https://github.com/o/r/blob/main/.env: already revoked",
+            "reported leaked at https://github.com/o/r/blob/main/.env: disabled",
+        ]
+    );
+}

@@ -642,11 +642,11 @@ impl Verifier {
         let principal = match record.resolved.get() {
             Some(principal) => principal.clone(),
             None => {
-                if inner.rate_limits.is_some() {
-                    record
-                        .resolved
-                        .set_shared(self.shared_limits_of(&record).await?);
-                }
+                // Loaded whether or not this verifier limits: the memo is the shared
+                // record's, and another gate over the same store may.
+                record
+                    .resolved
+                    .set_shared(self.shared_limits_of(&record).await?);
                 let scopes = self.effective_scopes(&record).await?;
                 let principal = Principal::from_record(&record, scopes);
                 principal.note_scope_use_in(&inner.usage);

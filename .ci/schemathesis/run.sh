@@ -21,7 +21,9 @@ trap cleanup EXIT
 export KEYGATE_DATABASE_URL="sqlite://$work/keygate.db"
 export KEYGATE_ST_ROLE="st-viewer"
 "$keygate" roles create "$KEYGATE_ST_ROLE" --scopes read:things >/dev/null
-admin="$("$keygate" keys create --name schemathesis-admin --scopes '*' --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
+created="$("$keygate" keys create --name schemathesis-admin --scopes '*' --json)"
+admin="$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
+export KEYGATE_ST_ADMIN_ID="$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 # The failure throttle (60 failed verifications a minute per IP by default) would turn

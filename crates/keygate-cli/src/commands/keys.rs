@@ -354,26 +354,40 @@ async fn update(store: &Store, out: &Output, args: UpdateArgs) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-async fn rotate(store: &Store, out: &Output, args: RotateArgs) -> Result<ExitCode, Failure> {
-    let grace = args
-        .grace
-        .as_deref()
-        .map(keygate::duration::parse_duration)
+/// A `--grace` duration, when given.
+fn grace_of(raw: Option<&str>) -> Result<Option<chrono::Duration>, Failure> {
+    raw.map(keygate::duration::parse_duration)
         .transpose()
-        .map_err(Failure)?;
+        .map_err(Failure)
+}
+
+/// Prints a rotation's successor (once) and, for people, how long the old key lasts.
+fn print_successor(
+    out: &Output,
+    created: &keygate::manager::CreatedKey,
+    grace: Option<chrono::Duration>,
+    what: &str,
+) {
+    if !out.is_json() {
+        let grace = grace.unwrap_or_else(|| chrono::Duration::hours(24));
+        let lasts = keygate::duration::format_duration(grace);
+        if what.is_empty() {
+            eprintln!("The old key keeps working for {lasts}.");
+        } else {
+            eprintln!("{what}the old key keeps working for {lasts}.");
+        }
+    }
+    print_created(out, created);
+}
+
+async fn rotate(store: &Store, out: &Output, args: RotateArgs) -> Result<ExitCode, Failure> {
+    let grace = grace_of(args.grace.as_deref())?;
     let created = store
         .manager("sk", "live")?
         .rotate(&Actor::system(), &key_id(&args.id)?, grace)
         .await
         .map_err(about_key(&args.id))?;
-    if !out.is_json() {
-        let grace = grace.unwrap_or_else(|| chrono::Duration::hours(24));
-        eprintln!(
-            "The old key keeps working for {}.",
-            keygate::duration::format_duration(grace)
-        );
-    }
-    print_created(out, &created);
+    print_successor(out, &created, grace, "");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -420,12 +434,7 @@ async fn scopes_used(store: &Store, out: &Output, args: ScopesArgs) -> Result<Ex
 }
 
 async fn narrow(store: &Store, out: &Output, args: NarrowArgs) -> Result<ExitCode, Failure> {
-    let grace = args
-        .grace
-        .as_deref()
-        .map(keygate::duration::parse_duration)
-        .transpose()
-        .map_err(Failure)?;
+    let grace = grace_of(args.grace.as_deref())?;
     let created = store
         .manager("sk", "live")?
         .narrow(
@@ -436,15 +445,11 @@ async fn narrow(store: &Store, out: &Output, args: NarrowArgs) -> Result<ExitCod
         )
         .await
         .map_err(about_key(&args.id))?;
-    if !out.is_json() {
-        let grace = grace.unwrap_or_else(|| chrono::Duration::hours(24));
-        eprintln!(
-            "The new key holds {}; the old key keeps working for {}.",
-            created.record.scopes.to_strings().join(","),
-            keygate::duration::format_duration(grace)
-        );
-    }
-    print_created(out, &created);
+    let holds = format!(
+        "The new key holds {}; ",
+        created.record.scopes.to_strings().join(",")
+    );
+    print_successor(out, &created, grace, &holds);
     Ok(ExitCode::SUCCESS)
 }
 

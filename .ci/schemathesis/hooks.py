@@ -45,22 +45,36 @@ def _future(value):
 UNITS = {"s": 1, "m": 60, "h": 3600, "day": 86400}
 
 
+def _whole(value):
+    """An integer, also when JSON wrote it as a whole float (`143772.0`), as the server
+    reads it; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def _refillable(limit):
     if isinstance(limit, str):
-        # "N/unit,burst=B[,quota=Q]", the documented pattern's form.
-        match = re.fullmatch(r"(\d+)/(s|m|h|day|\d+s),burst=(\d+)(,quota=\d+)?", limit)
+        # "N/unit,burst=B[,quota=Q][,shadow]", the documented pattern's form.
+        match = re.fullmatch(r"(\d+)/(s|m|h|day|\d+s),burst=(\d+)(,quota=\d+)?(,shadow)?", limit)
         if match:
             unit = match[2]
             per = UNITS[unit] if unit in UNITS else int(unit[:-1])
             requests, burst = int(match[1]), int(match[3])
             if requests > 0 and burst * per // requests > YEAR:
                 burst = max(1, YEAR * requests // per)
-                limit = f"{requests}/{match[2]},burst={burst}{match[4] or ''}"
+                limit = f"{requests}/{match[2]},burst={burst}{match[4] or ''}{match[5] or ''}"
         return limit
     if not isinstance(limit, dict):
         return limit
-    requests, per, burst = limit.get("requests"), limit.get("perSeconds") or 3600, limit.get("burst")
-    if isinstance(requests, int) and isinstance(per, int) and isinstance(burst, int) and requests > 0 and per > 0:
+    requests = _whole(limit.get("requests"))
+    per = _whole(limit.get("perSeconds")) or 3600
+    burst = _whole(limit.get("burst"))
+    if requests is not None and burst is not None and requests > 0 and per > 0:
         most = max(1, YEAR * requests // per)
         if burst * per // requests > YEAR:
             limit = dict(limit, burst=min(burst, most))

@@ -495,4 +495,12 @@ pub(crate) struct ServeArgs {
     /// (e.g. 60/m, the default; 1000/m,burst=100).
     #[arg(long, env = "KEYGATE_FAILURE_THROTTLE", default_value = "60/m")]
     pub(crate) failure_throttle: String,
+    /// Also serve GitHub's secret-scanning partner endpoint (POST
+    /// /v1/secret-scanning/github), trusting the keys of this file: GitHub's public keys
+    /// document (the body of https://api.github.com/meta/public_keys/secret_scanning).
+    #[arg(long, env = "KEYGATE_SECRET_SCANNING_KEYS", value_name = "FILE")]
+    pub(crate) secret_scanning_keys: Option<std::path::PathBuf>,
+    /// What a key of ours reported leaked gets: revoked, or quarantined (disabled).
+    #[arg(long, default_value = "revoke", value_parser = ["revoke", "quarantine"])]
+    pub(crate) leak_policy: String,
 }

@@ -217,3 +217,126 @@ async fn serve_exposes_the_admin_api_over_the_store() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `keygate serve --secret-scanning-keys FILE`: a report signed by a key of the file
+/// revokes the key it names; a file that is not GitHub's document stops the server
+/// from starting, saying why.
+#[tokio::test]
+async fn serve_answers_secret_scanning_reports_signed_by_a_trusted_key() {
+    use base64ct::{Base64, Encoding};
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::{EncodePublicKey, LineEnding};
+
+    let dir = std::env::temp_dir().join(format!("keygate-leak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}", dir.join("keys.db").display());
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .args(args)
+            .env("KEYGATE_DATABASE_URL", &url)
+            .env_remove("KEYGATE_PEPPER")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let signer = loop {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("{e}"));
+        if let Ok(key) = p256::ecdsa::SigningKey::from_slice(&bytes) {
+            break key;
+        }
+    };
+    let pem = signer
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let keys = dir.join("github-keys.json");
+    let document = serde_json::json!({"public_keys": [{"key_identifier": "k1", "key": pem, "is_current": true}]});
+    std::fs::write(&keys, document.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let bad = dir.join("not-keys.json");
+    std::fs::write(&bad, "{\"keys\": []}").unwrap_or_else(|e| panic!("{e}"));
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--secret-scanning-keys"])
+        .arg(&bad)
+        .env("KEYGATE_DATABASE_URL", &url)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--secret-scanning-keys"));
+
+    let created = cli(&[
+        "keys", "create", "--name", "leaky", "--tenant", "acme", "--json",
+    ]);
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("a JSON body");
+    let key = created["key"].as_str().expect("a key").to_owned();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--leak-policy",
+            "quarantine",
+            "--secret-scanning-keys",
+        ])
+        .arg(&keys)
+        .env("KEYGATE_DATABASE_URL", &url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("keygate serve did not start");
+        });
+    let report = serde_json::to_vec(&serde_json::json!([
+        {"token": key, "type": "acme_api_key", "url": "https://github.com/acme/app/blob/main/.env", "source": "content"}
+    ]))
+    .expect("JSON");
+    let signature: p256::ecdsa::Signature = signer.sign(&report);
+    let client = reqwest::Client::new();
+    let post = |signature: String| {
+        client
+            .post(format!("{base}/v1/secret-scanning/github"))
+            .header("content-type", "application/json")
+            .header("Github-Public-Key-Identifier", "k1")
+            .header("Github-Public-Key-Signature", signature)
+            .body(report.clone())
+            .send()
+    };
+    let forged = post(Base64::encode_string(b"forged"))
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(forged.ok(), Some(401));
+    let answered = post(Base64::encode_string(signature.to_der().as_bytes()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answered.status().as_u16(), 200);
+    let feedback: serde_json::Value = answered.json().await.expect("a JSON body");
+    assert_eq!(feedback[0]["label"], "true_positive", "{feedback}");
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    // Quarantined: disabled, not revoked.
+    let shown = cli(&[
+        "keys",
+        "show",
+        created["id"].as_str().expect("an id"),
+        "--json",
+    ]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("a JSON body");
+    assert_eq!(shown["status"], "disabled", "{shown}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,6 +13,29 @@ use crate::cli::ServeArgs;
 use crate::store::Store;
 use crate::Failure;
 
+/// The secret-scanning endpoint trusting the keys of GitHub's document at `path`.
+fn secret_scanning(
+    gate: &KeyGate,
+    path: &std::path::Path,
+    policy: &str,
+) -> Result<keygate_admin::secret_scanning::SecretScanning, Failure> {
+    let about = |e: &dyn std::fmt::Display| {
+        Failure(format!("--secret-scanning-keys {}: {e}", path.display()))
+    };
+    let document = std::fs::read_to_string(path).map_err(|e| about(&e))?;
+    let scanning = keygate_admin::secret_scanning::SecretScanning::new(gate.manager())
+        .github_keys(&document)
+        .map_err(|e| about(&e))?;
+    if scanning.key_count() == 0 {
+        return Err(about(&"the document holds no public key"));
+    }
+    Ok(scanning.policy(if policy == "quarantine" {
+        keygate::manager::LeakPolicy::Quarantine
+    } else {
+        keygate::manager::LeakPolicy::Revoke
+    }))
+}
+
 pub(crate) async fn run(store: Store, args: ServeArgs) -> Result<ExitCode, Failure> {
     // Nested errors: the admin API's own errors have that shape, so every answer of
     // the service, from the key layer or the handlers, speaks one vocabulary.
@@ -34,10 +57,16 @@ pub(crate) async fn run(store: Store, args: ServeArgs) -> Result<ExitCode, Failu
     // The dashboard (/dashboard) signs in with a key itself: outside the key layer,
     // over the same `Admin` as the REST API.
     let dashboard = Dashboard::new(admin.clone(), gate.verifier().clone());
-    let app = keygate_admin::axum::router(admin.clone())
+    let mut app = keygate_admin::axum::router(admin.clone())
         .layer(ApiKeyLayer::new(gate.clone()))
         .merge(keygate_admin::axum::openapi_router(&admin))
         .merge(keygate_admin::dashboard::axum::router(dashboard));
+    if let Some(path) = &args.secret_scanning_keys {
+        // Public: the scanner is authenticated by its signature, not by a key.
+        app = app.merge(keygate_admin::axum::secret_scanning_router(
+            secret_scanning(&gate, path, &args.leak_policy)?,
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|e| Failure(format!("cannot listen on {}: {e}", args.addr)))?;

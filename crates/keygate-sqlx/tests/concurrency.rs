@@ -180,6 +180,48 @@ async fn parallel_rotations_make_one_successor<S: KeyStore>(store: Arc<S>) {
     }
 }
 
+/// Four instances settle credit spends while four writers PATCH the key from records
+/// they read before those spends (a customer's key renaming itself in a loop, hoping
+/// a stale balance is written back): every spend stays spent, exactly.
+async fn spends_survive_racing_settings_writes<S: KeyStore>(store: Arc<S>) {
+    use keygate::credits::{CreditSpend, Credits};
+    const START: u64 = 10_000;
+    const SETTLES: u64 = 25;
+    let (_, mut record) = key("metered");
+    record.credits = Some(Credits::new(record.id.clone(), START, None, at(0)).expect("credits"));
+    store.insert(&record).await.expect("insert");
+    let mut tasks = Vec::new();
+    for instance in 0..4_u64 {
+        let (store, account) = (store.clone(), record.id.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..SETTLES {
+                let spend = CreditSpend {
+                    account: account.clone(),
+                    epoch: 0,
+                    period: 0,
+                    refill: None,
+                    spent: instance + 1,
+                };
+                let settled = store.settle_credits(&[spend]).await.expect("settle");
+                assert!(settled[0].is_some(), "the balance is found");
+            }
+        }));
+    }
+    for writer in 0..UPDATERS {
+        tasks.push(tokio::spawn(updater(store.clone(), record.clone(), writer)));
+    }
+    for task in tasks {
+        task.await.expect("a task");
+    }
+    let stored = store.get(&record.id).await.expect("get").expect("the key");
+    let spent = SETTLES * (1 + 2 + 3 + 4);
+    assert_eq!(
+        stored.credits.map(|c| c.remaining),
+        Some(START - spent),
+        "no settings write undid a spend"
+    );
+}
+
 #[cfg(feature = "sqlite")]
 async fn sqlite_file() -> (common::TempDb, Arc<keygate_sqlx::SqliteStore>) {
     let db = common::TempDb::new();
@@ -231,6 +273,28 @@ async fn postgres_parallel_rotations_make_one_successor() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         parallel_rotations_make_one_successor(Arc::new(store)).await;
+    })
+    .await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_credit_spends_survive_racing_settings_writes() {
+    let (_db, store) = sqlite_file().await;
+    spends_survive_racing_settings_writes(store).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_credit_spends_survive_racing_settings_writes() {
+    common::pg::with_postgres("postgres concurrency: credits", |pg| async move {
+        let store = keygate_sqlx::PostgresStore::builder(&pg.url)
+            .schema(pg.schema())
+            .max_connections(10)
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spends_survive_racing_settings_writes(Arc::new(store)).await;
     })
     .await;
 }

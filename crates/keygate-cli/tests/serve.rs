@@ -5,6 +5,34 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Starts `keygate serve` on a free port with `args` over the store at `url`; the child
+/// and its base URL.
+fn start_serve(url: &str, args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("KEYGATE_DATABASE_URL", url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(base) => (child, base),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("keygate serve did not start");
+        }
+    }
+}
+
 #[tokio::test]
 async fn serve_exposes_the_admin_api_over_the_store() {
     let dir = std::env::temp_dir().join(format!("keygate-serve-{}", std::process::id()));
@@ -44,27 +72,7 @@ async fn serve_exposes_the_admin_api_over_the_store() {
     let reader_key = reader["key"].as_str().expect("a key").to_owned();
     let reader_id = reader["id"].as_str().expect("an id").to_owned();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("KEYGATE_DATABASE_URL", &url)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                let _ = tx.send(addr.to_owned());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("keygate serve did not start");
-        });
+    let (mut child, base) = start_serve(&url, &[]);
 
     let client = reqwest::Client::new();
     let me = client
@@ -271,35 +279,15 @@ async fn serve_answers_secret_scanning_reports_signed_by_a_trusted_key() {
     let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("a JSON body");
     let key = created["key"].as_str().expect("a key").to_owned();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--leak-policy",
-            "quarantine",
-            "--secret-scanning-keys",
-        ])
-        .arg(&keys)
-        .env("KEYGATE_DATABASE_URL", &url)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                let _ = tx.send(addr.to_owned());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("keygate serve did not start");
-        });
+    let (mut child, base) = start_serve(
+        &url,
+        &[
+            "--leak-policy".as_ref(),
+            "quarantine".as_ref(),
+            "--secret-scanning-keys".as_ref(),
+            keys.as_os_str(),
+        ],
+    );
     let report = serde_json::to_vec(&serde_json::json!([
         {"token": key, "type": "acme_api_key", "url": "https://github.com/acme/app/blob/main/.env", "source": "content"}
     ]))

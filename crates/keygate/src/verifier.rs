@@ -746,12 +746,10 @@ impl Verifier {
         let principal = record.resolved.get()?;
         // 5. Credits and the rate limit, counted only when answered here.
         let spent = match &record.credits {
-            Some(credits) => Some(self.spend_now(&record, credits, cost(), now)?),
-            None => None,
-        };
-        let spent = match spent {
-            Some(Err(err)) => return Some(Err(err)),
-            Some(Ok(spent)) => Some(spent),
+            Some(credits) => match self.spend_now(&record, credits, cost(), now)? {
+                Ok(spent) => Some(spent),
+                Err(err) => return Some(Err(err)),
+            },
             None => None,
         };
         let rate_limit = match &inner.rate_limits {
